@@ -1,0 +1,92 @@
+//! The profiles shipped in `profiles/`, compiled into the binary so `--profile NAME` works from
+//! any directory. `p1sim --profile PATH` loads a user's own file instead.
+
+use std::path::Path;
+
+use crate::profile::Profile;
+use crate::profile::load::{ProfileError, load_file, parse};
+
+/// (name, TOML text) of every shipped profile, sorted by name.
+pub static PROFILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
+
+/// Names of the shipped profiles.
+pub fn names() -> impl Iterator<Item = &'static str> {
+    PROFILES.iter().map(|(n, _)| *n)
+}
+
+/// Loads a shipped profile by name.
+pub fn get(name: &str) -> Option<Result<Profile, ProfileError>> {
+    PROFILES.iter().find(|(n, _)| *n == name).map(|(n, text)| parse(n, &format!("profiles/{n}.toml"), text))
+}
+
+/// Every shipped profile, loaded.
+pub fn all() -> Result<Vec<Profile>, ProfileError> {
+    PROFILES.iter().map(|(n, text)| parse(n, &format!("profiles/{n}.toml"), text)).collect()
+}
+
+/// Why `--profile` could not be resolved.
+#[derive(Debug)]
+pub enum LookupError {
+    Invalid(ProfileError),
+    Unknown { given: String, suggestion: Option<&'static str> },
+}
+
+impl std::fmt::Display for LookupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LookupError::Invalid(e) => write!(f, "{e}"),
+            LookupError::Unknown { given, suggestion } => {
+                write!(f, "no profile named {given:?} and no such file")?;
+                if let Some(s) = suggestion {
+                    write!(f, "; did you mean {s:?}?")?;
+                }
+                write!(f, " (`p1sim profiles` lists them)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for LookupError {}
+
+/// Resolves `--profile`: a shipped name, or a path to a TOML file.
+pub fn lookup(name_or_path: &str) -> Result<Profile, LookupError> {
+    if let Some(p) = get(name_or_path) {
+        return p.map_err(LookupError::Invalid);
+    }
+    let path = Path::new(name_or_path);
+    if path.exists() {
+        return load_file(path).map_err(LookupError::Invalid);
+    }
+    Err(LookupError::Unknown { given: name_or_path.to_string(), suggestion: closest(name_or_path) })
+}
+
+/// The shipped name with the smallest edit distance, if it is close enough to be a typo.
+fn closest(given: &str) -> Option<&'static str> {
+    names().map(|n| (edit_distance(given, n), n)).filter(|(d, _)| *d <= 3).min().map(|(_, n)| n)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        match lookup("iskra-am55") {
+            Err(LookupError::Unknown { suggestion, .. }) => assert_eq!(suggestion, Some("iskra-am550")),
+            other => panic!("{other:?}"),
+        }
+    }
+}

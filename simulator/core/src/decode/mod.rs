@@ -1,0 +1,465 @@
+//! The reference decoder: bytes in any chunking, telegrams out.
+//!
+//! Push-based and sans-IO: [`Decoder::feed`] takes whatever arrived and calls back with each
+//! complete telegram and each discarded span; [`Decoder::finish`] flushes at end of input.
+//! It resyncs on `/`, skips garbage, checks the CRC where one is carried, joins the two-line
+//! DSMR 2.2/3 gas record, and decrypts Smarty frames when given the key.
+//!
+//! A `/` inside a candidate does not blindly restart it: at the `!` every start is tried and the
+//! one whose CRC verifies wins. That keeps a telegram cut short by Request followed by a fresh one
+//! (quirk Q18), and also a header that itself contains a `/` (Holley, quirk Q6).
+//!
+//! Invariant: no input makes it panic, and memory is bounded by `max_len`.
+
+pub mod json;
+pub mod objects;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::crc::crc16;
+use crate::obis::Obis;
+use crate::smarty::{self, FrameError, FrameHeader};
+use crate::telegram::{Checksum, Line, Telegram, Value};
+use objects::{Body, Span, ValueSpan};
+
+/// Telegrams longer than this are dropped as overflow. Real telegrams stay under 4 kB; the
+/// limit only bounds memory on endless garbage without a `!`.
+pub const DEFAULT_MAX_LEN: usize = 64 * 1024;
+
+/// Why bytes were thrown away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Discard {
+    /// Bytes outside any telegram other than CR, LF and NUL (line noise, 0xFF padding).
+    Garbage,
+    /// A telegram that started but never reached its `!`: cut off, or followed by a new `/`.
+    Incomplete,
+    /// Longer than the decoder's limit without an end.
+    Overflow,
+    /// A Smarty frame that could not be decrypted (no key, wrong key, corrupted).
+    Undecryptable(FrameError),
+    /// A Smarty frame arrived but no key was given.
+    NoKey,
+}
+
+#[derive(Debug)]
+pub enum Event<'a> {
+    Telegram(Frame<'a>),
+    Discarded { reason: Discard, bytes: usize },
+}
+
+/// Counts over a decoder's lifetime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub telegrams: u64,
+    pub invalid: u64,
+    pub incomplete: u64,
+    pub garbage_bytes: u64,
+    pub overflows: u64,
+    pub undecryptable: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Idle,
+    /// Inside a candidate; `bang` is the position of `!` once seen, with the CRC digits so far.
+    Telegram {
+        bang: Option<usize>,
+        digits: u8,
+    },
+    /// Collecting a general-glo-ciphering frame.
+    Encrypted,
+}
+
+#[derive(Debug)]
+pub struct Decoder {
+    state: State,
+    buf: Vec<u8>,
+    /// Offsets of `/` after the first one in the current candidate.
+    inner_starts: Vec<usize>,
+    body: Body,
+    plain: Vec<u8>,
+    key: Option<[u8; 16]>,
+    max_len: usize,
+    stats: Stats,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self {
+            state: State::Idle,
+            buf: Vec::with_capacity(2048),
+            inner_starts: Vec::new(),
+            body: Body::default(),
+            plain: Vec::new(),
+            key: None,
+            max_len: DEFAULT_MAX_LEN,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Decrypts Smarty frames with this key.
+    pub fn with_key(mut self, key: [u8; 16]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    pub fn with_max_len(mut self, max_len: usize) -> Self {
+        self.max_len = max_len.max(16);
+        self
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Feeds bytes; calls `on` for every telegram completed and every span discarded.
+    pub fn feed(&mut self, input: &[u8], mut on: impl FnMut(Event<'_>)) {
+        self.feed_dyn(input, &mut on);
+    }
+
+    // One event per telegram, so dynamic dispatch costs nothing measurable; it also lets the
+    // decoder re-feed bytes to itself (a false Smarty start) without unbounded generics.
+    fn feed_dyn(&mut self, input: &[u8], on: &mut dyn FnMut(Event<'_>)) {
+        let mut i = 0;
+        while i < input.len() {
+            match self.state {
+                State::Idle => i = self.idle(input, i, on),
+                State::Telegram { bang: None, .. } => i = self.body_bytes(input, i, on),
+                State::Telegram { bang: Some(bang), digits } => {
+                    let c = input[i];
+                    if digits < 4 && c.is_ascii_hexdigit() {
+                        self.buf.push(c);
+                        i += 1;
+                        let digits = digits + 1;
+                        self.state = State::Telegram { bang: Some(bang), digits };
+                        if digits == 4 {
+                            self.complete(bang, on);
+                        }
+                    } else {
+                        // Anything else ends the checksum; CR LF or NUL is then skipped as idle.
+                        self.complete(bang, on);
+                    }
+                }
+                State::Encrypted => i = self.encrypted_bytes(input, i, on),
+            }
+        }
+    }
+
+    /// End of input: a telegram whose `!` arrived is complete; anything else was cut off.
+    pub fn finish(&mut self, mut on: impl FnMut(Event<'_>)) {
+        match self.state {
+            State::Telegram { bang: Some(bang), .. } => self.complete(bang, &mut on),
+            State::Telegram { bang: None, .. } | State::Encrypted => {
+                self.stats.incomplete += 1;
+                on(Event::Discarded { reason: Discard::Incomplete, bytes: self.buf.len() });
+                self.reset();
+            }
+            State::Idle => {}
+        }
+    }
+
+    fn reset(&mut self) {
+        self.state = State::Idle;
+        self.buf.clear();
+        self.inner_starts.clear();
+    }
+
+    fn idle(&mut self, input: &[u8], i: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
+        let rest = &input[i..];
+        let found = memchr::memchr2(b'/', smarty::TAG_GENERAL_GLO_CIPHERING, rest);
+        let skipped = &rest[..found.unwrap_or(rest.len())];
+        let garbage = skipped.iter().filter(|&&b| !matches!(b, b'\r' | b'\n' | 0)).count();
+        if garbage > 0 {
+            self.stats.garbage_bytes += garbage as u64;
+            on(Event::Discarded { reason: Discard::Garbage, bytes: garbage });
+        }
+        let Some(k) = found else { return input.len() };
+        self.buf.clear();
+        self.inner_starts.clear();
+        self.buf.push(rest[k]);
+        self.state = if rest[k] == b'/' { State::Telegram { bang: None, digits: 0 } } else { State::Encrypted };
+        i + k + 1
+    }
+
+    fn body_bytes(&mut self, input: &[u8], i: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
+        let rest = &input[i..];
+        let found = memchr::memchr2(b'!', b'/', rest);
+        let take = found.map_or(rest.len(), |k| k + 1);
+        if self.buf.len() + take > self.max_len {
+            self.stats.overflows += 1;
+            on(Event::Discarded { reason: Discard::Overflow, bytes: self.buf.len() + take });
+            self.reset();
+            return i + take;
+        }
+        self.buf.extend_from_slice(&rest[..take]);
+        if let Some(k) = found {
+            if rest[k] == b'!' {
+                self.state = State::Telegram { bang: Some(self.buf.len() - 1), digits: 0 };
+            } else {
+                self.inner_starts.push(self.buf.len() - 1);
+            }
+        }
+        i + take
+    }
+
+    fn encrypted_bytes(&mut self, input: &[u8], i: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
+        let header = match smarty::parse_header(&self.buf) {
+            Err(_) => {
+                // Not a frame after all: the 0xDB was noise. Count it and rescan what followed.
+                self.stats.garbage_bytes += 1;
+                on(Event::Discarded { reason: Discard::Garbage, bytes: 1 });
+                let rescan: Vec<u8> = self.buf[1..].to_vec();
+                self.reset();
+                self.feed_dyn(&rescan, on);
+                return i;
+            }
+            Ok(h) => h,
+        };
+        let need = header.map_or(smarty::HEADER_LEN, |h| h.frame_len);
+        let take = (need - self.buf.len().min(need)).min(input.len() - i);
+        self.buf.extend_from_slice(&input[i..i + take]);
+        if self.buf.len() >= need && header.is_some() {
+            self.complete_encrypted(on);
+        }
+        i + take
+    }
+
+    fn complete_encrypted(&mut self, on: &mut dyn FnMut(Event<'_>)) {
+        let Some(key) = self.key else {
+            self.stats.undecryptable += 1;
+            on(Event::Discarded { reason: Discard::NoKey, bytes: self.buf.len() });
+            self.reset();
+            return;
+        };
+        let frame_header = smarty::parse_header(&self.buf).ok().flatten();
+        let mut frame = core::mem::take(&mut self.buf);
+        let result = smarty::decrypt_in_place(&key, &mut frame).map(|p| p.to_vec());
+        self.buf = frame;
+        self.reset();
+        match result {
+            Ok(plain) => {
+                // The plaintext is a complete telegram; decode it with the same framing rules.
+                self.plain = plain;
+                let plain = core::mem::take(&mut self.plain);
+                self.decode_plaintext(&plain, frame_header, on);
+                self.plain = plain;
+            }
+            Err(e) => {
+                self.stats.undecryptable += 1;
+                on(Event::Discarded { reason: Discard::Undecryptable(e), bytes: smarty::OVERHEAD });
+            }
+        }
+    }
+
+    fn decode_plaintext(&mut self, plain: &[u8], frame: Option<FrameHeader>, on: &mut dyn FnMut(Event<'_>)) {
+        let mut inner = Decoder::new().with_max_len(self.max_len);
+        let stats = &mut self.stats;
+        let mut forward = |ev: Event<'_>| match ev {
+            Event::Telegram(mut f) => {
+                f.encrypted = frame;
+                on(Event::Telegram(f));
+            }
+            other => on(other),
+        };
+        inner.feed_dyn(plain, &mut forward);
+        inner.finish(&mut forward);
+        let s = inner.stats;
+        stats.telegrams += s.telegrams;
+        stats.invalid += s.invalid;
+        stats.incomplete += s.incomplete;
+        stats.garbage_bytes += s.garbage_bytes;
+    }
+
+    /// The candidate is `/ ... ! digits`; pick the start whose CRC verifies and report it.
+    fn complete(&mut self, bang: usize, on: &mut dyn FnMut(Event<'_>)) {
+        let crc_text = &self.buf[bang + 1..];
+        let carried = parse_hex(crc_text);
+        let starts = core::iter::once(0).chain(self.inner_starts.iter().copied().filter(|&s| s < bang));
+        let mut chosen = *self.inner_starts.iter().rfind(|&&s| s < bang).unwrap_or(&0);
+        let mut computed = None;
+        if let Some(carried) = carried {
+            for s in starts {
+                let c = crc16(&self.buf[s..=bang]);
+                if c == carried {
+                    chosen = s;
+                    computed = Some(c);
+                    break;
+                }
+            }
+        }
+        if chosen > 0 {
+            self.stats.incomplete += 1;
+            on(Event::Discarded { reason: Discard::Incomplete, bytes: chosen });
+        }
+        let raw = &self.buf[chosen..];
+        let bang = bang - chosen;
+        let computed = computed.unwrap_or_else(|| crc16(&raw[..=bang]));
+        let header_end = memchr::memchr(b'\n', &raw[..bang]).unwrap_or(bang);
+        let header_text_end = if header_end > 0 && raw[header_end - 1] == b'\r' { header_end - 1 } else { header_end };
+        self.body.parse(raw, (header_end + 1).min(bang), bang);
+        let crc = (raw.len() > bang + 1).then_some((bang + 1) as u32..raw.len() as u32);
+        let frame = Frame {
+            raw,
+            header: 1..header_text_end.max(1) as u32,
+            crc,
+            crc_ok: carried.map(|c| c == computed),
+            computed_crc: computed,
+            body: &self.body,
+            encrypted: None,
+        };
+        self.stats.telegrams += 1;
+        if !frame.is_valid() {
+            self.stats.invalid += 1;
+        }
+        on(Event::Telegram(frame));
+        self.reset();
+    }
+}
+
+fn parse_hex(text: &[u8]) -> Option<u16> {
+    if text.is_empty() || text.len() > 4 {
+        return None;
+    }
+    let mut v: u16 = 0;
+    for &b in text {
+        v = v << 4 | (b as char).to_digit(16)? as u16;
+    }
+    Some(v)
+}
+
+/// A complete telegram as received, borrowed from the decoder until the callback returns.
+#[derive(Debug)]
+pub struct Frame<'a> {
+    /// `/` through the last CRC digit.
+    pub raw: &'a [u8],
+    header: Span,
+    crc: Option<Span>,
+    crc_ok: Option<bool>,
+    computed_crc: u16,
+    body: &'a Body,
+    /// Set when the telegram arrived inside a Smarty frame.
+    pub encrypted: Option<FrameHeader>,
+}
+
+/// OBIS codes only DSMR 4 and later send: a telegram with one of these must carry a CRC.
+const MODERN_MARKERS: [Obis; 3] = [Obis::new(1, 3, 0, 2, 8), Obis::new(0, 0, 1, 0, 0), Obis::new(0, 0, 96, 1, 4)];
+
+impl<'a> Frame<'a> {
+    /// The identification line without `/` (and without line end).
+    pub fn header(&self) -> &'a [u8] {
+        &self.raw[self.header.start as usize..self.header.end as usize]
+    }
+
+    /// The text after `!`, if any.
+    pub fn crc_text(&self) -> Option<&'a [u8]> {
+        self.crc.as_ref().map(|r| &self.raw[r.start as usize..r.end as usize])
+    }
+
+    /// `Some(true)` when a carried CRC matches, `None` when no CRC was carried.
+    pub fn crc_ok(&self) -> Option<bool> {
+        self.crc_ok
+    }
+
+    /// The CRC-16/ARC of `/` through `!` as received.
+    pub fn computed_crc(&self) -> u16 {
+        self.computed_crc
+    }
+
+    /// Lines that were neither objects nor continuations, or had a corrupted OBIS code.
+    pub fn bad_lines(&self) -> u32 {
+        self.body.bad_lines
+    }
+
+    pub fn objects(&self) -> impl ExactSizeIterator<Item = ObjectRef<'a>> + '_ {
+        let raw = self.raw;
+        let values = &self.body.values;
+        self.body.objects.iter().map(move |o| ObjectRef {
+            raw,
+            obis_text: &raw[o.obis_text.start as usize..o.obis_text.end as usize],
+            obis: o.obis,
+            values: &values[o.values.start as usize..o.values.end as usize],
+        })
+    }
+
+    /// Whether a correct reader should accept the telegram: a carried CRC matches (or, with no
+    /// CRC, nothing in it says it is DSMR 4 or later), and every line parsed.
+    pub fn is_valid(&self) -> bool {
+        let checksum_ok = match self.crc_ok {
+            Some(ok) => ok,
+            None => {
+                self.crc.is_none()
+                    && !self.body.objects.iter().any(|o| o.obis.is_some_and(|c| MODERN_MARKERS.contains(&c)))
+            }
+        };
+        checksum_ok && self.body.bad_lines == 0
+    }
+
+    /// The owned model of what was received (text decoded lossily as UTF-8).
+    pub fn to_telegram(&self) -> Telegram {
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Telegram {
+            header: s(self.header()),
+            blank_line: true,
+            lines: self
+                .objects()
+                .map(|o| Line {
+                    obis: s(o.obis_text),
+                    values: o.values().map(|(t, u)| Value { text: s(t), unit: u.map(s) }).collect(),
+                    break_before: None,
+                })
+                .collect(),
+            checksum: match self.crc_text().and_then(parse_hex) {
+                Some(c) => Checksum::Fixed(c),
+                None => Checksum::None,
+            },
+        }
+    }
+}
+
+/// One decoded object.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectRef<'a> {
+    raw: &'a [u8],
+    pub obis_text: &'a [u8],
+    pub obis: Option<Obis>,
+    values: &'a [ValueSpan],
+}
+
+impl<'a> ObjectRef<'a> {
+    /// Each bracket's text and unit.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)> + '_ {
+        let raw = self.raw;
+        self.values.iter().map(move |v| {
+            let text = &raw[v.text.start as usize..v.text.end as usize];
+            (text, v.unit.as_ref().map(|u| &raw[u.start as usize..u.end as usize]))
+        })
+    }
+
+    pub fn value_count(&self) -> usize {
+        self.values.len()
+    }
+}
+
+/// Decodes a complete buffer into owned telegrams with their validity; a convenience for tests.
+pub fn decode_all(bytes: &[u8], key: Option<[u8; 16]>) -> Vec<(Telegram, bool)> {
+    let mut d = Decoder::new();
+    if let Some(k) = key {
+        d = d.with_key(k);
+    }
+    let mut out = Vec::new();
+    let mut push = |ev: Event<'_>| {
+        if let Event::Telegram(f) = ev {
+            out.push((f.to_telegram(), f.is_valid()));
+        }
+    };
+    d.feed(bytes, &mut push);
+    d.finish(&mut push);
+    out
+}

@@ -1,0 +1,328 @@
+//! Value formatting with the exact widths meters use: zero-padded fixed point, timestamps, hex text.
+//!
+//! Everything writes into an [`Out`] so the same code fills a `Vec<u8>` on the host and a fixed
+//! buffer on the firmware.
+
+use core::fmt;
+use core::str::FromStr;
+
+/// A byte sink. Rendering never fails: a full fixed buffer records the overflow instead.
+pub trait Out {
+    fn put(&mut self, bytes: &[u8]);
+    fn put_byte(&mut self, b: u8) {
+        self.put(&[b]);
+    }
+}
+
+#[cfg(feature = "alloc")]
+impl Out for alloc::vec::Vec<u8> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    #[inline]
+    fn put_byte(&mut self, b: u8) {
+        self.push(b);
+    }
+}
+
+/// A fixed buffer for allocation-free targets; bytes past the end are counted, not written.
+#[derive(Debug)]
+pub struct SliceOut<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    overflow: usize,
+}
+
+impl<'a> SliceOut<'a> {
+    pub fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, len: 0, overflow: 0 }
+    }
+    pub fn written(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Bytes that did not fit; non-zero means the rendering is incomplete.
+    pub fn overflow(&self) -> usize {
+        self.overflow
+    }
+}
+
+impl Out for SliceOut<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let room = self.buf.len() - self.len;
+        let n = room.min(bytes.len());
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self.overflow += bytes.len() - n;
+    }
+}
+
+/// Digits before and after the decimal point, as the spec tables write them (`F9(3,3)` is `6.3`).
+/// `dec == 0` renders an integer with no point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct NumFormat {
+    pub int: u8,
+    pub dec: u8,
+}
+
+impl NumFormat {
+    pub const fn new(int: u8, dec: u8) -> Self {
+        Self { int, dec }
+    }
+    /// Characters the value occupies, point included.
+    pub const fn width(self) -> usize {
+        self.int as usize + if self.dec > 0 { 1 + self.dec as usize } else { 0 }
+    }
+}
+
+impl fmt::Display for NumFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dec == 0 { write!(f, "{}", self.int) } else { write!(f, "{}.{}", self.int, self.dec) }
+    }
+}
+
+/// Why a width string was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadWidth;
+
+impl fmt::Display for BadWidth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected INT.DEC digit counts such as \"6.3\" or an integer width such as \"5\" (1-12 integer digits, 0-4 decimals)")
+    }
+}
+
+impl FromStr for NumFormat {
+    type Err = BadWidth;
+    fn from_str(s: &str) -> Result<Self, BadWidth> {
+        let (i, d) = match s.split_once('.') {
+            Some((i, d)) => (i, d),
+            None => (s, "0"),
+        };
+        let digits = |t: &str| !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
+        if !digits(i) || !digits(d) {
+            return Err(BadWidth);
+        }
+        let int: u8 = i.parse().map_err(|_| BadWidth)?;
+        let dec: u8 = d.parse().map_err(|_| BadWidth)?;
+        if !(1..=12).contains(&int) || dec > 4 {
+            return Err(BadWidth);
+        }
+        Ok(NumFormat { int, dec })
+    }
+}
+
+/// How a value with more precision than the format shows is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// Registers show what has been completed: 1.9999 kWh reads 1.999.
+    Truncate,
+    /// Instantaneous values round half up.
+    Nearest,
+}
+
+const POW10: [u64; 20] = {
+    let mut t = [1u64; 20];
+    let mut i = 1;
+    while i < 20 {
+        t[i] = t[i - 1] * 10;
+        i += 1;
+    }
+    t
+};
+
+/// Rescales `value * 10^-scale` to `dec` decimals.
+#[inline]
+pub fn rescale(value: u64, scale: u8, dec: u8, rounding: Rounding) -> u64 {
+    if dec >= scale {
+        value.saturating_mul(POW10[(dec - scale) as usize])
+    } else {
+        let div = POW10[(scale - dec) as usize];
+        match rounding {
+            Rounding::Truncate => value / div,
+            Rounding::Nearest => (value + div / 2) / div,
+        }
+    }
+}
+
+/// Writes `value * 10^-scale` in `fmt`: zero-padded, fixed decimals. A value too large for the
+/// integer digits wraps around, as a meter's register rolls over.
+#[inline]
+pub fn write_fixed(out: &mut impl Out, value: u64, scale: u8, fmt: NumFormat, rounding: Rounding) {
+    let v = rescale(value, scale, fmt.dec, rounding) % POW10[(fmt.int + fmt.dec) as usize];
+    let mut buf = [b'0'; 24];
+    let width = fmt.width();
+    let mut v = v;
+    let mut pos = width;
+    for i in 0..fmt.dec {
+        pos -= 1;
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if i + 1 == fmt.dec {
+            pos -= 1;
+            buf[pos] = b'.';
+        }
+    }
+    while pos > 0 {
+        pos -= 1;
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+    out.put(&buf[..width]);
+}
+
+/// Writes a signed value; a minus sign takes one of the integer digits, as in Smarty's `(-063*A)`.
+pub fn write_signed_fixed(out: &mut impl Out, value: i64, scale: u8, fmt: NumFormat, rounding: Rounding) {
+    if value < 0 && fmt.int > 1 {
+        out.put_byte(b'-');
+        write_fixed(out, value.unsigned_abs(), scale, NumFormat::new(fmt.int - 1, fmt.dec), rounding);
+    } else {
+        write_fixed(out, value.max(0) as u64, scale, fmt, rounding);
+    }
+}
+
+/// An unpadded decimal integer, as in the entry count of `99.97.0(10)`.
+pub fn write_uint(out: &mut impl Out, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut pos = buf.len();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.put(&buf[pos..]);
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// Octet strings travel as two uppercase hex digits per byte (SPEC50 §6.5).
+pub fn write_hex(out: &mut impl Out, bytes: &[u8]) {
+    for chunk in bytes.chunks(32) {
+        let mut buf = [0u8; 64];
+        for (i, b) in chunk.iter().enumerate() {
+            buf[2 * i] = HEX_UPPER[(b >> 4) as usize];
+            buf[2 * i + 1] = HEX_UPPER[(b & 0xF) as usize];
+        }
+        out.put(&buf[..chunk.len() * 2]);
+    }
+}
+
+/// Wall-clock time as the meter shows it, with the DST flag it sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+pub struct LocalTime {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+    pub second: u8,
+    /// `S` (summer time) when true, `W` otherwise.
+    pub dst: bool,
+}
+
+impl LocalTime {
+    /// Writes `YYMMDDhhmmss`, the 12-character TST of DSMR 2.2/3.0 (and of e-MUCS history months).
+    pub fn write_tst12(&self, out: &mut impl Out) {
+        let y = (self.year % 100) as u8;
+        let fields = [y, self.month, self.day, self.hour, self.minute, self.second];
+        let mut buf = [0u8; 12];
+        for (i, f) in fields.iter().enumerate() {
+            buf[2 * i] = b'0' + f / 10 % 10;
+            buf[2 * i + 1] = b'0' + f % 10;
+        }
+        out.put(&buf);
+    }
+
+    /// Writes `YYMMDDhhmmssX` with X = `S` or `W` (SPEC50 Table 5-1).
+    pub fn write_tst(&self, out: &mut impl Out) {
+        self.write_tst12(out);
+        out.put_byte(if self.dst { b'S' } else { b'W' });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn fixed(value: u64, scale: u8, fmt: &str, rounding: Rounding) -> alloc::string::String {
+        let mut v = Vec::new();
+        write_fixed(&mut v, value, scale, fmt.parse().unwrap(), rounding);
+        alloc::string::String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn widths_of_the_spec_tables() {
+        assert_eq!(fixed(3_432_829, 3, "6.3", Rounding::Truncate), "003432.829");
+        assert_eq!(fixed(433, 3, "2.3", Rounding::Nearest), "00.433");
+        assert_eq!(fixed(2367, 1, "3.1", Rounding::Nearest), "236.7");
+        assert_eq!(fixed(2, 0, "3", Rounding::Nearest), "002");
+        assert_eq!(fixed(5, 0, "5", Rounding::Nearest), "00005");
+        assert_eq!(fixed(7_041_882, 3, "5.3", Rounding::Truncate), "07041.882");
+        // DSMR 2.2 power has 10 W resolution: 1.194 kW is (0001.19*kW).
+        assert_eq!(fixed(1194, 3, "4.2", Rounding::Nearest), "0001.19");
+        assert_eq!(fixed(6_678_394, 3, "8.3", Rounding::Truncate), "00006678.394");
+    }
+
+    #[test]
+    fn truncation_and_rounding_differ_only_in_the_last_digit() {
+        assert_eq!(fixed(1999, 3, "1.2", Rounding::Truncate), "1.99");
+        assert_eq!(fixed(1995, 3, "1.2", Rounding::Nearest), "2.00");
+    }
+
+    #[test]
+    fn registers_roll_over() {
+        assert_eq!(fixed(1_000_000_001, 3, "6.3", Rounding::Truncate), "000000.001");
+    }
+
+    #[test]
+    fn signed_values_spend_a_digit_on_the_sign() {
+        let mut v = Vec::new();
+        write_signed_fixed(&mut v, -63, 0, NumFormat::new(3, 0), Rounding::Nearest);
+        assert_eq!(v, b"-63");
+    }
+
+    #[test]
+    fn width_strings() {
+        assert_eq!("6.3".parse(), Ok(NumFormat::new(6, 3)));
+        assert_eq!("5".parse(), Ok(NumFormat::new(5, 0)));
+        for bad in ["", "6.", ".3", "6.x", "6.3.1", "0.3", "13.0", "6.5", "-1", " 6.3"] {
+            assert_eq!(bad.parse::<NumFormat>(), Err(BadWidth), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = LocalTime { year: 2019, month: 3, day: 24, hour: 15, minute: 5, second: 41, dst: false };
+        let mut v = Vec::new();
+        t.write_tst(&mut v);
+        assert_eq!(v, b"190324150541W");
+        v.clear();
+        t.write_tst12(&mut v);
+        assert_eq!(v, b"190324150541");
+    }
+
+    #[test]
+    fn hex_text() {
+        let mut v = Vec::new();
+        write_hex(&mut v, b" KA6U001660297912");
+        assert_eq!(v, b"204B413655303031363630323937393132");
+    }
+
+    #[test]
+    fn slice_out_counts_overflow() {
+        let mut buf = [0u8; 4];
+        let mut o = SliceOut::new(&mut buf);
+        o.put(b"abcdef");
+        assert_eq!(o.written(), b"abcd");
+        assert_eq!(o.overflow(), 2);
+    }
+}

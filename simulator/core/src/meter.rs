@@ -1,0 +1,659 @@
+//! The meter: integrates the household's power into registers second by second, keeps the
+//! clock, the tariff, counters, event logs, M-Bus captures and Belgian demand, and fills the
+//! [`Readings`] the renderer writes.
+//!
+//! Energy is integrated exactly: power is a whole number of watts for each whole second, so the
+//! registers hold joules (W*s) and a register's change equals the integrated power exactly.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::clock::{ClockRule, days_from_civil, local_from_offset};
+use crate::format::LocalTime;
+use crate::household::{Household, HouseholdConfig, PhaseFlow};
+use crate::noise::{self, Draws};
+use crate::profile::{Medium, Profile};
+use crate::readings::{DemandMonth, MBusValue, PhaseValues, PowerFailure, Readings};
+use crate::spec::Country;
+use crate::tariff::tariff_at;
+
+/// A failure shorter than this is "short" (`96.7.21`), longer ones are logged (`96.7.9`, `99.97.0`).
+pub const LONG_FAILURE_S: u32 = 180;
+
+/// Joules per watt-hour.
+const J_PER_WH: u64 = 3600;
+
+/// The part of the meter that must survive a restart: save it, and a later run resumes where
+/// this one stopped. Everything else is recomputed from the profile and the seed.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MeterState {
+    /// Format version of this structure.
+    pub version: u32,
+    /// The seed the household was built from.
+    pub seed: u64,
+    /// The instant (Unix seconds) up to which power has been integrated.
+    pub now: i64,
+    /// Active import and export per tariff register, in joules.
+    pub import_j: [u64; 2],
+    pub export_j: [u64; 2],
+    /// Reactive energy in var*s.
+    pub q_import: u64,
+    pub q_export: u64,
+    pub power_failures: u32,
+    pub long_power_failures: u32,
+    /// Most recent first, at most 10.
+    pub failure_log: Vec<PowerFailure>,
+    pub sags: [u32; 3],
+    pub swells: [u32; 3],
+    pub mbus: Vec<MBusState>,
+    pub demand: DemandState,
+    pub text_message: String,
+    pub text_code: String,
+    /// Smarty's invocation counter: incremented once per encrypted frame.
+    pub frame_counter: u32,
+    /// While the mains is down: the instant power comes back.
+    pub outage_until: Option<i64>,
+    /// When the current outage began.
+    pub outage_since: Option<i64>,
+    /// Overrides set by scenario events or the control API.
+    pub overrides: Overrides,
+}
+
+/// Values forced from outside the household model (scenario events, the control API).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Overrides {
+    /// Household load, W (spread over the phases like the modelled load).
+    pub load_w: Option<u32>,
+    /// Solar production, W.
+    pub solar_w: Option<u32>,
+    /// Extra charging load, W, until the given instant.
+    pub ev_until: Option<(i64, u32)>,
+    /// Forced tariff register, 1 or 2.
+    pub tariff: Option<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MBusState {
+    pub channel: u8,
+    /// Total volume in micro-units (microlitres for m3 meters).
+    pub total_micro: u64,
+    pub captured: Option<MBusValue>,
+}
+
+/// Belgian quarter-hour demand bookkeeping (e-MUCS capacity tariff).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DemandState {
+    /// Import energy of the running quarter hour, J, and its elapsed seconds.
+    pub quarter_j: u64,
+    pub quarter_s: u32,
+    pub month_max: Option<(LocalTime, u32)>,
+    /// Completed months, oldest first, at most 13.
+    pub history: Vec<DemandMonth>,
+}
+
+/// Things the meter can be told to do, by a scenario or the control API.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum Command {
+    SetLoad(Option<u32>),
+    SetSolar(Option<u32>),
+    /// Charge a car at this power for this many seconds.
+    StartCharging {
+        watts: u32,
+        seconds: u32,
+    },
+    /// Cut the mains for this many seconds.
+    PowerFailure {
+        seconds: u32,
+    },
+    TextMessage(String),
+    /// Force tariff 1 or 2, or `None` to follow the schedule.
+    SetTariff(Option<u8>),
+}
+
+/// A simulated meter: profile constants, the household and the evolving state.
+#[derive(Clone, Debug)]
+pub struct Meter {
+    country: Country,
+    clock: ClockRule,
+    phases: u8,
+    has_tariffs: bool,
+    mbus: Vec<(u8, Medium, u32)>,
+    household: Household,
+    state: MeterState,
+    readings: Readings,
+    /// Cached UTC offset and DST flag, valid from the instant it was looked up until the next
+    /// zone transition.
+    offset: OffsetCache,
+    tariff: u8,
+    tariff_valid_until: i64,
+    events_day: Option<i64>,
+    day_events: DayEvents,
+    last_flows: [PhaseFlow; 3],
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OffsetCache {
+    offset: i32,
+    dst: bool,
+    from: i64,
+    until: i64,
+}
+
+/// Mains events drawn for one day: an outage and voltage sags/swells per phase.
+#[derive(Clone, Debug, Default)]
+struct DayEvents {
+    outage: Option<(i64, u32)>,
+    dips: Vec<(i64, u8, bool)>,
+}
+
+mod stream {
+    pub const INSTALL: u64 = 0x15;
+    pub const MAINS: u64 = 0x4D;
+    pub const VOLTAGE: u64 = 0x56;
+}
+
+impl Meter {
+    /// A meter at `start` (Unix seconds) with a plausible history drawn from `seed`.
+    pub fn new(profile: &Profile, household: HouseholdConfig, seed: u64, start: i64) -> Meter {
+        let clock = profile.clock;
+        let mut meter = Meter {
+            country: profile.country,
+            clock,
+            phases: profile.phases.clamp(1, 3),
+            has_tariffs: profile.has_tariffs(),
+            mbus: profile.mbus.iter().map(|d| (d.channel, d.medium, d.capture_s.max(1))).collect(),
+            household: Household::new(household.clone(), seed, profile.phases),
+            state: MeterState {
+                version: 1,
+                seed,
+                now: start,
+                import_j: [0; 2],
+                export_j: [0; 2],
+                q_import: 0,
+                q_export: 0,
+                power_failures: 0,
+                long_power_failures: 0,
+                failure_log: Vec::new(),
+                sags: [0; 3],
+                swells: [0; 3],
+                mbus: Vec::new(),
+                demand: DemandState::default(),
+                text_message: String::new(),
+                text_code: String::new(),
+                frame_counter: 0,
+                outage_until: None,
+                outage_since: None,
+                overrides: Overrides::default(),
+            },
+            readings: Readings::default(),
+            offset: OffsetCache { offset: 0, dst: false, from: i64::MAX, until: i64::MIN },
+            tariff: 1,
+            tariff_valid_until: i64::MIN,
+            events_day: None,
+            day_events: DayEvents::default(),
+            last_flows: [PhaseFlow::default(); 3],
+        };
+        meter.install_history(&household, start);
+        meter.last_flows = meter.flows_at(start);
+        meter
+    }
+
+    /// Resumes a saved meter. The profile and household must be the ones it was saved with.
+    pub fn resume(profile: &Profile, household: HouseholdConfig, state: MeterState) -> Meter {
+        let mut m = Meter::new(profile, household, state.seed, state.now);
+        m.state = state;
+        m.last_flows = m.flows_at(m.state.now);
+        m
+    }
+
+    pub fn state(&self) -> &MeterState {
+        &self.state
+    }
+
+    pub fn now(&self) -> i64 {
+        self.state.now
+    }
+
+    /// False while the mains is down: a meter without power sends nothing.
+    pub fn is_powered(&self) -> bool {
+        self.state.outage_until.is_none()
+    }
+
+    pub fn clock(&self) -> &ClockRule {
+        &self.clock
+    }
+
+    pub fn household(&self) -> &Household {
+        &self.household
+    }
+
+    /// The smarty frame counter to use for the next frame; advances it.
+    pub fn next_frame_counter(&mut self) -> u32 {
+        let fc = self.state.frame_counter;
+        self.state.frame_counter = fc.wrapping_add(1);
+        fc
+    }
+
+    pub fn apply(&mut self, cmd: Command) {
+        let now = self.state.now;
+        match cmd {
+            Command::SetLoad(w) => self.state.overrides.load_w = w,
+            Command::SetSolar(w) => self.state.overrides.solar_w = w,
+            Command::StartCharging { watts, seconds } => {
+                self.state.overrides.ev_until = Some((now + i64::from(seconds), watts));
+            }
+            Command::PowerFailure { seconds } => {
+                if self.state.outage_until.is_none() {
+                    self.state.outage_since = Some(now);
+                }
+                self.state.outage_until = Some(now + i64::from(seconds.max(1)));
+            }
+            Command::TextMessage(text) => self.state.text_message = text,
+            Command::SetTariff(t) => {
+                self.state.overrides.tariff = t.filter(|t| (1..=2).contains(t));
+                self.tariff_valid_until = i64::MIN;
+            }
+        }
+        self.last_flows = self.flows_at(now);
+    }
+
+    /// Integrates the household's power up to instant `t` (Unix seconds), one second at a time.
+    pub fn advance_to(&mut self, t: i64) {
+        while self.state.now < t {
+            let s = self.state.now;
+            self.step(s);
+            self.state.now = s + 1;
+        }
+        self.last_flows = self.flows_at(t);
+    }
+
+    /// The meter's values at the current instant.
+    pub fn readings(&mut self) -> &Readings {
+        self.fill_readings();
+        &self.readings
+    }
+
+    /// Local time at `t`, from the cached offset (refreshed at zone transitions).
+    pub fn local(&mut self, t: i64) -> LocalTime {
+        let (offset, dst) = self.offset_at(t);
+        local_from_offset(t, offset, dst)
+    }
+
+    fn offset_at(&mut self, t: i64) -> (i32, bool) {
+        let c = self.offset;
+        if c.from <= t && t < c.until {
+            return (c.offset, c.dst);
+        }
+        let offset = self.clock.offset_seconds(t);
+        let dst = self.clock.local(t).dst;
+        let until = self.clock.next_transition(t).unwrap_or(t + 366 * 86_400);
+        self.offset = OffsetCache { offset, dst, from: t, until };
+        (offset, dst)
+    }
+
+    /// Local day number and seconds since local midnight.
+    fn local_day_secs(&mut self, t: i64) -> (i64, i64) {
+        let (off, _) = self.offset_at(t);
+        let l = t + i64::from(off);
+        (l.div_euclid(86_400), l.rem_euclid(86_400))
+    }
+
+    fn flows_at(&mut self, t: i64) -> [PhaseFlow; 3] {
+        let (day, secs) = self.local_day_secs(t);
+        let mut flows = self.household.flows(t, day, secs);
+        let o = &self.state.overrides;
+        if let Some(w) = o.load_w {
+            let modelled: f64 = flows.iter().map(|f| f.load_w).sum();
+            for f in flows.iter_mut() {
+                let share = if modelled > 0.0 { f.load_w / modelled } else { 1.0 / f64::from(self.phases) };
+                f.load_w = f64::from(w) * share;
+                f.load_var = f.load_w * 0.3;
+            }
+        }
+        if let Some(w) = o.solar_w {
+            let n = usize::from(self.phases);
+            for f in flows.iter_mut().take(n) {
+                f.solar_w = f64::from(w) / n as f64;
+            }
+        }
+        if let Some((until, w)) = o.ev_until {
+            if t < until {
+                let n = usize::from(self.phases);
+                for f in flows.iter_mut().take(n) {
+                    f.load_w += f64::from(w) / n as f64;
+                }
+            }
+        }
+        if self.state.outage_until.is_some() {
+            flows = [PhaseFlow::default(); 3];
+        }
+        flows
+    }
+
+    fn step(&mut self, t: i64) {
+        self.mains_events(t);
+        if let Some(until) = self.state.outage_until {
+            if t >= until {
+                self.end_outage(until);
+            } else {
+                return;
+            }
+        }
+        if let Some((until, _)) = self.state.overrides.ev_until {
+            if t >= until {
+                self.state.overrides.ev_until = None;
+            }
+        }
+        let flows = self.flows_at(t);
+        let tariff_index = usize::from(self.tariff_at(t) - 1);
+        let mut net: i64 = 0;
+        let mut q: i64 = 0;
+        for f in flows.iter().take(usize::from(self.phases)) {
+            net += libm::round(f.load_w - f.solar_w) as i64;
+            q += libm::round(f.load_var) as i64;
+        }
+        // Dutch and Belgian meters net the phases: import and export registers integrate the sum.
+        if net >= 0 {
+            self.state.import_j[tariff_index] += net as u64;
+        } else {
+            self.state.export_j[tariff_index] += net.unsigned_abs();
+        }
+        if q >= 0 {
+            self.state.q_import += q as u64;
+        } else {
+            self.state.q_export += q.unsigned_abs();
+        }
+        self.demand_step(t, net.max(0) as u64);
+        self.mbus_step(t);
+    }
+
+    fn tariff_at(&mut self, t: i64) -> u8 {
+        if let Some(forced) = self.state.overrides.tariff {
+            return forced;
+        }
+        if !self.has_tariffs {
+            return 1;
+        }
+        if t >= self.tariff_valid_until || t < self.tariff_valid_until - 3600 {
+            let local = self.local(t);
+            self.tariff = tariff_at(self.country, &local).unwrap_or(1);
+            // Schedules switch on whole hours; the offset is whole hours too.
+            self.tariff_valid_until = t - t.rem_euclid(3600) + 3600;
+        }
+        self.tariff
+    }
+
+    fn demand_step(&mut self, t: i64, import_w: u64) {
+        if self.country != Country::BE {
+            return;
+        }
+        let d = &mut self.state.demand;
+        d.quarter_j += import_w;
+        d.quarter_s += 1;
+        // Quarter hours end on :00, :15, :30 and :45 local time; offsets are whole hours.
+        if (t + 1).rem_euclid(900) == 0 {
+            let avg = (d.quarter_j / 900) as u32;
+            d.quarter_j = 0;
+            d.quarter_s = 0;
+            let end = self.local(t + 1);
+            let d = &mut self.state.demand;
+            if d.month_max.is_none_or(|(_, w)| avg > w) {
+                d.month_max = Some((end, avg));
+            }
+            if end.day == 1 && end.hour == 0 && end.minute == 0 {
+                self.close_demand_month(end);
+            }
+        }
+    }
+
+    fn close_demand_month(&mut self, period_end: LocalTime) {
+        let d = &mut self.state.demand;
+        let (peak_time, peak_w) = match d.month_max.take() {
+            Some((t, w)) => (Some(t), w),
+            None => (None, 0),
+        };
+        d.history.push(DemandMonth { period_end, peak_time, peak_w });
+        if d.history.len() > 13 {
+            d.history.remove(0);
+        }
+    }
+
+    fn mbus_step(&mut self, t: i64) {
+        if self.mbus.is_empty() {
+            return;
+        }
+        let (day, secs) = self.local_day_secs(t);
+        let gas = self.household.gas_l_per_s(t, day, secs);
+        let water = self.household.water_l_per_s(day, secs);
+        for i in 0..self.mbus.len() {
+            let (channel, medium, capture_s) = self.mbus[i];
+            let rate = match medium {
+                Medium::Gas => gas,
+                Medium::Water => water,
+                // District heat: about 0.4 MJ per litre of gas-equivalent demand.
+                Medium::Heat => gas * 0.035,
+                Medium::Ghost => continue,
+            };
+            let micro = libm::round(rate * 1e6) as u64;
+            let next = t + 1;
+            let captured = if next.rem_euclid(i64::from(capture_s)) == 0 { Some(self.local(next)) } else { None };
+            let st = &mut self.state.mbus[i];
+            debug_assert_eq!(st.channel, channel);
+            st.total_micro += micro;
+            if let Some(time) = captured {
+                // The device reports whole thousandths of its unit (litres of m3).
+                st.captured = Some(MBusValue { channel, milli: st.total_micro / 1_000_000, captured: time });
+            }
+        }
+    }
+
+    /// Outages, sags and swells drawn per local day.
+    fn mains_events(&mut self, t: i64) {
+        let (day, _) = self.local_day_secs(t);
+        if self.events_day != Some(day) {
+            self.events_day = Some(day);
+            self.day_events = self.draw_day_events(day);
+        }
+        if let Some((start, seconds)) = self.day_events.outage {
+            if t == start && self.state.outage_until.is_none() {
+                self.state.outage_since = Some(t);
+                self.state.outage_until = Some(t + i64::from(seconds));
+            }
+        }
+        for &(when, phase, swell) in &self.day_events.dips {
+            if when == t && self.state.outage_until.is_none() {
+                let counters = if swell { &mut self.state.swells } else { &mut self.state.sags };
+                counters[usize::from(phase)] = counters[usize::from(phase)].wrapping_add(1) % 100_000;
+            }
+        }
+    }
+
+    fn draw_day_events(&mut self, day: i64) -> DayEvents {
+        let seed = self.state.seed;
+        let mut d = Draws::new(seed, stream::MAINS, day);
+        let (off, _) = self.offset_at(day * 86_400);
+        let day_start = day * 86_400 - i64::from(off);
+        let mut ev = DayEvents::default();
+        // About three interruptions a year; a third of them long.
+        if d.chance(3.0 / 365.0) {
+            let start = day_start + d.int(0, 86_400);
+            let seconds = if d.chance(0.35) { d.int(i64::from(LONG_FAILURE_S), 3 * 3600) } else { d.int(2, 150) };
+            ev.outage = Some((start, seconds as u32));
+        }
+        for phase in 0..self.phases {
+            if d.chance(1.0 / 12.0) {
+                ev.dips.push((day_start + d.int(0, 86_400), phase, false));
+            }
+            if d.chance(1.0 / 45.0) {
+                ev.dips.push((day_start + d.int(0, 86_400), phase, true));
+            }
+        }
+        ev
+    }
+
+    fn end_outage(&mut self, until: i64) {
+        let since = self.state.outage_since.unwrap_or(until);
+        let seconds = (until - since).max(0) as u32;
+        self.state.outage_until = None;
+        self.state.outage_since = None;
+        if seconds >= LONG_FAILURE_S {
+            self.state.long_power_failures = (self.state.long_power_failures + 1) % 100_000;
+            let end = self.local(until);
+            self.state.failure_log.insert(0, PowerFailure { end, duration_s: seconds });
+            self.state.failure_log.truncate(10);
+        } else {
+            self.state.power_failures = (self.state.power_failures + 1) % 100_000;
+        }
+    }
+
+    /// Gives a new meter a past: registers, counters, a failure log, gas, demand history.
+    fn install_history(&mut self, cfg: &HouseholdConfig, start: i64) {
+        let seed = self.state.seed;
+        let mut d = Draws::new(seed, stream::INSTALL, 0);
+        let years = d.range(0.5, 8.0);
+        let import_wh = match cfg.start_import_kwh {
+            Some(kwh) => (kwh * 1000.0) as u64,
+            None => (cfg.annual_kwh * years * d.range(0.85, 1.15) * 1000.0) as u64,
+        };
+        // NL books about 45% on low (nights and weekends); BE about 55% on day.
+        let t1_share = match self.country {
+            Country::NL => 0.45,
+            Country::BE => 0.55,
+            _ => 1.0,
+        };
+        let t1 = if self.has_tariffs { (import_wh as f64 * t1_share) as u64 } else { import_wh };
+        self.state.import_j = [t1 * J_PER_WH, (import_wh - t1) * J_PER_WH];
+        if cfg.solar_kwp > 0.0 {
+            let export_wh = (cfg.solar_kwp * 850.0 * 0.6 * years.min(5.0) * 1000.0) as u64;
+            let e1 = if self.has_tariffs { export_wh * 4 / 10 } else { export_wh };
+            self.state.export_j = [e1 * J_PER_WH, (export_wh - e1) * J_PER_WH];
+        }
+        self.state.q_import = (import_wh as f64 * 0.28) as u64 * J_PER_WH;
+        self.state.q_export = (import_wh as f64 * 0.02) as u64 * J_PER_WH;
+        self.state.power_failures = (years * d.range(1.0, 6.0)) as u32;
+        self.state.long_power_failures = (years * d.range(0.2, 1.2)) as u32;
+        for p in 0..usize::from(self.phases) {
+            self.state.sags[p] = (years * d.range(1.0, 12.0)) as u32;
+            self.state.swells[p] = (years * d.range(0.0, 3.0)) as u32;
+        }
+        // Logged long failures, spread over the installed years, most recent first.
+        let logged = self.state.long_power_failures.min(10);
+        let mut when = start;
+        for _ in 0..logged {
+            when -= d.int(86_400 * 20, (years * 365.0 * 86_400.0 / f64::from(logged.max(1))) as i64 + 86_400 * 21);
+            let end = self.local(when);
+            self.state
+                .failure_log
+                .push(PowerFailure { end, duration_s: d.int(i64::from(LONG_FAILURE_S), 20_000) as u32 });
+        }
+        // M-Bus devices: volume so far, and the last capture before the start.
+        for &(channel, medium, capture_s) in &self.mbus.clone() {
+            let per_year_l = match medium {
+                Medium::Gas => cfg.gas_m3_per_year * 1000.0,
+                Medium::Water => cfg.water_m3_per_year * 1000.0,
+                Medium::Heat => cfg.gas_m3_per_year * 35.0,
+                Medium::Ghost => 0.0,
+            };
+            let total_micro = (per_year_l * years * d.range(0.8, 1.2) * 1e6) as u64;
+            let last = start - start.rem_euclid(i64::from(capture_s));
+            let captured = (medium != Medium::Ghost).then(|| MBusValue {
+                channel,
+                milli: total_micro / 1_000_000,
+                captured: self.local(last),
+            });
+            self.state.mbus.push(MBusState { channel, total_micro, captured });
+        }
+        // Belgian demand history: the months before the start, with peaks of 2.5-6 kW.
+        if self.country == Country::BE {
+            let local = self.local(start);
+            let months = ((years * 12.0) as u32).min(13);
+            for k in (1..=months).rev() {
+                let (y, m) = months_back(local.year, local.month, k - 1);
+                let (py, pm) = months_back(y, m, 1);
+                let period_end = self.local(unix_of_local_midnight(&self.clock, i32::from(y), m, 1));
+                let peak_day = d.int(1, 29) as u8;
+                let peak_quarter = d.int(28, 88);
+                let peak_start = unix_of_local_midnight(&self.clock, i32::from(py), pm, peak_day) + peak_quarter * 900;
+                let peak = self.local(peak_start);
+                self.state.demand.history.push(DemandMonth {
+                    period_end,
+                    peak_time: Some(peak),
+                    peak_w: d.int(2500, 6000) as u32,
+                });
+            }
+        }
+    }
+
+    fn fill_readings(&mut self) {
+        let t = self.state.now;
+        let time = self.local(t);
+        let tariff = self.tariff_at(t);
+        let s = &self.state;
+        let r = &mut self.readings;
+        r.time = time;
+        r.tariff = tariff;
+        r.registers.import_wh = [s.import_j[0] / J_PER_WH, s.import_j[1] / J_PER_WH];
+        r.registers.export_wh = [s.export_j[0] / J_PER_WH, s.export_j[1] / J_PER_WH];
+        r.registers.q_import_varh = s.q_import / J_PER_WH;
+        r.registers.q_export_varh = s.q_export / J_PER_WH;
+        r.power_failures = s.power_failures;
+        r.long_power_failures = s.long_power_failures;
+        if r.failure_log != s.failure_log {
+            r.failure_log.clone_from(&s.failure_log);
+        }
+        r.sags = s.sags;
+        r.swells = s.swells;
+        if r.text_message != s.text_message {
+            r.text_message.clone_from(&s.text_message);
+        }
+        if r.text_code != s.text_code {
+            r.text_code.clone_from(&s.text_code);
+        }
+        r.mbus.clear();
+        r.mbus.extend(s.mbus.iter().filter_map(|m| m.captured));
+        r.demand.current_avg_w =
+            if s.demand.quarter_s > 0 { (s.demand.quarter_j / u64::from(s.demand.quarter_s)) as u32 } else { 0 };
+        r.demand.month_max = s.demand.month_max;
+        if r.demand.history != s.demand.history {
+            r.demand.history.clone_from(&s.demand.history);
+        }
+
+        // Instantaneous values: net power per phase, voltage with noise, current from S/V.
+        let seed = s.seed;
+        let powered = s.outage_until.is_none();
+        for p in 0..3 {
+            let phase = &mut r.phases[p];
+            if p >= usize::from(self.phases) || !powered {
+                *phase = PhaseValues::default();
+                continue;
+            }
+            let f = self.last_flows[p];
+            let net = libm::round(f.load_w - f.solar_w) as i64;
+            let q = libm::round(f.load_var) as i64;
+            phase.import_w = net.max(0) as u32;
+            phase.export_w = (-net).max(0) as u32;
+            phase.q_import_var = q.max(0) as u32;
+            phase.q_export_var = (-q).max(0) as u32;
+            // Each phase sits at its own level near 230 V, wanders slowly, and drops with the
+            // current drawn (about 0.25 ohm of grid impedance) or rises with export.
+            let level = 230.0 + 3.0 * noise::signed(noise::key(seed, stream::VOLTAGE, p as i64));
+            let wander = 2.5 * noise::smooth(seed, stream::VOLTAGE + 1 + p as u64, t, 900);
+            let jitter = 0.3 * noise::signed(noise::key(seed, stream::VOLTAGE + 8 + p as u64, t));
+            let v = level + wander + jitter - 0.25 * (net as f64 / 230.0);
+            phase.voltage_dv = libm::round(v * 10.0).max(0.0) as u32;
+            let s_va = libm::sqrt((net * net + q * q) as f64);
+            phase.current_ma = libm::round(s_va / v.max(1.0) * 1000.0) as u32;
+        }
+    }
+}
+
+fn months_back(year: u16, month: u8, k: u32) -> (u16, u8) {
+    let idx = i64::from(year) * 12 + i64::from(month) - 1 - i64::from(k);
+    ((idx / 12) as u16, (idx % 12 + 1) as u8)
+}
+
+/// Unix seconds of local midnight on a civil date, for tests and scenario parsing.
+pub fn unix_of_local_midnight(clock: &ClockRule, year: i32, month: u8, day: u8) -> i64 {
+    let guess = days_from_civil(year, month, day) * 86_400;
+    guess - i64::from(clock.offset_seconds(guess))
+}

@@ -1,0 +1,175 @@
+//! The owned telegram model: header, ordered data lines, checksum, and its byte rendering.
+//!
+//! The generator's fast path renders straight from a compiled template (`render`); this model is
+//! what tests compare against, what the fault catalogue edits (drop a line, lowercase a unit) and
+//! what a decoder's output is normalised to.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::crc::{crc_hex, crc16};
+use crate::format::Out;
+
+/// One bracket pair's text, split at the first `*`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Value {
+    pub text: String,
+    pub unit: Option<String>,
+}
+
+impl Value {
+    pub fn new(text: impl Into<String>, unit: Option<&str>) -> Self {
+        Self { text: text.into(), unit: unit.map(String::from) }
+    }
+
+    /// Splits the text inside one bracket pair.
+    pub fn from_bracket(inner: &str) -> Self {
+        match inner.split_once('*') {
+            Some((v, u)) => Value::new(v, Some(u)),
+            None => Value::new(inner, None),
+        }
+    }
+}
+
+/// One data object: `obis(value)(value)...`, possibly continued on a second line.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Line {
+    /// The OBIS code as text, kept verbatim so faults can corrupt it.
+    pub obis: String,
+    pub values: Vec<Value>,
+    /// DSMR 2.2/3.0 `24.3.0` puts its last value on the next line: the index of the value
+    /// that starts the new line.
+    pub break_before: Option<usize>,
+}
+
+/// What follows the `!`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum Checksum {
+    /// DSMR 2.2/3.0: nothing.
+    None,
+    /// The CRC-16/ARC of the rendered bytes, computed at render time.
+    Computed,
+    /// A fixed value, written as given (a fault: a wrong CRC).
+    Fixed(u16),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct Telegram {
+    /// The identification line without `/`.
+    pub header: String,
+    pub blank_line: bool,
+    pub lines: Vec<Line>,
+    pub checksum: Checksum,
+}
+
+impl Telegram {
+    /// Writes the telegram as a meter sends it: `/header CRLF [CRLF] lines ! [CRC] CRLF`.
+    pub fn render(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        out.put_byte(b'/');
+        out.put(self.header.as_bytes());
+        out.put(b"\r\n");
+        if self.blank_line {
+            out.put(b"\r\n");
+        }
+        for line in &self.lines {
+            line.render(out);
+        }
+        out.put_byte(b'!');
+        match self.checksum {
+            Checksum::None => {}
+            Checksum::Computed => {
+                let crc = crc16(&out[start..]);
+                out.put(&crc_hex(crc));
+            }
+            Checksum::Fixed(crc) => out.put(&crc_hex(crc)),
+        }
+        out.put(b"\r\n");
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(1024);
+        self.render(&mut v);
+        v
+    }
+
+    /// The first line whose OBIS text equals `obis`.
+    pub fn line(&self, obis: &str) -> Option<&Line> {
+        self.lines.iter().find(|l| l.obis == obis)
+    }
+}
+
+impl Line {
+    pub fn render(&self, out: &mut Vec<u8>) {
+        out.put(self.obis.as_bytes());
+        for (i, v) in self.values.iter().enumerate() {
+            if self.break_before == Some(i) {
+                out.put(b"\r\n");
+            }
+            out.put_byte(b'(');
+            out.put(v.text.as_bytes());
+            if let Some(u) = &v.unit {
+                out.put_byte(b'*');
+                out.put(u.as_bytes());
+            }
+            out.put_byte(b')');
+        }
+        out.put(b"\r\n");
+    }
+
+    /// Builds a line from an OBIS code and the text a renderer wrote after it:
+    /// `(a)(b*u)` or, for the two-line record, `(a)(b)\r\n(c)`.
+    pub fn from_rendered(obis: String, rendered: &str) -> Line {
+        let mut values = Vec::new();
+        let mut break_before = None;
+        let mut rest = rendered;
+        while let Some(open) = rest.find('(') {
+            if rest[..open].contains('\n') {
+                break_before = Some(values.len());
+            }
+            let Some(close) = rest[open..].find(')') else { break };
+            values.push(Value::from_bracket(&rest[open + 1..open + close]));
+            rest = &rest[open + close + 1..];
+        }
+        Line { obis, values, break_before }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_arduino_dsmr_vector() {
+        let t = Telegram {
+            header: "KFM5KAIFA-METER".into(),
+            blank_line: true,
+            lines: alloc::vec![
+                Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
+                Line::from_rendered("1-0:1.7.0".into(), "(00.318*kW)"),
+            ],
+            checksum: Checksum::Computed,
+        };
+        assert_eq!(
+            t.to_bytes(),
+            b"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.1(000671.578*kWh)\r\n1-0:1.7.0(00.318*kW)\r\n!1E1D\r\n"
+        );
+    }
+
+    #[test]
+    fn two_line_gas_record_keeps_its_break() {
+        let l = Line::from_rendered("0-1:24.3.0".into(), "(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00001.001)");
+        assert_eq!(l.values.len(), 7);
+        assert_eq!(l.break_before, Some(6));
+        let mut out = Vec::new();
+        l.render(&mut out);
+        assert_eq!(out, b"0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(00001.001)\r\n");
+    }
+
+    #[test]
+    fn values_split_at_the_first_star() {
+        assert_eq!(Value::from_bracket("0000000236*s"), Value::new("0000000236", Some("s")));
+        assert_eq!(Value::from_bracket("0-0:96.7.19"), Value::new("0-0:96.7.19", None));
+        assert_eq!(Value::from_bracket(""), Value::new("", None));
+    }
+}

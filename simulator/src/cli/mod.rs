@@ -1,0 +1,89 @@
+//! The command line: argument definitions, dispatch, and the exit-code contract.
+//!
+//! Exit codes: 0 success; 1 the command ran but found a problem (an invalid telegram, a failed
+//! conformance case); 2 usage, input or IO errors. A closed pipe (`p1sim emit | head`) ends
+//! quietly with 0.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod decode;
+mod emit;
+mod profiles;
+
+/// Outcome of a command that ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// Ran, and found something wrong (exit code 1).
+    Problems,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "p1sim",
+    version,
+    about = "Smart-meter simulator and test rig for the P1 port (DSMR, e-MUCS, Swedish HAN, Smarty)",
+    long_about = "p1sim generates telegrams that are byte-for-byte what a real meter of a given make sends, \
+                  decodes them, and (in later commands) puts them on a line for a decoder or an interface \
+                  board under test.",
+    after_help = "Examples:\n  \
+                  p1sim profiles\n  \
+                  p1sim emit --profile iskra-am550 --count 3\n  \
+                  p1sim emit --profile kamstrup-162 --count 2 -o kamstrup.txt\n  \
+                  p1sim decode kamstrup.txt --json"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Profiles(profiles::Args),
+    Emit(emit::Args),
+    Decode(decode::Args),
+}
+
+/// Runs the command line and maps the result onto an exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Problems) => ExitCode::from(1),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "p1sim: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    match cli.command {
+        Command::Profiles(a) => profiles::run(a),
+        Command::Emit(a) => emit::run(a),
+        Command::Decode(a) => decode::run(a),
+    }
+}
+
+/// Rust ignores SIGPIPE, so a reader closing the pipe shows up as an EPIPE write error; a
+/// generator piped into `head` has simply done its job.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+/// Parses `--key`.
+pub(crate) fn parse_key(hex: &str) -> Result<[u8; 16], String> {
+    p1sim_core::smarty::parse_key(hex)
+        .ok_or_else(|| "expected the 16-byte key as 32 hex digits, e.g. 000102030405060708090A0B0C0D0E0F".to_string())
+}

@@ -1,0 +1,11 @@
+//! p1sim: a smart-meter simulator and test rig for the P1 port.
+//!
+//! The telegram engine, meter model and decoder live in `p1sim-core` (no_std, no IO). This crate
+//! adds what touches the outside world: the command line, files, and (in later modules) live
+//! outputs, the rig and the conformance runner.
+
+pub mod cli;
+pub mod emit;
+pub mod start;
+
+pub use p1sim_core as core;

@@ -1,0 +1,152 @@
+//! Project automation in Rust instead of shell scripts (the cargo-xtask pattern): `cargo xtask ci`
+//! is the one command CI runs, and if it passes locally CI passes too.
+//!
+//! Every step runs even when an earlier one failed, and all failures are listed at the end, so
+//! one broken lint does not hide a broken test.
+
+mod tidy;
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+const USAGE: &str = "\
+cargo xtask <task>
+
+Tasks:
+  ci           everything CI checks: format, lints, tidy, tests and snapshots, the no_std build
+  tidy         repository rules: module docs, trailing whitespace, profile sources
+  no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let task = args.first().map(String::as_str).unwrap_or("help");
+    let mut run = Run::default();
+    match task {
+        "ci" => ci(&mut run),
+        "tidy" => run.step("tidy", tidy::check),
+        "no-std" => run.step("no_std build", no_std),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        other => {
+            eprint!("unknown task {other:?}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
+    run.finish()
+}
+
+fn ci(run: &mut Run) {
+    run.step("rustfmt", || cargo(&["fmt", "--all", "--check"]));
+    run.step("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
+    run.step("tidy", tidy::check);
+    run.step("tests and snapshots", tests);
+    run.step("no_std build", no_std);
+}
+
+/// All workspace tests. insta fails on a changed or new snapshot instead of writing it, and
+/// pending `.snap.new` files left behind count as failures.
+fn tests() -> Result<(), String> {
+    let status = Command::new(cargo_bin())
+        .args(["test", "--workspace", "--locked"])
+        .env("INSTA_UPDATE", "no")
+        .env("CI", "true")
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo test: {e}"))?;
+    if !status.success() {
+        return Err("cargo test failed".into());
+    }
+    let pending = tidy::files(&root(), &|p: &Path| p.to_string_lossy().ends_with(".snap.new"));
+    if !pending.is_empty() {
+        return Err(format!("pending snapshots (review with `cargo insta review`): {pending:?}"));
+    }
+    Ok(())
+}
+
+/// The shared core must build for the RP2040 without std, with and without an allocator.
+fn no_std() -> Result<(), String> {
+    ensure_target("thumbv6m-none-eabi")?;
+    for features in ["", "alloc"] {
+        let mut args =
+            vec!["build", "-p", "p1sim-core", "--no-default-features", "--target", "thumbv6m-none-eabi", "--locked"];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        cargo(&args)?;
+    }
+    Ok(())
+}
+
+/// Installs a rustup target when it is missing.
+pub fn ensure_target(target: &str) -> Result<(), String> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| format!("cannot run rustup to check for {target}: {e}"))?;
+    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == target) {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the {target} target");
+    let status = Command::new("rustup").args(["target", "add", target]).status().map_err(|e| e.to_string())?;
+    if status.success() { Ok(()) } else { Err(format!("rustup target add {target} failed")) }
+}
+
+fn cargo_bin() -> String {
+    env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+}
+
+/// Runs cargo at the workspace root.
+pub fn cargo(args: &[&str]) -> Result<(), String> {
+    let status = Command::new(cargo_bin())
+        .args(args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo {}: {e}", args.join(" ")))?;
+    if status.success() { Ok(()) } else { Err(format!("`cargo {}` failed", args.join(" "))) }
+}
+
+/// The workspace root: the parent of this crate's directory.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives one level below the root").to_path_buf()
+}
+
+/// Runs steps, timing each, and remembers failures for the summary.
+#[derive(Default)]
+struct Run {
+    failures: Vec<(String, String)>,
+    timings: Vec<(String, f64)>,
+}
+
+impl Run {
+    fn step(&mut self, name: &str, f: impl FnOnce() -> Result<(), String>) {
+        eprintln!("xtask: == {name}");
+        let t = Instant::now();
+        let result = f();
+        self.timings.push((name.to_string(), t.elapsed().as_secs_f64()));
+        if let Err(e) = result {
+            eprintln!("xtask: {name} FAILED: {e}");
+            self.failures.push((name.to_string(), e));
+        }
+    }
+
+    fn finish(self) -> ExitCode {
+        eprintln!("xtask: summary");
+        for (name, secs) in &self.timings {
+            let failed = self.failures.iter().any(|(n, _)| n == name);
+            eprintln!("  {:<24} {:>7.1}s  {}", name, secs, if failed { "FAILED" } else { "ok" });
+        }
+        if self.failures.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            for (name, e) in &self.failures {
+                eprintln!("xtask: {name}: {e}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
