@@ -43,14 +43,15 @@ pub struct Line {
 }
 
 /// What follows the `!`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Checksum {
     /// DSMR 2.2/3.0: nothing.
     None,
-    /// The CRC-16/ARC of the rendered bytes, computed at render time.
+    /// The CRC-16/ARC of the rendered bytes, computed at render time: four uppercase hex digits.
     Computed,
-    /// A fixed value, written as given (a fault: a wrong CRC).
-    Fixed(u16),
+    /// Exactly this text after the `!`: what a decoder received, or a fault (a wrong, lowercase
+    /// or unpadded CRC).
+    Text(String),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -76,13 +77,13 @@ impl Telegram {
             line.render(out);
         }
         out.put_byte(b'!');
-        match self.checksum {
+        match &self.checksum {
             Checksum::None => {}
             Checksum::Computed => {
                 let crc = crc16(&out[start..]);
                 out.put(&crc_hex(crc));
             }
-            Checksum::Fixed(crc) => out.put(&crc_hex(crc)),
+            Checksum::Text(t) => out.put(t.as_bytes()),
         }
         out.put(b"\r\n");
     }

@@ -191,26 +191,47 @@ impl Decoder {
     fn body_bytes(&mut self, input: &[u8], i: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
         let rest = &input[i..];
         let found = memchr::memchr2(b'!', b'/', rest);
-        let take = found.map_or(rest.len(), |k| k + 1);
-        if self.buf.len() + take > self.max_len {
+        let before = found.unwrap_or(rest.len());
+        if self.buf.len() + before + 1 > self.max_len {
+            return self.overflow(i, before, on);
+        }
+        self.buf.extend_from_slice(&rest[..before]);
+        let Some(k) = found else { return input.len() };
+        self.buf.push(rest[k]);
+        if rest[k] == b'!' {
+            self.state = State::Telegram { bang: Some(self.buf.len() - 1), digits: 0 };
+        } else {
+            self.inner_starts.push(self.buf.len() - 1);
+        }
+        i + k + 1
+    }
+
+    /// The candidate would grow past `max_len`. If a later `/` started a fresh candidate, keep
+    /// that one and drop what came before it; otherwise drop everything and wait for a new `/`.
+    fn overflow(&mut self, i: usize, before: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
+        if let Some(&restart) = self.inner_starts.last() {
             self.stats.overflows += 1;
-            on(Event::Discarded { reason: Discard::Overflow, bytes: self.buf.len() + take });
-            self.reset();
-            return i + take;
+            on(Event::Discarded { reason: Discard::Overflow, bytes: restart });
+            self.buf.drain(..restart);
+            self.inner_starts.clear();
+            // The kept candidate may itself be too long; the next call checks again.
+            return i;
         }
-        self.buf.extend_from_slice(&rest[..take]);
-        if let Some(k) = found {
-            if rest[k] == b'!' {
-                self.state = State::Telegram { bang: Some(self.buf.len() - 1), digits: 0 };
-            } else {
-                self.inner_starts.push(self.buf.len() - 1);
-            }
-        }
-        i + take
+        self.stats.overflows += 1;
+        on(Event::Discarded { reason: Discard::Overflow, bytes: self.buf.len() + before });
+        self.reset();
+        i + before
     }
 
     fn encrypted_bytes(&mut self, input: &[u8], i: usize, on: &mut dyn FnMut(Event<'_>)) -> usize {
-        let header = match smarty::parse_header(&self.buf) {
+        let need = match smarty::parse_header(&self.buf) {
+            Ok(Some(h)) => h.frame_len,
+            _ => smarty::HEADER_LEN,
+        };
+        let take = (need - self.buf.len().min(need)).min(input.len() - i);
+        self.buf.extend_from_slice(&input[i..i + take]);
+        // Validate what is there now, so the outcome does not depend on where chunks end.
+        match smarty::parse_header(&self.buf) {
             Err(_) => {
                 // Not a frame after all: the 0xDB was noise. Count it and rescan what followed.
                 self.stats.garbage_bytes += 1;
@@ -218,15 +239,9 @@ impl Decoder {
                 let rescan: Vec<u8> = self.buf[1..].to_vec();
                 self.reset();
                 self.feed_dyn(&rescan, on);
-                return i;
             }
-            Ok(h) => h,
-        };
-        let need = header.map_or(smarty::HEADER_LEN, |h| h.frame_len);
-        let take = (need - self.buf.len().min(need)).min(input.len() - i);
-        self.buf.extend_from_slice(&input[i..i + take]);
-        if self.buf.len() >= need && header.is_some() {
-            self.complete_encrypted(on);
+            Ok(Some(h)) if self.buf.len() >= h.frame_len => self.complete_encrypted(on),
+            Ok(_) => {}
         }
         i + take
     }
@@ -385,6 +400,7 @@ impl<'a> Frame<'a> {
             obis_text: &raw[o.obis_text.start as usize..o.obis_text.end as usize],
             obis: o.obis,
             values: &values[o.values.start as usize..o.values.end as usize],
+            continued_at: o.continued_at,
         })
     }
 
@@ -401,22 +417,29 @@ impl<'a> Frame<'a> {
         checksum_ok && self.body.bad_lines == 0
     }
 
-    /// The owned model of what was received (text decoded lossily as UTF-8).
+    /// Whether an empty line follows the header, as the spec draws it.
+    pub fn has_blank_line(&self) -> bool {
+        let after = &self.raw[(self.header.end as usize).min(self.raw.len())..];
+        after.starts_with(b"\r\n\r\n") || after.starts_with(b"\n\n") || after.starts_with(b"\r\n\n")
+    }
+
+    /// The owned model of what was received (text decoded lossily as UTF-8). Rendering it gives
+    /// back the received bytes for any well-formed telegram with CRLF line endings.
     pub fn to_telegram(&self) -> Telegram {
         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         Telegram {
             header: s(self.header()),
-            blank_line: true,
+            blank_line: self.has_blank_line(),
             lines: self
                 .objects()
                 .map(|o| Line {
                     obis: s(o.obis_text),
                     values: o.values().map(|(t, u)| Value { text: s(t), unit: u.map(s) }).collect(),
-                    break_before: None,
+                    break_before: o.continued_at.map(|i| i as usize),
                 })
                 .collect(),
-            checksum: match self.crc_text().and_then(parse_hex) {
-                Some(c) => Checksum::Fixed(c),
+            checksum: match self.crc_text() {
+                Some(t) => Checksum::Text(s(t)),
                 None => Checksum::None,
             },
         }
@@ -430,6 +453,8 @@ pub struct ObjectRef<'a> {
     pub obis_text: &'a [u8],
     pub obis: Option<Obis>,
     values: &'a [ValueSpan],
+    /// Index of the first value that arrived on a continuation line (DSMR 2.2/3 gas record).
+    pub continued_at: Option<u32>,
 }
 
 impl<'a> ObjectRef<'a> {

@@ -21,6 +21,8 @@ pub struct ObjectSpan {
     pub obis_text: Span,
     pub obis: Option<Obis>,
     pub values: Range<u32>,
+    /// Index (within this object) of the first value that arrived on a continuation line.
+    pub continued_at: Option<u32>,
 }
 
 /// The parsed body of a telegram, reused between telegrams to avoid allocation.
@@ -72,6 +74,7 @@ impl Body {
                 return;
             }
             if let Some(last) = self.objects.last_mut() {
+                last.continued_at.get_or_insert(last.values.end - last.values.start);
                 last.values.end = self.values.len() as u32;
             }
             return;
@@ -96,6 +99,7 @@ impl Body {
             obis_text: start as u32..obis_end as u32,
             obis,
             values: first_value as u32..self.values.len() as u32,
+            continued_at: None,
         });
     }
 
