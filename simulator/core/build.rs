@@ -1,13 +1,20 @@
-//! Embeds every `profiles/*.toml` of the repository into the crate (see `src/builtin.rs`).
+//! Embeds every `profiles/*.toml` and `profiles/scenarios/*.toml` of the repository into the
+//! crate (see `src/builtin.rs`).
 
 use std::fs;
 use std::path::Path;
 
 fn main() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
+    embed(&profiles, "builtin_profiles.rs");
+    embed(&profiles.join("scenarios"), "builtin_scenarios.rs");
+}
+
+/// Writes `&[(name, include_str!(path)), ...]` for every TOML file in `dir`, sorted by name.
+fn embed(dir: &Path, out_name: &str) {
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut entries: Vec<(String, String)> = Vec::new();
-    if let Ok(read) = fs::read_dir(&dir) {
+    if let Ok(read) = fs::read_dir(dir) {
         for e in read.flatten() {
             let path = e.path();
             if path.extension().is_some_and(|x| x == "toml") {
@@ -24,5 +31,5 @@ fn main() {
     }
     out.push(']');
     let out_dir = std::env::var("OUT_DIR").unwrap();
-    fs::write(Path::new(&out_dir).join("builtin_profiles.rs"), out).unwrap();
+    fs::write(Path::new(&out_dir).join(out_name), out).unwrap();
 }

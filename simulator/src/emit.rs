@@ -3,6 +3,8 @@
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use p1sim_core::fault::scenario::Scenario;
+use p1sim_core::fault::{Applied, Expect};
 use p1sim_core::generator::Generator;
 use p1sim_core::household::HouseholdConfig;
 use p1sim_core::profile::Profile;
@@ -25,30 +27,47 @@ pub struct EmitPlan {
     pub start: i64,
     pub key: Option<[u8; 16]>,
     pub until: Until,
+    /// Faults applied between rendering and output.
+    pub faults: Option<Scenario>,
 }
 
-/// Writes the plan's telegrams; returns how many were written.
-pub fn emit(plan: &EmitPlan, w: &mut impl Write) -> Result<u64> {
+/// What the faults did to one telegram, for `--fault-log`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FaultRecord {
+    pub index: u64,
+    pub at: i64,
+    pub expect: Expect,
+    pub applied: Vec<Applied>,
+}
+
+/// Writes the plan's telegrams; returns how many were written. `on_fault` hears about every
+/// telegram the scenario touched.
+pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultRecord)) -> Result<u64> {
     let mut generator = Generator::new(plan.profile.clone(), plan.household.clone(), plan.seed, plan.start, plan.key)?;
     let first = generator.next_at();
     let mut buf = Vec::with_capacity(4096);
     let mut written = 0;
     loop {
-        let due = generator.next_at();
-        let done = match plan.until {
-            Until::Count(n) => written >= n,
-            Until::Span(s) => due >= first + s as i64,
-        };
-        if done {
-            break;
-        }
-        buf.clear();
-        let e = generator.next_into(&mut buf);
-        // A power failure can swallow telegrams; a span ends at its end regardless.
-        if let Until::Span(s) = plan.until {
-            if e.at >= first + s as i64 {
+        if let Until::Count(n) = plan.until {
+            if written >= n {
                 break;
             }
+        }
+        let at = generator.advance();
+        // A power failure can swallow telegrams; a span ends at its end regardless.
+        if let Until::Span(s) = plan.until {
+            if at >= first + s as i64 {
+                break;
+            }
+        }
+        let faults = plan.faults.as_ref().map(|s| s.selected(plan.seed, written, at)).unwrap_or_default();
+        buf.clear();
+        if faults.is_empty() {
+            generator.render_current(&mut buf);
+        } else {
+            let f = generator.faulted_current(&faults, plan.seed, written);
+            on_fault(FaultRecord { index: written, at, expect: f.expect(), applied: f.applied.clone() });
+            buf = f.bytes;
         }
         w.write_all(&buf).context("cannot write the telegrams")?;
         written += 1;

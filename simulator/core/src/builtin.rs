@@ -9,6 +9,28 @@ use crate::profile::load::{ProfileError, load_file, parse};
 /// (name, TOML text) of every shipped profile, sorted by name.
 pub static PROFILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_profiles.rs"));
 
+/// (name, TOML text) of every shipped fault scenario (`profiles/scenarios/`).
+pub static SCENARIOS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
+
+/// Resolves `--faults`: a shipped scenario name, or a path to a scenario TOML file.
+pub fn scenario(name_or_path: &str) -> Result<crate::fault::scenario::Scenario, LookupError> {
+    use crate::fault::scenario::Scenario;
+    if let Some((n, text)) = SCENARIOS.iter().find(|(n, _)| *n == name_or_path) {
+        return Scenario::parse(n, &format!("profiles/scenarios/{n}.toml"), text).map_err(LookupError::Invalid);
+    }
+    let path = Path::new(name_or_path);
+    if path.exists() {
+        return Scenario::load(path).map_err(LookupError::Invalid);
+    }
+    let suggestion = SCENARIOS
+        .iter()
+        .map(|(n, _)| (edit_distance(name_or_path, n), *n))
+        .filter(|(d, _)| *d <= 3)
+        .min()
+        .map(|(_, n)| n);
+    Err(LookupError::Unknown { given: name_or_path.to_string(), suggestion, what: "scenario" })
+}
+
 /// Names of the shipped profiles.
 pub fn names() -> impl Iterator<Item = &'static str> {
     PROFILES.iter().map(|(n, _)| *n)
@@ -28,19 +50,22 @@ pub fn all() -> Result<Vec<Profile>, ProfileError> {
 #[derive(Debug)]
 pub enum LookupError {
     Invalid(ProfileError),
-    Unknown { given: String, suggestion: Option<&'static str> },
+    Unknown { given: String, suggestion: Option<&'static str>, what: &'static str },
 }
 
 impl std::fmt::Display for LookupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LookupError::Invalid(e) => write!(f, "{e}"),
-            LookupError::Unknown { given, suggestion } => {
-                write!(f, "no profile named {given:?} and no such file")?;
+            LookupError::Unknown { given, suggestion, what } => {
+                write!(f, "no {what} named {given:?} and no such file")?;
                 if let Some(s) = suggestion {
                     write!(f, "; did you mean {s:?}?")?;
                 }
-                write!(f, " (`p1sim profiles` lists them)")
+                match *what {
+                    "profile" => write!(f, " (`p1sim profiles` lists them)"),
+                    _ => write!(f, " (`p1sim faults` lists them)"),
+                }
             }
         }
     }
@@ -57,7 +82,7 @@ pub fn lookup(name_or_path: &str) -> Result<Profile, LookupError> {
     if path.exists() {
         return load_file(path).map_err(LookupError::Invalid);
     }
-    Err(LookupError::Unknown { given: name_or_path.to_string(), suggestion: closest(name_or_path) })
+    Err(LookupError::Unknown { given: name_or_path.to_string(), suggestion: closest(name_or_path), what: "profile" })
 }
 
 /// The shipped name with the smallest edit distance, if it is close enough to be a typo.
@@ -86,6 +111,19 @@ mod tests {
     fn typos_get_a_suggestion() {
         match lookup("iskra-am55") {
             Err(LookupError::Unknown { suggestion, .. }) => assert_eq!(suggestion, Some("iskra-am550")),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_shipped_scenario_loads() {
+        assert!(SCENARIOS.len() >= 10);
+        for (name, _) in SCENARIOS {
+            let s = scenario(name).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!s.entries.is_empty(), "{name}");
+        }
+        match scenario("noisy-cabel") {
+            Err(LookupError::Unknown { suggestion, .. }) => assert_eq!(suggestion, Some("noisy-cable")),
             other => panic!("{other:?}"),
         }
     }

@@ -6,6 +6,7 @@
 
 use alloc::vec::Vec;
 
+use crate::fault::{self, Fault, Faulted};
 use crate::household::HouseholdConfig;
 use crate::meter::Meter;
 use crate::profile::Profile;
@@ -102,17 +103,42 @@ impl Generator {
     /// Advances to the next interval boundary at which the meter has power, and appends the
     /// telegram's bytes (the frame, for Smarty) to `out`.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Emitted {
+        let at = self.advance();
+        let frame_counter = self.render_current(out);
+        Emitted { at, frame_counter }
+    }
+
+    /// Steps the meter to the next interval boundary at which it has power (a meter without
+    /// mains sends nothing); returns that instant.
+    pub fn advance(&mut self) -> i64 {
         let interval = i64::from(self.profile.interval_s.max(1));
         loop {
             let at = self.next_at;
             self.next_at += interval;
             self.meter.advance_to(at);
-            if !self.meter.is_powered() {
-                continue;
+            if self.meter.is_powered() {
+                return at;
             }
-            let frame_counter = self.render_current(out);
-            return Emitted { at, frame_counter };
         }
+    }
+
+    /// The telegram for the meter's current instant with `faults` applied. For Smarty, damage on
+    /// the wire (truncation, bit flips, garbage, padding) hits the encrypted frame; everything
+    /// else is the meter's doing and hits the plaintext before encryption.
+    pub fn faulted_current(&mut self, faults: &[Fault], seed: u64, index: u64) -> Faulted {
+        let (_, model) = self.current_model();
+        let (Some(enc), Some(key)) = (self.profile.encryption.clone(), self.key) else {
+            return fault::apply(&model, faults, seed, index);
+        };
+        let (wire, plain): (Vec<Fault>, Vec<Fault>) = faults.iter().cloned().partition(Fault::on_wire);
+        let mut f = fault::apply(&model, &plain, seed, index);
+        let fc = self.meter.next_frame_counter();
+        let mut frame = Vec::with_capacity(f.bytes.len() + smarty::OVERHEAD);
+        let _ = smarty::encrypt(&key, &enc.system_title, fc, &f.bytes, &mut frame);
+        self.plain = core::mem::replace(&mut f.bytes, frame);
+        let applied = fault::apply_to_bytes(&mut f.bytes, &wire, seed, index, false);
+        f.applied.extend(applied);
+        f
     }
 
     /// Renders the telegram for the meter's current instant without advancing.

@@ -26,6 +26,8 @@ pub mod tariff;
 #[cfg(feature = "alloc")]
 pub mod decode;
 #[cfg(feature = "alloc")]
+pub mod fault;
+#[cfg(feature = "alloc")]
 pub mod generator;
 #[cfg(feature = "alloc")]
 pub mod household;

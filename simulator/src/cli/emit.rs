@@ -43,6 +43,12 @@ pub struct Args {
     /// Write to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Apply a fault scenario: a shipped name (see `p1sim faults`) or a scenario TOML file.
+    #[arg(long, value_name = "NAME|FILE")]
+    faults: Option<String>,
+    /// Write one JSON line per faulted telegram (what was done, what a decoder should make of it).
+    #[arg(long, value_name = "FILE", requires = "faults")]
+    fault_log: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
@@ -56,19 +62,50 @@ pub fn run(args: Args) -> Result<Outcome> {
     if until == Until::Count(0) {
         bail!("--count 0 emits nothing; give at least 1");
     }
-    let plan = EmitPlan { household: profile.household.clone(), profile, seed: args.seed, start, key: args.key, until };
+    let faults = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
+    let plan = EmitPlan {
+        household: profile.household.clone(),
+        profile,
+        seed: args.seed,
+        start,
+        key: args.key,
+        until,
+        faults,
+    };
+    let mut log = match &args.fault_log {
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
+        }
+        None => None,
+    };
+    let mut log_error = None;
+    let on_fault = |rec: crate::emit::FaultRecord| {
+        if let Some(w) = log.as_mut() {
+            if let Err(e) =
+                serde_json::to_writer(&mut *w, &rec).map_err(io::Error::from).and_then(|_| w.write_all(b"\n"))
+            {
+                log_error.get_or_insert(e);
+            }
+        }
+    };
     match &args.output {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(file);
-            emit(&plan, &mut w)?;
+            emit(&plan, &mut w, on_fault)?;
             w.flush().with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
-            emit(&plan, &mut w)?;
+            emit(&plan, &mut w, on_fault)?;
             w.flush()?;
         }
+    }
+    if let Some(e) = log_error {
+        return Err(e).context("cannot write the fault log");
+    }
+    if let (Some(w), Some(path)) = (log.as_mut(), &args.fault_log) {
+        w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(Outcome::Ok)
 }

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod decode;
 mod emit;
+mod faults;
 mod profiles;
 
 /// Outcome of a command that ran to completion.
@@ -45,6 +46,7 @@ enum Command {
     Profiles(profiles::Args),
     Emit(emit::Args),
     Decode(decode::Args),
+    Faults(faults::Args),
 }
 
 /// Runs the command line and maps the result onto an exit code.
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Profiles(a) => profiles::run(a),
         Command::Emit(a) => emit::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Faults(a) => faults::run(a),
     }
 }
 

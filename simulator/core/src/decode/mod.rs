@@ -254,6 +254,7 @@ impl Decoder {
             return;
         };
         let frame_header = smarty::parse_header(&self.buf).ok().flatten();
+        let frame_len = self.buf.len();
         let mut frame = core::mem::take(&mut self.buf);
         let result = smarty::decrypt_in_place(&key, &mut frame).map(|p| p.to_vec());
         self.buf = frame;
@@ -268,7 +269,7 @@ impl Decoder {
             }
             Err(e) => {
                 self.stats.undecryptable += 1;
-                on(Event::Discarded { reason: Discard::Undecryptable(e), bytes: smarty::OVERHEAD });
+                on(Event::Discarded { reason: Discard::Undecryptable(e), bytes: frame_len });
             }
         }
     }

@@ -90,7 +90,9 @@ impl Body {
             self.bad_lines += 1;
             return;
         }
-        let obis = Obis::parse(&t[start..obis_end]);
+        // Whitespace between the code and its bracket is tolerated (quirk Q20).
+        let code = t[start..obis_end].trim_ascii_end();
+        let obis = Obis::parse(code);
         if obis.is_none() {
             // Kept so the output shows what arrived, but a corrupted id makes the line bad.
             self.bad_lines += 1;

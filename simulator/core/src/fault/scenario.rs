@@ -1,0 +1,160 @@
+//! Fault scenarios: a TOML file listing faults with their parameters and when they apply.
+//!
+//! ```toml
+//! # Reproduces: ...
+//! [[fault]]
+//! kind = "truncate"
+//! at = "random"
+//! when = { every = 5 }          # every 5th telegram; or { probability = 0.1 }, { at = "2026-..Z" },
+//!                               # { from = "..Z", until = "..Z" }; every telegram when absent
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{Fault, Faulted, apply};
+use crate::noise;
+use crate::profile::load::ProfileError;
+use crate::telegram::Telegram;
+
+/// When a fault applies.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum When {
+    #[default]
+    Always,
+    /// Every n-th telegram (the n-th, 2n-th, ...), counting from 1.
+    Every(u64),
+    /// Each telegram independently with this probability (seeded).
+    Probability(f64),
+    /// The telegram generated for exactly this instant (Unix seconds).
+    At(i64),
+    /// Telegrams within [from, until).
+    Between(i64, i64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub fault: Fault,
+    pub when: When,
+}
+
+/// A list of faults, applied in order to each telegram they select.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Scenario {
+    pub name: String,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    fault: Vec<toml::Table>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WhenTable {
+    every: Option<u64>,
+    probability: Option<f64>,
+    at: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
+}
+
+impl Scenario {
+    /// Parses scenario text; `file` names it in errors.
+    pub fn parse(name: &str, file: &str, text: &str) -> Result<Scenario, ProfileError> {
+        let err = |span: Option<core::ops::Range<usize>>, key: Option<&str>, message: String| {
+            let offset = span.map_or(0, |s| s.start).min(text.len());
+            let line = text[..offset].matches('\n').count() + 1;
+            let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
+            ProfileError { file: file.to_string(), line, column, key: key.map(String::from), message }
+        };
+        let raw: File = toml::from_str(text).map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
+        let mut entries = Vec::new();
+        for (i, mut table) in raw.fault.into_iter().enumerate() {
+            let when = match table.remove("when") {
+                None => When::Always,
+                Some(v) => {
+                    let w: WhenTable = v.try_into().map_err(|e: toml::de::Error| {
+                        err(find(text, "when", i), Some("when"), format!("fault #{}: {}", i + 1, e.message().trim()))
+                    })?;
+                    parse_when(w)
+                        .map_err(|m| err(find(text, "when", i), Some("when"), format!("fault #{}: {m}", i + 1)))?
+                }
+            };
+            let fault: Fault = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+                err(find(text, "kind", i), Some("kind"), format!("fault #{}: {}", i + 1, e.message().trim()))
+            })?;
+            entries.push(Entry { fault, when });
+        }
+        Ok(Scenario { name: name.to_string(), entries })
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the scenario: {e}"),
+        })?;
+        let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
+        Scenario::parse(name, &path.display().to_string(), &text)
+    }
+
+    /// A scenario of one fault applied to every telegram.
+    pub fn single(fault: Fault) -> Scenario {
+        Scenario { name: fault.name().to_string(), entries: vec![Entry { fault, when: When::Always }] }
+    }
+
+    /// The faults that apply to telegram number `index` (0-based) generated for instant `at`.
+    pub fn selected(&self, seed: u64, index: u64, at: i64) -> Vec<Fault> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(i, e)| match e.when {
+                When::Always => true,
+                When::Every(n) => n > 0 && (index + 1) % n == 0,
+                When::Probability(p) => noise::unit(noise::key(seed, 0x5CE7_0000 + *i as u64, index as i64)) < p,
+                When::At(t) => at == t,
+                When::Between(from, until) => (from..until).contains(&at),
+            })
+            .map(|(_, e)| e.fault.clone())
+            .collect()
+    }
+
+    /// Applies the selected faults to one telegram; `None` when none applies.
+    pub fn apply(&self, telegram: &Telegram, seed: u64, index: u64, at: i64) -> Option<Faulted> {
+        let faults = self.selected(seed, index, at);
+        (!faults.is_empty()).then(|| apply(telegram, &faults, seed, index))
+    }
+}
+
+fn parse_when(w: WhenTable) -> Result<When, String> {
+    let instant = |s: &str| -> Result<i64, String> {
+        s.parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .map_err(|e| format!("{s:?} is not an RFC 3339 instant: {e}"))
+    };
+    match (w.every, w.probability, w.at, w.from, w.until) {
+        (Some(n), None, None, None, None) if n > 0 => Ok(When::Every(n)),
+        (None, Some(p), None, None, None) if (0.0..=1.0).contains(&p) => Ok(When::Probability(p)),
+        (None, None, Some(t), None, None) => Ok(When::At(instant(&t)?)),
+        (None, None, None, Some(f), Some(u)) => Ok(When::Between(instant(&f)?, instant(&u)?)),
+        _ => Err(
+            "give one of { every = N > 0 }, { probability = 0..1 }, { at = \"RFC3339\" } or { from = .., until = .. }"
+                .into(),
+        ),
+    }
+}
+
+/// Where `key` is written inside the `n`-th `[[fault]]` table, for error locations.
+fn find(text: &str, key: &str, n: usize) -> Option<core::ops::Range<usize>> {
+    let table = text.match_indices("[[fault]]").nth(n)?.0;
+    let end = text[table + 9..].find("[[fault]]").map_or(text.len(), |e| table + 9 + e);
+    let at = table + text[table..end].find(key)?;
+    Some(at..at + key.len())
+}
