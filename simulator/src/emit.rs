@@ -7,6 +7,7 @@ use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::fault::{Applied, Expect};
 use p1sim_core::generator::Generator;
 use p1sim_core::household::HouseholdConfig;
+use p1sim_core::meter::{Command, Meter, MeterState};
 use p1sim_core::profile::Profile;
 
 /// When to stop.
@@ -29,6 +30,17 @@ pub struct EmitPlan {
     pub until: Until,
     /// Faults applied between rendering and output.
     pub faults: Option<Scenario>,
+    /// Scripted household events (instant, command).
+    pub events: Vec<(i64, Command)>,
+    /// Continue this saved meter instead of starting a new one at `start`.
+    pub resume: Option<MeterState>,
+}
+
+/// The result of an emission: how many telegrams, and the meter's state after the last one.
+#[derive(Debug, Clone)]
+pub struct Emission {
+    pub count: u64,
+    pub state: MeterState,
 }
 
 /// What the faults did to one telegram, for `--fault-log`.
@@ -42,8 +54,21 @@ pub struct FaultRecord {
 
 /// Writes the plan's telegrams; returns how many were written. `on_fault` hears about every
 /// telegram the scenario touched.
-pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultRecord)) -> Result<u64> {
-    let mut generator = Generator::new(plan.profile.clone(), plan.household.clone(), plan.seed, plan.start, plan.key)?;
+pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultRecord)) -> Result<Emission> {
+    let mut generator = match &plan.resume {
+        Some(state) => {
+            if plan.profile.is_encrypted() && plan.key.is_none() {
+                Err(p1sim_core::generator::GeneratorError::KeyRequired)?;
+            }
+            let meter = Meter::resume(&plan.profile, plan.household.clone(), state.clone());
+            let mut g = Generator::from_meter(plan.profile.clone(), meter, plan.key, state.now);
+            // The saved instant had its telegram already: continue with the next boundary.
+            g.skip_to(state.now + 1);
+            g
+        }
+        None => Generator::new(plan.profile.clone(), plan.household.clone(), plan.seed, plan.start, plan.key)?,
+    };
+    generator.meter_mut().script(plan.events.clone());
     let first = generator.next_at();
     let mut buf = Vec::with_capacity(4096);
     let mut written = 0;
@@ -72,5 +97,5 @@ pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultR
         w.write_all(&buf).context("cannot write the telegrams")?;
         written += 1;
     }
-    Ok(written)
+    Ok(Emission { count: written, state: generator.meter().state().clone() })
 }

@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod emit;
+pub mod household;
 pub mod start;
+pub mod state;
 
 pub use p1sim_core as core;

@@ -44,6 +44,8 @@ pub mod telegram;
 
 #[cfg(feature = "std")]
 pub mod builtin;
+#[cfg(feature = "std")]
+pub mod events;
 
 pub use obis::Obis;
 pub use spec::{Country, Framing, LineSettings, Parity, Spec};

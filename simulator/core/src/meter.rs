@@ -29,6 +29,9 @@ const J_PER_WH: u64 = 3600;
 pub struct MeterState {
     /// Format version of this structure.
     pub version: u32,
+    /// The profile the meter was created from; a state file is refused by any other.
+    #[serde(default)]
+    pub profile: String,
     /// The seed the household was built from.
     pub seed: u64,
     /// The instant (Unix seconds) up to which power has been integrated.
@@ -129,6 +132,9 @@ pub struct Meter {
     events_day: Option<i64>,
     day_events: DayEvents,
     last_flows: [PhaseFlow; 3],
+    /// Scripted commands, sorted by instant; `next_scripted` indexes the first not yet applied.
+    script: Vec<(i64, Command)>,
+    next_scripted: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -165,6 +171,7 @@ impl Meter {
             household: Household::new(household.clone(), seed, profile.phases),
             state: MeterState {
                 version: 1,
+                profile: profile.name.clone(),
                 seed,
                 now: start,
                 import_j: [0; 2],
@@ -192,6 +199,8 @@ impl Meter {
             events_day: None,
             day_events: DayEvents::default(),
             last_flows: [PhaseFlow::default(); 3],
+            script: Vec::new(),
+            next_scripted: 0,
         };
         meter.install_history(&household, start);
         meter.last_flows = meter.flows_at(start);
@@ -248,7 +257,8 @@ impl Meter {
                 }
                 self.state.outage_until = Some(now + i64::from(seconds.max(1)));
             }
-            Command::TextMessage(text) => self.state.text_message = text,
+            // A meter stores one message of at most 1024 characters (SPEC50 7.2).
+            Command::TextMessage(text) => self.state.text_message = text.chars().take(1024).collect(),
             Command::SetTariff(t) => {
                 self.state.overrides.tariff = t.filter(|t| (1..=2).contains(t));
                 self.tariff_valid_until = i64::MIN;
@@ -257,14 +267,43 @@ impl Meter {
         self.last_flows = self.flows_at(now);
     }
 
-    /// Integrates the household's power up to instant `t` (Unix seconds), one second at a time.
+    /// Scripts commands to happen at given instants (a scenario's `[[events]]`). Commands at or
+    /// before the current instant are dropped: the past cannot be changed.
+    pub fn script(&mut self, mut commands: Vec<(i64, Command)>) {
+        commands.retain(|(at, _)| *at > self.state.now);
+        commands.sort_by_key(|(at, _)| *at);
+        self.script = commands;
+        self.next_scripted = 0;
+    }
+
+    /// Integrates the household's power up to instant `t` (Unix seconds), one second at a time,
+    /// applying scripted commands at their second.
     pub fn advance_to(&mut self, t: i64) {
         while self.state.now < t {
             let s = self.state.now;
+            self.run_script(s);
             self.step(s);
             self.state.now = s + 1;
         }
+        self.run_script(t);
+        // Power that comes back at `t` is back for a telegram at `t`.
+        if let Some(until) = self.state.outage_until {
+            if t >= until {
+                self.end_outage(until);
+            }
+        }
         self.last_flows = self.flows_at(t);
+    }
+
+    fn run_script(&mut self, now: i64) {
+        while let Some((at, cmd)) = self.script.get(self.next_scripted) {
+            if *at > now {
+                break;
+            }
+            let cmd = cmd.clone();
+            self.next_scripted += 1;
+            self.apply(cmd);
+        }
     }
 
     /// The meter's values at the current instant.

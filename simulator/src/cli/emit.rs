@@ -20,7 +20,10 @@ use crate::start::{DEFAULT_START, parse_duration, parse_start};
     p1sim emit --profile sagemcom-t210d --start 2026-10-25T00:30:00Z --duration 2h -o dst.txt\n  \
     p1sim emit --profile kamstrup-162 --seed 7 --count 10 | p1sim decode --json\n  \
     p1sim emit --profile sagemcom-t210d-lu --key 000102030405060708090A0B0C0D0E0F -o smarty.bin\n  \
-    p1sim emit --profile ./my-meter.toml --count 1")]
+    p1sim emit --profile ./my-meter.toml --count 1\n  \
+    p1sim emit --profile iskra-am550 --household solar_kwp=5 --household ev=true --duration 1d -o day.txt\n  \
+    p1sim emit --profile iskra-am550 --events evening.toml --duration 3h\n  \
+    p1sim emit --profile iskra-am550 --count 60 --state meter.json   # run it twice: the meter continues")]
 pub struct Args {
     /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
     #[arg(long, short = 'p', value_name = "NAME|PATH")]
@@ -49,6 +52,15 @@ pub struct Args {
     /// Write one JSON line per faulted telegram (what was done, what a decoder should make of it).
     #[arg(long, value_name = "FILE", requires = "faults")]
     fault_log: Option<PathBuf>,
+    /// Override a household parameter, e.g. solar_kwp=4.5, ev=true, annual_kwh=5000 (repeatable).
+    #[arg(long = "household", value_name = "KEY=VALUE")]
+    household: Vec<String>,
+    /// Script the household: a TOML file of [[events]] (set-load, start-charging, power-failure, ...).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Resume the meter saved in this file (if it exists) and save it again at the end.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
@@ -63,15 +75,13 @@ pub fn run(args: Args) -> Result<Outcome> {
         bail!("--count 0 emits nothing; give at least 1");
     }
     let faults = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
-    let plan = EmitPlan {
-        household: profile.household.clone(),
-        profile,
-        seed: args.seed,
-        start,
-        key: args.key,
-        until,
-        faults,
+    let household = crate::household::apply_overrides(&profile.household, &args.household)?;
+    let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
+    let resume = match &args.state {
+        Some(path) => crate::state::load(path, &profile.name, args.seed)?,
+        None => None,
     };
+    let plan = EmitPlan { household, profile, seed: args.seed, start, key: args.key, until, faults, events, resume };
     let mut log = match &args.fault_log {
         Some(path) => {
             Some(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
@@ -79,6 +89,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         None => None,
     };
     let mut log_error = None;
+    let emission;
     let on_fault = |rec: crate::emit::FaultRecord| {
         if let Some(w) = log.as_mut() {
             if let Err(e) =
@@ -92,14 +103,17 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(file);
-            emit(&plan, &mut w, on_fault)?;
+            emission = emit(&plan, &mut w, on_fault)?;
             w.flush().with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
-            emit(&plan, &mut w, on_fault)?;
+            emission = emit(&plan, &mut w, on_fault)?;
             w.flush()?;
         }
+    }
+    if let Some(path) = &args.state {
+        crate::state::save(path, &emission.state)?;
     }
     if let Some(e) = log_error {
         return Err(e).context("cannot write the fault log");

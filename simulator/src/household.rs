@@ -1,0 +1,54 @@
+//! `--household KEY=VALUE`: overriding a profile's household parameters from the command line.
+
+use anyhow::{Context, Result, bail};
+use p1sim_core::household::HouseholdConfig;
+
+/// Applies `key=value` overrides (TOML values: numbers, `true`/`false`, strings) to `base`.
+/// Unknown keys are refused with the list of known ones.
+pub fn apply_overrides(base: &HouseholdConfig, overrides: &[String]) -> Result<HouseholdConfig> {
+    if overrides.is_empty() {
+        return Ok(base.clone());
+    }
+    let mut table = toml::Table::try_from(base).context("cannot represent the household as TOML")?;
+    for o in overrides {
+        let Some((key, value)) = o.split_once('=') else {
+            bail!("--household {o:?}: expected KEY=VALUE, e.g. --household solar_kwp=4.5");
+        };
+        let key = key.trim();
+        let value = value.trim();
+        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        table.insert(key.to_string(), parsed);
+    }
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+        anyhow::anyhow!(
+            "--household: {}; known keys: annual_kwh, solar_kwp, ev, ev_charger_kw, gas_m3_per_year, \
+             water_m3_per_year, latitude, start_import_kwh",
+            e.message().trim()
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_numbers_and_booleans() {
+        let base = HouseholdConfig::default();
+        let h = apply_overrides(&base, &["solar_kwp=4.5".into(), "ev=true".into(), "annual_kwh = 5000".into()]).unwrap();
+        assert_eq!((h.solar_kwp, h.ev, h.annual_kwh), (4.5, true, 5000.0));
+        assert_eq!(h.gas_m3_per_year, base.gas_m3_per_year);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        let base = HouseholdConfig::default();
+        let e = apply_overrides(&base, &["solar=4".into()]).unwrap_err().to_string();
+        assert!(e.contains("solar") && e.contains("known keys"), "{e}");
+        assert!(apply_overrides(&base, &["ev=maybe".into()]).is_err());
+        assert!(apply_overrides(&base, &["ev".into()]).is_err());
+    }
+}
