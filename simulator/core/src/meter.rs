@@ -602,9 +602,17 @@ impl Meter {
             });
             self.state.mbus.push(MBusState { channel, total_micro, captured });
         }
-        // Belgian demand history: the months before the start, with peaks of 2.5-6 kW.
+        // Belgian demand history: the months before the start, with peaks of 2.5-6 kW, and the
+        // running month's peak so far.
         if self.country == Country::BE {
             let local = self.local(start);
+            let month_start = unix_of_local_midnight(&self.clock, i32::from(local.year), local.month, 1);
+            let quarters = (start - month_start) / 900;
+            if quarters > 0 {
+                let peak_end = month_start + 900 * d.int(1, quarters + 1);
+                let peak = self.local(peak_end);
+                self.state.demand.month_max = Some((peak, d.int(1500, 5000) as u32));
+            }
             let months = ((years * 12.0) as u32).min(13);
             for k in (1..=months).rev() {
                 let (y, m) = months_back(local.year, local.month, k - 1);
