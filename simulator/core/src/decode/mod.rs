@@ -255,9 +255,10 @@ impl Decoder {
         };
         let frame_header = smarty::parse_header(&self.buf).ok().flatten();
         let frame_len = self.buf.len();
-        let mut frame = core::mem::take(&mut self.buf);
-        let result = smarty::decrypt_in_place(&key, &mut frame).map(|p| p.to_vec());
-        self.buf = frame;
+        let frame = core::mem::take(&mut self.buf);
+        // Decrypt a copy: on failure the original bytes are needed to look for a later frame.
+        let mut work = frame.clone();
+        let result = smarty::decrypt_in_place(&key, &mut work).map(|p| p.to_vec());
         self.reset();
         match result {
             Ok(plain) => {
@@ -268,8 +269,18 @@ impl Decoder {
                 self.plain = plain;
             }
             Err(e) => {
+                // A frame cut short swallows the start of the next one: look for another frame
+                // header inside what was taken, and decode from there.
+                let restart = (1..frame.len()).find(|&i| {
+                    frame[i] == smarty::TAG_GENERAL_GLO_CIPHERING
+                        && matches!(smarty::parse_header(&frame[i..]), Ok(Some(_)))
+                });
                 self.stats.undecryptable += 1;
-                on(Event::Discarded { reason: Discard::Undecryptable(e), bytes: frame_len });
+                on(Event::Discarded { reason: Discard::Undecryptable(e), bytes: restart.unwrap_or(frame_len) });
+                if let Some(i) = restart {
+                    let rest = frame[i..].to_vec();
+                    self.feed_dyn(&rest, on);
+                }
             }
         }
     }
@@ -364,6 +375,11 @@ pub struct Frame<'a> {
     pub encrypted: Option<FrameHeader>,
 }
 
+/// `XXXZ...`: a three-letter FLAG manufacturer id and the baud-rate digit (SPEC30 5.2).
+fn has_flag_identification(header: &[u8]) -> bool {
+    header.len() >= 4 && header[..3].iter().all(u8::is_ascii_alphabetic) && header[3].is_ascii_digit()
+}
+
 /// OBIS codes only DSMR 4 and later send: a telegram with one of these must carry a CRC.
 const MODERN_MARKERS: [Obis; 3] = [Obis::new(1, 3, 0, 2, 8), Obis::new(0, 0, 1, 0, 0), Obis::new(0, 0, 96, 1, 4)];
 
@@ -406,12 +422,15 @@ impl<'a> Frame<'a> {
     }
 
     /// Whether a correct reader should accept the telegram: a carried CRC matches (or, with no
-    /// CRC, nothing in it says it is DSMR 4 or later), and every line parsed.
+    /// CRC, nothing in it says it is DSMR 4 or later and the identification has the spec's
+    /// `XXXZ` form, so a fragment after a stray `/` is not taken for a telegram), and every line
+    /// parsed.
     pub fn is_valid(&self) -> bool {
         let checksum_ok = match self.crc_ok {
             Some(ok) => ok,
             None => {
                 self.crc.is_none()
+                    && has_flag_identification(self.header())
                     && !self.body.objects.iter().any(|o| o.obis.is_some_and(|c| MODERN_MARKERS.contains(&c)))
             }
         };

@@ -355,7 +355,9 @@ fn apply_model(f: &Fault, t: &mut Telegram, d: &mut Draws, legacy: bool) -> Appl
             let at = d.int(0, text.len() as i64 + 1) as usize;
             text.insert(at, '/');
             let keep = f.keeps_crc();
-            rec(format!("`/` at offset {at} of {}", line.obis), accept_or_reject(keep, legacy, true))
+            // Without a CRC nothing tells an inner `/` from the start of the next telegram.
+            let expect = if legacy { Expect::Unspecified } else { accept_or_reject(keep, legacy, true) };
+            rec(format!("`/` at offset {at} of {}", line.obis), expect)
         }
         Fault::Oversize { chars } => {
             let text: String = (0..*chars).map(|i| char::from(b'0' + (i % 10) as u8)).collect();

@@ -1,0 +1,563 @@
+//! The suite: every case, generated from profiles x faults x seeds, with expectations taken from
+//! what the simulator knows it generated (never from running a decoder).
+//!
+//! Each case is a short stream, usually three telegrams with the fault on the middle one, so a
+//! decoder is also checked for picking up the telegram after the damage.
+
+use p1sim_core::builtin;
+use p1sim_core::fault::{CrcMode, Expect, Fault, Placeholder, Position, RandomWord};
+use p1sim_core::generator::Generator;
+use p1sim_core::profile::{EmptyLog, Kind, Profile};
+use p1sim_core::spec::{Framing, LineSettings};
+use p1sim_core::telegram::Telegram;
+
+use crate::case::{Case, Class, ExpectedTelegram};
+
+/// The key every encrypted case uses (the decoder under test is given it).
+pub const KEY: [u8; 16] =
+    [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F];
+
+/// Profiles every fault is tried on: each generation, country, and the quirky layouts.
+const REPRESENTATIVE: [&str; 10] = [
+    "iskra-am550",
+    "sagemcom-t210d",
+    "kaifa-ma304",
+    "landis-gyr-e350",
+    "sagemcom-t211-be",
+    "sagemcom-s211-be",
+    "sagemcom-t211-se",
+    "kamstrup-162",
+    "iskra-mt382",
+    "sagemcom-t210d-lu",
+];
+
+/// A base instant per seed: different days and seasons, same every run.
+fn start_for(seed: u64) -> i64 {
+    1_768_474_800 + (seed as i64 % 23) * 86_400 * 17 + (seed as i64 % 7) * 3_797
+}
+
+/// Builds the stream of `n` telegrams of a profile, with `faults(i)` applied to telegram i.
+fn stream(
+    profile: &Profile,
+    seed: u64,
+    start: i64,
+    n: usize,
+    key: Option<[u8; 16]>,
+    faults: &dyn Fn(usize) -> Vec<Fault>,
+) -> (Vec<u8>, Vec<ExpectedTelegram>) {
+    let key = key.or(profile.is_encrypted().then_some(KEY));
+    let mut g = Generator::new(profile.clone(), profile.household.clone(), seed, start, key).expect("a key is given");
+    let mut input = Vec::new();
+    let mut expected = Vec::new();
+    for i in 0..n {
+        g.advance();
+        let f = faults(i);
+        if f.is_empty() {
+            let model = g.current_model().1;
+            g.render_current(&mut input);
+            expected.push(ExpectedTelegram { expect: Expect::Accept, model, faults: Vec::new() });
+        } else {
+            let out = g.faulted_current(&f, seed, i as u64);
+            input.extend_from_slice(&out.bytes);
+            expected.push(ExpectedTelegram {
+                expect: out.expect(),
+                model: out.model.clone(),
+                faults: out.applied.iter().map(|a| format!("{}: {}", a.kind, a.detail)).collect(),
+            });
+        }
+    }
+    (input, expected)
+}
+
+fn case(
+    class: Class,
+    profile: &Profile,
+    variant: &str,
+    seed: u64,
+    description: &str,
+    input: Vec<u8>,
+    telegrams: Vec<ExpectedTelegram>,
+) -> Case {
+    Case {
+        name: format!("{}/{}/{}/s{}", class.name(), profile.name, variant, seed),
+        class,
+        description: description.to_string(),
+        profile: profile.name.clone(),
+        spec: profile.spec,
+        line: profile.line,
+        key: profile.is_encrypted().then_some(KEY),
+        input,
+        telegrams,
+    }
+}
+
+/// A case of three telegrams with `fault` on the middle one.
+fn middle(class: Class, profile: &Profile, variant: &str, seed: u64, description: &str, fault: Fault) -> Case {
+    let (input, telegrams) =
+        stream(profile, seed, start_for(seed), 3, None, &|i| if i == 1 { vec![fault.clone()] } else { vec![] });
+    case(class, profile, variant, seed, description, input, telegrams)
+}
+
+fn profile(name: &str) -> Profile {
+    builtin::get(name).expect("a shipped profile").expect("shipped profiles load")
+}
+
+/// The whole suite, in a stable order.
+pub fn cases() -> Vec<Case> {
+    let mut out = Vec::new();
+    clean(&mut out);
+    faults(&mut out);
+    quirks(&mut out);
+    time(&mut out);
+    out
+}
+
+fn clean(out: &mut Vec<Case>) {
+    for p in builtin::all().expect("shipped profiles load") {
+        for seed in 1..=6 {
+            let (input, telegrams) = stream(&p, seed, start_for(seed), 3, None, &|_| vec![]);
+            let class = match p.spec {
+                _ if p.is_encrypted() => Class::Encrypted,
+                s if s.is_legacy() => Class::Legacy,
+                p1sim_core::spec::Spec::EMucs => Class::Belgian,
+                p1sim_core::spec::Spec::SeHan => Class::Swedish,
+                _ => Class::Clean,
+            };
+            out.push(case(class, &p, "clean", seed, "three consecutive telegrams, unmodified", input, telegrams));
+        }
+    }
+}
+
+/// Every catalogue fault on the representative profiles.
+fn faults(out: &mut Vec<Case>) {
+    let random = Position::Random(RandomWord::Random);
+    for name in REPRESENTATIVE {
+        let p = profile(name);
+        let crc = p.crc;
+        for seed in 1..=2 {
+            let mut add = |class: Class, variant: &str, description: &str, fault: Fault| {
+                out.push(middle(class, &p, variant, seed, description, fault));
+            };
+            if crc {
+                add(Class::CrcCheck, "wrong-crc", "the middle telegram carries a wrong CRC", Fault::WrongCrc);
+                add(Class::CrcCheck, "missing-crc", "the middle telegram has nothing after its `!`", Fault::MissingCrc);
+                add(
+                    Class::CrcFormat,
+                    "lowercase-crc",
+                    "the middle telegram's CRC is lowercase hex",
+                    Fault::LowercaseCrc,
+                );
+                add(Class::Garbage, "nul-after-crc", "a NUL after the middle telegram's CRC", Fault::NulAfterCrc);
+            }
+            add(
+                Class::TruncationResync,
+                "truncate",
+                "the middle telegram is cut off at a random point",
+                Fault::Truncate { at: random },
+            );
+            add(
+                Class::TruncationResync,
+                "truncate-early",
+                "the middle telegram is cut off in its header",
+                Fault::Truncate { at: Position::At(8) },
+            );
+            add(
+                Class::Garbage,
+                "garbage-before",
+                "noise before the middle telegram",
+                Fault::GarbageBefore { bytes: 40 },
+            );
+            add(Class::Garbage, "garbage-after", "noise after the middle telegram", Fault::GarbageAfter { bytes: 40 });
+            add(
+                Class::Garbage,
+                "ff-padding",
+                "0xFF padding after the middle telegram",
+                Fault::FfPadding { bytes: 128 },
+            );
+            add(
+                Class::SlashInside,
+                "slash-covered",
+                "a `/` inside the middle telegram, covered by its CRC",
+                Fault::SlashInside { crc: CrcMode::Recompute },
+            );
+            add(
+                Class::SlashInside,
+                "slash-corrupt",
+                "a `/` inside the middle telegram, its CRC not matching",
+                Fault::SlashInside { crc: CrcMode::Keep },
+            );
+            add(
+                Class::LineDamage,
+                "drop-line",
+                "a line of the middle telegram is lost",
+                Fault::DropLine { line: None, crc: CrcMode::Auto },
+            );
+            add(
+                Class::LineDamage,
+                "duplicate-line",
+                "a line of the middle telegram arrives twice",
+                Fault::DuplicateLine { line: None, crc: CrcMode::Auto },
+            );
+            add(
+                Class::LineDamage,
+                "bit-flip",
+                "one bit of the middle telegram is flipped",
+                Fault::BitFlip { ber: 0.0, positions: vec![(40 + seed as usize * 97, (seed % 7) as u8)] },
+            );
+            add(
+                Class::LineDamage,
+                "noise",
+                "the middle telegram crossed a noisy cable (BER 1e-3)",
+                Fault::BitFlip { ber: 1e-3, positions: vec![] },
+            );
+            add(
+                Class::LineEndings,
+                "lf-only",
+                "the middle telegram's lines end in LF only",
+                Fault::LfOnly { crc: CrcMode::Auto },
+            );
+            add(
+                Class::Oversize,
+                "oversize",
+                "a 1024-character text message in the middle telegram",
+                Fault::Oversize { chars: 1024 },
+            );
+            add(
+                Class::Placeholders,
+                "clock-not-set",
+                "the middle telegram's clock was never set",
+                Fault::Placeholder { value: Placeholder::ClockNotSet },
+            );
+            if !p.mbus.is_empty() {
+                add(
+                    Class::Placeholders,
+                    "no-data",
+                    "the middle telegram's M-Bus timestamps read 632525252525W",
+                    Fault::Placeholder { value: Placeholder::NoData },
+                );
+                add(
+                    Class::Placeholders,
+                    "ghost-mbus",
+                    "an empty M-Bus channel 1 with the devices moved up",
+                    Fault::Placeholder { value: Placeholder::GhostMbus },
+                );
+            }
+            add(
+                Class::UnitsWhitespace,
+                "lowercase-units",
+                "the middle telegram's units are lowercase",
+                Fault::LowercaseUnits,
+            );
+            add(
+                Class::UnitsWhitespace,
+                "space-after-obis",
+                "a space after an OBIS code in the middle telegram",
+                Fault::SpaceAfterObis,
+            );
+            add(
+                Class::OptionalLines,
+                "line-omitted",
+                "the meter leaves a line out of the middle telegram",
+                Fault::DropLine { line: None, crc: CrcMode::Recompute },
+            );
+        }
+        // Unpadded CRCs only exist below 0x1000: pick seeds whose middle telegram has one.
+        if crc {
+            let mut found = 0;
+            for seed in 1..400 {
+                let c = middle(
+                    Class::CrcFormat,
+                    &p,
+                    "unpadded-crc",
+                    seed,
+                    "the middle telegram's CRC lacks its leading zero (Q5)",
+                    Fault::UnpaddedCrc,
+                );
+                if c.telegrams[1].expect == Expect::AcceptLenient {
+                    out.push(c);
+                    found += 1;
+                    if found == 2 {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Named cases for the real-world quirks of peers-and-quirks.md.
+fn quirks(out: &mut Vec<Case>) {
+    // Q3: the status byte of the two-line gas record as hex (2C on Iskra), which once crashed dsmr_parser.
+    let mut iskra = profile("iskra-mt382");
+    for o in &mut iskra.objects {
+        if let Kind::MBusLegacy { status, .. } = &mut o.kind {
+            *status = "2C".into();
+        }
+    }
+    iskra.name = "iskra-mt382-status-2c".into();
+    for seed in 1..=2 {
+        let (input, telegrams) = stream(&iskra, seed, start_for(seed), 3, None, &|_| vec![]);
+        out.push(case(Class::Legacy, &iskra, "q03-status-2c", seed, "gas record status 2C (Q3)", input, telegrams));
+    }
+    // Q1: gas on channel 2 of a DSMR 2.2 meter (Iskra MT382-1003, section D).
+    let mut ch2 = profile("iskra-mt382");
+    ch2.name = "iskra-mt382-gas-ch2".into();
+    for d in &mut ch2.mbus {
+        d.channel = 2;
+    }
+    for o in &mut ch2.objects {
+        if o.obis.b == 1 {
+            o.obis.b = 2;
+        }
+        match &mut o.kind {
+            Kind::MBusType { channel, .. } | Kind::MBusId { channel } | Kind::MBusReading { channel, .. } => {
+                *channel = 2
+            }
+            Kind::MBusLegacy { channel, capture, .. } => {
+                *channel = 2;
+                capture.b = 2;
+            }
+            _ => {}
+        }
+    }
+    for seed in 1..=2 {
+        let (input, telegrams) = stream(&ch2, seed, start_for(seed), 3, None, &|_| vec![]);
+        out.push(case(
+            Class::Legacy,
+            &ch2,
+            "q01-gas-on-channel-2",
+            seed,
+            "gas on M-Bus channel 2 (Q1)",
+            input,
+            telegrams,
+        ));
+    }
+    // Q14: an empty failure log written `()`, as one Iskra AM550 did.
+    let mut empty_log = profile("iskra-am550");
+    empty_log.name = "iskra-am550-empty-log".into();
+    empty_log.failure_log.empty = EmptyLog::EmptyBrackets;
+    empty_log.household.start_import_kwh = Some(10.0);
+    for seed in 1..=2 {
+        let (input, mut telegrams) = stream(&empty_log, seed, start_for(seed), 3, None, &|_| vec![]);
+        let has_empty = telegrams.iter().all(|t| t.model.line("1-0:99.97.0").is_some_and(|l| l.values.len() == 1));
+        if has_empty {
+            telegrams.iter_mut().for_each(|t| t.expect = Expect::AcceptLenient);
+            out.push(case(
+                Class::Placeholders,
+                &empty_log,
+                "q14-empty-log",
+                seed,
+                "1-0:99.97.0() (Q14)",
+                input,
+                telegrams,
+            ));
+        }
+    }
+    // Q6: a second `/` inside the header (Holley /HLY5/D545-METER), covered by the CRC.
+    let mut holley = profile("sagemcom-t210d");
+    holley.name = "holley-dtsd545".into();
+    holley.header = "HLY5/D545-METER".into();
+    for seed in 1..=2 {
+        let (input, mut telegrams) = stream(&holley, seed, start_for(seed), 3, None, &|_| vec![]);
+        telegrams.iter_mut().for_each(|t| t.expect = Expect::AcceptLenient);
+        out.push(case(
+            Class::SlashInside,
+            &holley,
+            "q06-slash-in-header",
+            seed,
+            "a `/` in the identification (Q6)",
+            input,
+            telegrams,
+        ));
+    }
+    // Q7: a real telegram carrying the DSMR 5.0.2 spec example's printed CRC EF2F, which is wrong.
+    let p = profile("sagemcom-t210d");
+    let (mut input, mut telegrams) = stream(&p, 1, start_for(1), 1, None, &|_| vec![]);
+    let bang = input.iter().rposition(|&b| b == b'!').expect("a telegram");
+    input.splice(bang + 1..bang + 5, *b"EF2F");
+    telegrams[0].expect =
+        if &telegrams[0].model.to_bytes()[bang + 1..bang + 5] == b"EF2F" { Expect::Accept } else { Expect::Reject };
+    telegrams[0].faults.push("CRC replaced by the spec example's EF2F".into());
+    out.push(case(
+        Class::CrcCheck,
+        &p,
+        "q07-spec-example-crc",
+        1,
+        "the spec example's wrong CRC (Q7)",
+        input,
+        telegrams,
+    ));
+    // Q13: Iskra IE5T's 1.6.0 with the value before a 12-digit timestamp.
+    let p = profile("sagemcom-s211-be");
+    for seed in 1..=2 {
+        let (_, telegrams) = stream(&p, seed, start_for(seed), 3, None, &|_| vec![]);
+        let edited: Vec<Telegram> = telegrams
+            .iter()
+            .map(|t| {
+                let mut m = t.model.clone();
+                if let Some(l) = m.lines.iter_mut().find(|l| l.obis == "1-0:1.6.0") {
+                    l.values.swap(0, 1);
+                    l.values[1].text.truncate(12);
+                }
+                m
+            })
+            .collect();
+        let input: Vec<u8> = edited.iter().flat_map(|m| m.to_bytes()).collect();
+        let telegrams = edited
+            .into_iter()
+            .map(|model| ExpectedTelegram {
+                expect: Expect::AcceptLenient,
+                model,
+                faults: vec!["1.6.0 value before its timestamp".into()],
+            })
+            .collect();
+        out.push(case(
+            Class::Belgian,
+            &p,
+            "q13-value-before-timestamp",
+            seed,
+            "1-0:1.6.0(08.796*kW)(260102010000) (Q13)",
+            input,
+            telegrams,
+        ));
+    }
+    // Q16: a Smarty frame encrypted with another key than the one the decoder has.
+    let p = profile("sagemcom-t210d-lu");
+    for seed in 1..=2 {
+        let (input, telegrams) = stream(&p, seed, start_for(seed), 2, Some([0x5A; 16]), &|_| vec![]);
+        let telegrams = telegrams
+            .into_iter()
+            .map(|t| ExpectedTelegram {
+                expect: Expect::Reject,
+                faults: vec!["encrypted with another key".into()],
+                ..t
+            })
+            .collect();
+        out.push(case(
+            Class::Encrypted,
+            &p,
+            "q16-wrong-key",
+            seed,
+            "frames encrypted with a key the decoder does not have (Q16)",
+            input,
+            telegrams,
+        ));
+    }
+    // Q8: the 9600 7E1 line of DSMR 2.2/3 meters (the bytes are 7-bit; transports set the framing).
+    for name in ["kamstrup-162", "iskra-mt382"] {
+        let p = profile(name);
+        for seed in 1..=3 {
+            let (input, telegrams) = stream(&p, seed, start_for(seed), 3, None, &|_| vec![]);
+            let mut c = case(Class::Framing7e1, &p, "q08-9600-7e1", seed, "a 9600 7E1 line (Q8)", input, telegrams);
+            c.line = LineSettings { baud: 9600, framing: Framing::SEVEN_E1 };
+            out.push(c);
+        }
+    }
+    // Q15: integer Wh units as the Austrian Sagemcom T210-D-r sends.
+    let mut wh = profile("sagemcom-t210d");
+    wh.name = "sagemcom-t210d-wh-units".into();
+    for o in &mut wh.objects {
+        if let Kind::Energy { num, .. } | Kind::Power { num, .. } = &mut o.kind {
+            num.format = p1sim_core::format::NumFormat::new(9, 0);
+            num.unit = num.unit.as_deref().map(|u| u.trim_start_matches('k').to_string());
+        }
+    }
+    for seed in 1..=2 {
+        let (input, mut telegrams) = stream(&wh, seed, start_for(seed), 3, None, &|_| vec![]);
+        telegrams.iter_mut().for_each(|t| t.expect = Expect::AcceptLenient);
+        out.push(case(
+            Class::UnitsWhitespace,
+            &wh,
+            "q15-wh-units",
+            seed,
+            "integer Wh and W units (Q15)",
+            input,
+            telegrams,
+        ));
+    }
+    // Q18: a stream that starts mid-telegram, with noise, then clean telegrams.
+    for name in ["iskra-am550", "sagemcom-t211-be", "kaifa-ma304"] {
+        let p = profile(name);
+        for seed in 1..=2 {
+            let (full, telegrams) = stream(&p, seed, start_for(seed), 4, None, &|i| {
+                if i == 2 { vec![Fault::GarbageBefore { bytes: 33 }] } else { vec![] }
+            });
+            // Drop the start of the first telegram, as when a reader opens the port mid-telegram.
+            let first_len = telegrams[0].model.to_bytes().len();
+            let input = full[first_len / 2..].to_vec();
+            let mut telegrams = telegrams;
+            telegrams[0].expect = Expect::Reject;
+            telegrams[0].faults.push("the reader started mid-telegram".into());
+            out.push(case(
+                Class::TruncationResync,
+                &p,
+                "q18-opened-mid-telegram",
+                seed,
+                "the port opened mid-telegram, noise later (Q18)",
+                input,
+                telegrams,
+            ));
+        }
+    }
+}
+
+/// Runs across DST changes and month ends (Q19).
+fn time(out: &mut Vec<Case>) {
+    // 2026-03-29 and 2026-10-25 01:00:00 UTC: the EU switches.
+    let switches = [("spring", 1_774_746_000i64), ("autumn", 1_792_890_000)];
+    // 2026-01-31 23:00 UTC is midnight in NL/BE/LU; 2026-12-31 23:00 UTC starts 2027.
+    let month_ends = [("month-end", 1_769_900_400i64), ("year-end", 1_798_758_000)];
+    for name in [
+        "iskra-am550",
+        "sagemcom-t210d",
+        "kaifa-ma304",
+        "sagemcom-t211-be",
+        "sagemcom-s211-be",
+        "kamstrup-162",
+        "kamstrup-omnipower-se",
+    ] {
+        let p = profile(name);
+        let step = i64::from(p.interval_s);
+        for (label, at) in switches {
+            let (input, telegrams) = stream(&p, 1, at - 2 * step, 5, None, &|_| vec![]);
+            out.push(case(
+                Class::Dst,
+                &p,
+                &format!("q19-{label}"),
+                1,
+                "telegrams across a DST change (Q19)",
+                input,
+                telegrams,
+            ));
+        }
+        for (label, at) in month_ends {
+            let (input, telegrams) = stream(&p, 1, at - 2 * step, 5, None, &|_| vec![]);
+            out.push(case(Class::MonthEnd, &p, label, 1, "telegrams across a month or year end", input, telegrams));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_suite_has_at_least_500_uniquely_named_cases() {
+        let all = cases();
+        assert!(all.len() >= 500, "{} cases", all.len());
+        let mut names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), all.len(), "case names are unique");
+        for class in Class::ALL {
+            assert!(all.iter().any(|c| c.class == class), "no case in class {}", class.name());
+        }
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let a = cases();
+        let b = cases();
+        assert!(a.iter().zip(&b).all(|(x, y)| x.name == y.name && x.input == y.input && x.telegrams == y.telegrams));
+    }
+}
