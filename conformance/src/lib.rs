@@ -5,13 +5,41 @@
 //! - [`expectation::render`] writes a case's expectation for humans (the golden snapshots);
 //! - [`schema`] is the decoder output schema and its comparison rules;
 //! - [`verdict::judge`] decides a case from a decoder's output;
-//! - [`runner`] runs a decoder under test over the suite and [`report`] writes the results.
+//! - [`runner`] runs a decoder under test over the suite (through [`dut`] adapters and the
+//!   transports in [`process`]) and [`report`] writes the results;
+//! - [`python`] keeps the virtualenvs of Python decoders.
 
 pub mod case;
+pub mod dut;
 pub mod expectation;
+pub mod process;
+pub mod python;
 pub mod reference;
+pub mod report;
+pub mod runner;
 pub mod schema;
 pub mod suite;
 pub mod verdict;
 
 pub use case::{Case, Class, ExpectedTelegram};
+
+/// A run could not start or had to stop: the decoder command cannot be started, Python is
+/// missing, a report cannot be written. The message names what failed and the fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetupError {
+    pub message: String,
+}
+
+impl SetupError {
+    pub fn new(message: impl Into<String>) -> Self {
+        SetupError { message: message.into() }
+    }
+}
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SetupError {}

@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod emit;
 pub mod household;
+pub mod live;
 pub mod start;
 pub mod state;
+pub mod wire;
 
 pub use p1sim_core as core;

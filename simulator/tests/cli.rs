@@ -1,9 +1,9 @@
 //! The `p1sim` binary as users run it: exit codes, determinism, the documented JSON shapes and
 //! the error messages for bad input.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::io::Write;
 
 fn p1sim(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_p1sim")).args(args).output().expect("run p1sim")
@@ -48,7 +48,8 @@ fn same_arguments_give_identical_bytes() {
     let b = p1sim(&args);
     assert!(a.status.success());
     assert_eq!(a.stdout, b.stdout);
-    let c = p1sim(&["emit", "--profile", "kaifa-ma304", "--count", "20", "--seed", "6", "--start", "2026-03-29T00:59:00Z"]);
+    let c =
+        p1sim(&["emit", "--profile", "kaifa-ma304", "--count", "20", "--seed", "6", "--start", "2026-03-29T00:59:00Z"]);
     assert_ne!(a.stdout, c.stdout, "another seed, another household");
 }
 
@@ -114,10 +115,16 @@ fn profiles_json_lists_all_nineteen_with_the_documented_fields() {
             assert!(p.get(key).is_some(), "{key} missing in {p}");
         }
         assert!(["NL", "BE", "LU", "SE"].contains(&p["country"].as_str().unwrap()));
-        assert!(["DSMR 2.2", "DSMR 3.0", "DSMR 4.0", "DSMR 4.2", "DSMR 5.0", "e-MUCS", "SE-HAN", "Smarty"].contains(&p["spec"].as_str().unwrap()));
+        assert!(
+            ["DSMR 2.2", "DSMR 3.0", "DSMR 4.0", "DSMR 4.2", "DSMR 5.0", "e-MUCS", "SE-HAN", "Smarty"]
+                .contains(&p["spec"].as_str().unwrap())
+        );
     }
     let kamstrup = list.iter().find(|p| p["name"] == "kamstrup-162").unwrap();
-    assert_eq!((kamstrup["baud"].as_u64(), kamstrup["framing"].as_str(), kamstrup["crc"].as_bool()), (Some(9600), Some("7E1"), Some(false)));
+    assert_eq!(
+        (kamstrup["baud"].as_u64(), kamstrup["framing"].as_str(), kamstrup["crc"].as_bool()),
+        (Some(9600), Some("7E1"), Some(false))
+    );
     let lu = list.iter().find(|p| p["name"] == "sagemcom-t210d-lu").unwrap();
     assert_eq!(lu["encrypted"], true);
 }
@@ -129,7 +136,10 @@ fn a_bad_profile_file_is_named_with_line_column_and_key() {
     let out = p1sim(&["emit", "--profile", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains(&format!("{}:10:", path.display())) && e.contains("key `format`") && e.contains("\"6.x\""), "{e}");
+    assert!(
+        e.contains(&format!("{}:10:", path.display())) && e.contains("key `format`") && e.contains("\"6.x\""),
+        "{e}"
+    );
 }
 
 #[test]
@@ -174,7 +184,8 @@ fn unknown_names_get_a_suggestion() {
 #[test]
 fn household_overrides_and_events_change_the_telegrams() {
     let events = tmp("events.toml");
-    std::fs::write(&events, "[[events]]\nat = \"2026-01-15T11:00:05Z\"\naction = \"set-load\"\nwatts = 8765\n").unwrap();
+    std::fs::write(&events, "[[events]]\nat = \"2026-01-15T11:00:05Z\"\naction = \"set-load\"\nwatts = 8765\n")
+        .unwrap();
     let out = p1sim(&["emit", "-p", "sagemcom-xs210", "-n", "10", "--events", events.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();

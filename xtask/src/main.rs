@@ -4,6 +4,7 @@
 //! Every step runs even when an earlier one failed, and all failures are listed at the end, so
 //! one broken lint does not hide a broken test.
 
+mod firmware;
 mod tidy;
 
 use std::env;
@@ -18,6 +19,10 @@ Tasks:
   ci           everything CI checks: format, lints, tidy, tests and snapshots, the no_std build
   tidy         repository rules: module docs, trailing whitespace, profile sources
   no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
+  firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
+               flash and RAM use; --profile NAME [--seed N] [--key HEX] builds the standalone
+               pocket meter sending that profile
+  firmware-test  build both firmware variants and run them in the rp2040js emulator harness
 ";
 
 fn main() -> ExitCode {
@@ -28,6 +33,14 @@ fn main() -> ExitCode {
         "ci" => ci(&mut run),
         "tidy" => run.step("tidy", tidy::check),
         "no-std" => run.step("no_std build", no_std),
+        "firmware" => match firmware::Options::parse(&args[1..]) {
+            Ok(opts) => run.step("rig firmware", || firmware::build(&opts).map(drop)),
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        "firmware-test" => run.step("rig firmware in the emulator", firmware::test),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -46,6 +59,7 @@ fn ci(run: &mut Run) {
     run.step("tidy", tidy::check);
     run.step("tests and snapshots", tests);
     run.step("no_std build", no_std);
+    run.step("rig firmware in the emulator", firmware::test);
 }
 
 /// All workspace tests. insta fails on a changed or new snapshot instead of writing it, and

@@ -9,7 +9,12 @@ use p1sim_core::generator::Generator;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let days: i64 = args.iter().position(|a| a == "--days").and_then(|i| args.get(i + 1)).and_then(|d| d.parse().ok()).unwrap_or(365);
+    let days: i64 = args
+        .iter()
+        .position(|a| a == "--days")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(365);
     let profile = p1sim_core::builtin::get("iskra-am550").unwrap().unwrap();
     let start = 1_767_225_600; // 2026-01-01 00:00 UTC
     let mut g = Generator::new(profile.clone(), profile.household.clone(), 1, start, None).unwrap();

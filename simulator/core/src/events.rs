@@ -78,11 +78,17 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
         let cmd = match action {
             Action::SetLoad { watts } => Command::SetLoad(watts),
             Action::SetSolar { watts } => Command::SetSolar(watts),
-            Action::StartCharging { watts, minutes } => Command::StartCharging { watts, seconds: minutes.saturating_mul(60) },
+            Action::StartCharging { watts, minutes } => {
+                Command::StartCharging { watts, seconds: minutes.saturating_mul(60) }
+            }
             Action::PowerFailure { seconds } => Command::PowerFailure { seconds },
             Action::TextMessage { text: t } => {
                 if t.chars().count() > MAX_TEXT || t.contains(['\r', '\n']) {
-                    return Err(err(here, "text", format!("event #{}: a text message is one line of at most {MAX_TEXT} characters", i + 1)));
+                    return Err(err(
+                        here,
+                        "text",
+                        format!("event #{}: a text message is one line of at most {MAX_TEXT} characters", i + 1),
+                    ));
                 }
                 Command::TextMessage(t)
             }

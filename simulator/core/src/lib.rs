@@ -19,9 +19,11 @@ pub mod crc;
 pub mod format;
 pub mod noise;
 pub mod obis;
+pub mod rig;
 pub mod smarty;
 pub mod spec;
 pub mod tariff;
+pub mod wire;
 
 #[cfg(feature = "alloc")]
 pub mod decode;

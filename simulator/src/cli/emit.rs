@@ -23,7 +23,15 @@ use crate::start::{DEFAULT_START, parse_duration, parse_start};
     p1sim emit --profile ./my-meter.toml --count 1\n  \
     p1sim emit --profile iskra-am550 --household solar_kwp=5 --household ev=true --duration 1d -o day.txt\n  \
     p1sim emit --profile iskra-am550 --events evening.toml --duration 3h\n  \
-    p1sim emit --profile iskra-am550 --count 60 --state meter.json   # run it twice: the meter continues")]
+    p1sim emit --profile iskra-am550 --count 60 --state meter.json   # run it twice: the meter continues\n  \
+    p1sim emit --profile kamstrup-162 --through transistor-inverter      # what the reader's UART gets\n  \
+    p1sim emit --profile kamstrup-162 --through direct-no-inverter       # the garbage of a cable without inverter\n  \
+    p1sim emit --profile kamstrup-162 --receiver 9600-8N1                # 7E1 read as 8N1: parity in bit 7\n  \
+    p1sim emit --profile iskra-am550 --through ftdi-inverted --receiver 115200-8N1 --skew 4.5\n\n\
+With --through, --receiver or a bit-level fault the telegrams go onto a simulated P1 line and the output is \
+what the reader's UART delivers, as a Linux tty in raw mode does (flagged characters as received, a break as \
+NUL); the counts of framing errors, parity errors and breaks go to stderr, and the exit code is 1 unless the \
+reader got the telegrams intact.")]
 pub struct Args {
     /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
     #[arg(long, short = 'p', value_name = "NAME|PATH")]
@@ -61,6 +69,8 @@ pub struct Args {
     /// Resume the meter saved in this file (if it exists) and save it again at the end.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    #[command(flatten)]
+    line: super::line::LineArgs,
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
@@ -90,6 +100,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     let mut log_error = None;
     let emission;
+    let outcome;
     let on_fault = |rec: crate::emit::FaultRecord| {
         if let Some(w) = log.as_mut() {
             if let Err(e) =
@@ -103,12 +114,14 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(file);
-            emission = emit(&plan, &mut w, on_fault)?;
+            (emission, outcome) =
+                super::line::emit_via(&args.line, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
             w.flush().with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
-            emission = emit(&plan, &mut w, on_fault)?;
+            (emission, outcome) =
+                super::line::emit_via(&args.line, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
             w.flush()?;
         }
     }
@@ -121,5 +134,5 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let (Some(w), Some(path)) = (log.as_mut(), &args.fault_log) {
         w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(Outcome::Ok)
+    Ok(outcome)
 }

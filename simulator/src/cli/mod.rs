@@ -9,10 +9,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod conformance;
 mod decode;
 mod emit;
 mod faults;
+mod line;
 mod profiles;
+mod run;
+mod wave;
 
 /// Outcome of a command that ran to completion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +38,10 @@ pub enum Outcome {
                   p1sim profiles\n  \
                   p1sim emit --profile iskra-am550 --count 3\n  \
                   p1sim emit --profile kamstrup-162 --count 2 -o kamstrup.txt\n  \
-                  p1sim decode kamstrup.txt --json"
+                  p1sim run --profile iskra-am550 --tcp 127.0.0.1:2001\n  \
+                  p1sim wave --profile kamstrup-162 --through transistor-inverter --vcd kamstrup.vcd\n  \
+                  p1sim decode kamstrup.txt --json\n  \
+                  p1sim conformance --dut dsmr_parser"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -47,6 +54,9 @@ enum Command {
     Emit(emit::Args),
     Decode(decode::Args),
     Faults(faults::Args),
+    Run(run::Args),
+    Wave(wave::Args),
+    Conformance(conformance::Args),
 }
 
 /// Runs the command line and maps the result onto an exit code.
@@ -76,6 +86,9 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Emit(a) => emit::run(a),
         Command::Decode(a) => decode::run(a),
         Command::Faults(a) => faults::run(a),
+        Command::Run(a) => run::run(a),
+        Command::Wave(a) => wave::run(a),
+        Command::Conformance(a) => conformance::run(a),
     }
 }
 

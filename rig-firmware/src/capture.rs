@@ -1,0 +1,135 @@
+//! The capture input: PIO0 SM1 receives what the board under test makes of the P1 signal,
+//! the CPU checks parity and stop bits, and batches of characters with their receiver flags
+//! and timestamps go to the host.
+//!
+//! The receiver samples every bit after the start bit (data, parity, stop) and pushes them raw,
+//! so a framing or parity error is reported with the character rather than silently dropped,
+//! as embassy's 8N1 PIO UART would. Inverted inputs use the GPIO input inverter, so the program
+//! always sees idle high.
+
+use embassy_futures::select::{Either, select};
+use embassy_rp::clocks::clk_sys_freq;
+use embassy_rp::gpio::Pull;
+use embassy_rp::pac;
+use embassy_rp::peripherals::PIO0;
+use embassy_rp::pio::{Config, FifoJoin, Pin, ShiftConfig, ShiftDirection, StateMachine};
+use embassy_time::{Duration, Instant, Timer};
+use fixed::FixedU32;
+use fixed::types::extra::U8;
+use heapless::Vec;
+use p1sim_core::rig::{self, Buffer, CaptureConfig, ConfigError, DeviceMsg, MAX_CAPTURED, Polarity};
+
+use crate::programs::{CaptureProgram, RX_CYCLES_PER_BIT, jmp_instr, set_y_instr};
+use crate::shared::{self, CAPTURE, PINS};
+
+/// Refuses settings the receiver cannot sample.
+pub fn check(cfg: &CaptureConfig) -> Result<(), ConfigError> {
+    cfg.validate()?;
+    clkdiv(cfg.baud).map(|_| ()).ok_or(ConfigError::Baud)
+}
+
+/// The clock divider for 8 PIO cycles per bit, if it is within the PIO's 1..=65536 range.
+fn clkdiv(baud: u32) -> Option<FixedU32<U8>> {
+    let rate = u64::from(baud) * u64::from(RX_CYCLES_PER_BIT);
+    let div256 = (u64::from(clk_sys_freq()) * 256 + rate / 2) / rate;
+    (256..=65536 * 256).contains(&div256).then(|| FixedU32::from_bits(div256 as u32))
+}
+
+#[embassy_executor::task]
+pub async fn task(mut sm: StateMachine<'static, PIO0, 1>, mut pin: Pin<'static, PIO0>, program: CaptureProgram) {
+    // An unconnected capture input reads idle instead of floating into false starts.
+    pin.set_pull(Pull::Up);
+    let mut cfg = shared::status().capture;
+    apply(&mut sm, &pin, &program, &cfg);
+    let mut batch: Vec<rig::Captured, MAX_CAPTURED> = Vec::new();
+    let bits = |cfg: &CaptureConfig| rig::bits_after_start(cfg.framing);
+    loop {
+        // Characters go out in batches: a full batch at once, a partial one when the line has
+        // been quiet for two character times (at least 1 ms), so a telegram costs a few
+        // dozen frames and a lone character still arrives promptly.
+        let quiet = Duration::from_micros((20_000_000 / u64::from(cfg.baud)).max(1_000));
+        let next = if batch.is_empty() {
+            select(sm.rx().wait_pull(), CAPTURE.wait()).await
+        } else {
+            match select(select(sm.rx().wait_pull(), CAPTURE.wait()), Timer::after(quiet)).await {
+                Either::First(e) => e,
+                Either::Second(()) => {
+                    flush(&mut batch);
+                    continue;
+                }
+            }
+        };
+        match next {
+            Either::First(word) => {
+                if sm.rx().stalled() {
+                    shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureFifo, lost: 1 });
+                }
+                let n = bits(&cfg);
+                let samples = word >> (32 - n);
+                let (byte, flags) = rig::decode_char(cfg.framing, samples);
+                let at_us = Instant::now().as_micros();
+                // The batch was flushed when it filled, so there is room.
+                let _ = batch.push(rig::Captured { byte, flags, at_us });
+                if batch.is_full() {
+                    flush(&mut batch);
+                }
+            }
+            Either::Second(new) => {
+                flush(&mut batch);
+                cfg = new;
+                apply(&mut sm, &pin, &program, &cfg);
+            }
+        }
+    }
+}
+
+fn flush(batch: &mut Vec<rig::Captured, MAX_CAPTURED>) {
+    if batch.is_empty() {
+        return;
+    }
+    let full = core::mem::take(batch);
+    if shared::EVENTS.try_send(DeviceMsg::Captured(full)).is_err() {
+        shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureQueue, lost: MAX_CAPTURED as u32 });
+    }
+}
+
+/// (Re)starts the receiver for `cfg`, or leaves it stopped when capture is off.
+fn apply(
+    sm: &mut StateMachine<'static, PIO0, 1>,
+    pin: &Pin<'static, PIO0>,
+    program: &CaptureProgram,
+    cfg: &CaptureConfig,
+) {
+    sm.set_enable(false);
+    // The GPIO input inverter turns an idle-low input into the idle-high line the program
+    // expects; it affects only what peripherals read from this pin.
+    let inover = match cfg.polarity {
+        Polarity::Normal => pac::io::vals::Inover::NORMAL,
+        Polarity::Inverted => pac::io::vals::Inover::INVERT,
+    };
+    pac::IO_BANK0.gpio(usize::from(PINS.capture)).ctrl().modify(|w| w.set_inover(inover));
+    if !cfg.enabled {
+        return;
+    }
+    let Some(div) = clkdiv(cfg.baud) else { return };
+    let mut c = Config::default();
+    c.use_program(&program.loaded, &[]);
+    c.set_in_pins(&[pin]);
+    c.set_jmp_pin(pin);
+    c.shift_in = ShiftConfig { threshold: 32, direction: ShiftDirection::Right, auto_fill: false };
+    // The receiver never reads its TX FIFO: all eight entries hold received characters, 700 us
+    // of them at 115200, while the CPU is busy encoding the line's slots.
+    c.fifo_join = FifoJoin::RxOnly;
+    c.clock_divider = div;
+    sm.set_config(&c);
+    sm.clear_fifos();
+    sm.restart();
+    // SAFETY: the state machine is stopped; these set Y (bits to sample after the start bit,
+    // minus one: at most 11) and jump to the program's first instruction.
+    unsafe {
+        sm.exec_instr(set_y_instr((rig::bits_after_start(cfg.framing) - 1) as u8));
+        sm.exec_instr(jmp_instr(program.loaded.origin));
+    }
+    let _ = sm.rx().stalled();
+    sm.set_enable(true);
+}

@@ -1,0 +1,97 @@
+//! The p1sim rig firmware for a Raspberry Pi Pico: it drives a real P1 data signal into an
+//! interface board under test and reads the board's TTL output back, steered by the `p1sim`
+//! host over USB CDC-ACM with the protocol in `p1sim_core::rig` (or, in the `standalone`
+//! build, generating telegrams itself from a compiled-in profile).
+//!
+//! Tasks: `host` (USB, frames in and out), `line` (the data output through PIO0 SM0, Request
+//! handling), `capture` (PIO0 SM1 UART receiver), `request` (edges of the Request input), the
+//! LED and the watchdog. They talk through the channels in `shared`.
+
+#![no_std]
+#![no_main]
+
+mod capture;
+mod host;
+mod line;
+#[cfg(feature = "standalone")]
+mod pocket;
+// PIO instruction literals are grouped by field (opcode, delay/side-set, operand, data).
+#[allow(clippy::unusual_byte_groupings)]
+mod programs;
+mod shared;
+mod slots;
+
+use embassy_executor::Spawner;
+use embassy_rp::gpio::{Input, Level, Output, Pull};
+use embassy_rp::peripherals::{PIO0, USB};
+use embassy_rp::pio::Pio;
+use embassy_rp::watchdog::Watchdog;
+use embassy_rp::{bind_interrupts, pio, usb};
+use embassy_time::{Duration, Ticker};
+use panic_halt as _;
+
+use crate::shared::{LedState, PINS};
+
+bind_interrupts!(struct Irqs {
+    USBCTRL_IRQ => usb::InterruptHandler<USB>;
+    PIO0_IRQ_0 => pio::InterruptHandler<PIO0>;
+});
+
+#[embassy_executor::main(executor = "embassy_rp::executor::Executor", entry = "cortex_m_rt::entry")]
+async fn main(spawner: Spawner) {
+    let p = embassy_rp::init(Default::default());
+
+    // A panic halts the core (panic-halt); the watchdog then resets the board, so a rig that
+    // met a bug comes back instead of hanging the test run.
+    let mut watchdog = Watchdog::new(p.WATCHDOG);
+    watchdog.start(Duration::from_millis(500));
+    spawner.spawn(watchdog_task(watchdog).unwrap());
+
+    let Pio { mut common, sm0, sm1, .. } = Pio::new(p.PIO0, Irqs);
+    let rx_program = programs::CaptureProgram::load(&mut common);
+    let capture_pin = common.make_pio_pin(p.PIN_5);
+    let data_pin = common.make_pio_pin(p.PIN_0);
+    // The Request sense divider holds the pin low when nothing drives Request ("high
+    // impedance" = stop, SPEC50 §5.7.1); the pull-down covers an unconnected pin.
+    let request = Input::new(p.PIN_3, Pull::Down);
+    let led = Output::new(p.PIN_25, Level::Low);
+    debug_assert_eq!(PINS.led, 25);
+
+    spawner.spawn(capture::task(sm1, capture_pin, rx_program).unwrap());
+    spawner.spawn(line::task(common, sm0, data_pin).unwrap());
+    spawner.spawn(line::request_task(request).unwrap());
+    spawner.spawn(led_task(led).unwrap());
+    host::start(&spawner, p.USB, Irqs);
+
+    #[cfg(feature = "standalone")]
+    spawner.spawn(pocket::task().unwrap());
+}
+
+/// Feeds the watchdog while the executor runs.
+#[embassy_executor::task]
+async fn watchdog_task(mut watchdog: Watchdog) {
+    let mut ticker = Ticker::every(Duration::from_millis(100));
+    loop {
+        watchdog.feed(Duration::from_millis(500));
+        ticker.next().await;
+    }
+}
+
+/// The LED: off with no host (host-driven build), on when idle and ready, blinking while a
+/// telegram is on the line, and a quick double flash after an error.
+#[embassy_executor::task]
+async fn led_task(mut led: Output<'static>) {
+    let mut ticker = Ticker::every(Duration::from_millis(50));
+    let mut phase: u32 = 0;
+    loop {
+        let on = match shared::led_state() {
+            LedState::Waiting => false,
+            LedState::Ready => true,
+            LedState::Sending => phase % 4 < 2,
+            LedState::Error => phase % 6 < 1 || (phase % 6 == 2),
+        };
+        led.set_level(if on { Level::High } else { Level::Low });
+        phase = phase.wrapping_add(1);
+        ticker.next().await;
+    }
+}

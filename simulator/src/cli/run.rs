@@ -1,0 +1,187 @@
+//! `p1sim run`: a live meter (or a fleet) on a pseudo-terminal, TCP or a serial port, at the
+//! meter's own pace, until Ctrl-C.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use p1sim_core::Framing;
+use p1sim_core::generator::Generator;
+
+use super::Outcome;
+use crate::live::pacer::Pace;
+use crate::live::serial::RequestPin;
+use crate::live::{FleetPhase, Plan};
+use crate::start::parse_start;
+
+/// Emulate a meter live: telegrams on each interval boundary, bytes at the line rate.
+///
+/// Point Home Assistant, dsmr_parser, ESPHome, dsmr-reader or your own firmware at it as if a
+/// meter were plugged in. Without an output option it creates a pseudo-terminal linked at
+/// ./p1-meter. Several outputs can run at once; all send the same telegrams.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    p1sim run --profile iskra-am550                      # PTY at ./p1-meter\n  \
+    p1sim run --profile sagemcom-t211-be --tcp 127.0.0.1:2001 --control 127.0.0.1:8337\n  \
+    p1sim run --profile kamstrup-162 --pty /tmp/p1 --as-seen-by 8N1   # a wrongly set reader\n  \
+    p1sim run --profile iskra-am550 --serial /dev/ttyUSB0 --request cts\n  \
+    p1sim run --profile iskra-am550 --state meter.json   # counters survive restarts\n  \
+    p1sim run --profile iskra-am550 --fleet 1000 --tcp 127.0.0.1:20000")]
+pub struct Args {
+    /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
+    #[arg(long, short = 'p', value_name = "NAME|PATH")]
+    profile: String,
+    /// Create a pseudo-terminal and a symlink to it.
+    #[arg(long, value_name = "LINK", num_args = 0..=1, default_missing_value = "./p1-meter")]
+    pty: Option<PathBuf>,
+    /// Serve raw TCP clients on this address (PORT alone means 127.0.0.1:PORT; port 0 picks one).
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    tcp: Option<SocketAddr>,
+    /// Send on a serial port, with the profile's baud rate and framing.
+    #[arg(long, value_name = "DEV")]
+    serial: Option<String>,
+    /// The serial port input wired to the P1 Request line: send only while it is asserted.
+    #[arg(long, value_enum, default_value_t = RequestPin::None, requires = "serial")]
+    request: RequestPin,
+    /// Seed of the simulated household (fleet meter i gets seed S+i).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Run the simulated clock this many times faster (line pacing stays physical unless --pace burst).
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed)]
+    speed: f64,
+    /// `line`: bytes at the line rate; `burst`: each telegram in one write at its start.
+    /// Default: line, and burst with --fleet (a backend under test does not care about byte timing).
+    #[arg(long, value_enum)]
+    pace: Option<PaceArg>,
+    /// With --pace line, write at most every this many milliseconds (default 1; 10 with --fleet).
+    #[arg(long, value_name = "MS")]
+    tick_ms: Option<u64>,
+    /// Save the meter's state here at every telegram and resume from it on the next run.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Smarty key, 32 hex digits (needed by encrypted profiles).
+    #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
+    key: Option<[u8; 16]>,
+    /// First simulated instant (RFC 3339); default: now, so telegrams carry the wall-clock time.
+    #[arg(long, value_name = "RFC3339", default_value = "now")]
+    start: String,
+    /// On PTY and TCP: the framing of the reader (e.g. 8N1 to show what a reader wrongly set to
+    /// 8N1 gets from a 7E1 meter). Default: the profile's, as a correctly set reader sees it.
+    #[arg(long, value_name = "FRAMING", value_parser = parse_framing)]
+    as_seen_by: Option<Framing>,
+    /// Most TCP clients at once (per meter); more are closed on connect.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_clients: usize,
+    /// Telegrams a TCP client may have waiting; a client further behind misses whole telegrams.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    client_queue: usize,
+    /// Serve the HTTP/JSON control API here (loopback only), e.g. 127.0.0.1:8337.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
+    control: Option<SocketAddr>,
+    /// Start with the PTY/TCP Request line dropped (raise it through the control API).
+    #[arg(long)]
+    request_low: bool,
+    /// Run N meters, meter i on TCP port PORT+i with seed S+i.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "tcp")]
+    fleet: usize,
+    /// How fleet meters are placed within the interval.
+    #[arg(long, value_enum, default_value_t = FleetPhase::Spread)]
+    fleet_phase: FleetPhase,
+    /// Apply a fault scenario to the telegrams: a shipped name (see `p1sim faults`) or a TOML file.
+    #[arg(long, value_name = "FILE|NAME")]
+    faults: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PaceArg {
+    Line,
+    Burst,
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    text.parse().map_err(|_| format!("{text:?}: expected HOST:PORT such as 127.0.0.1:2001, or a port"))
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x > 0.0 && x <= 1_000_000.0 => Ok(x),
+        _ => Err(format!("{text:?}: expected a factor above 0 and at most 1000000, e.g. 1, 10 or 0.5")),
+    }
+}
+
+fn parse_framing(text: &str) -> Result<Framing, String> {
+    text.parse::<Framing>().map_err(|e| e.to_string())
+}
+
+pub fn run(args: Args) -> Result<Outcome> {
+    let profile = p1sim_core::builtin::lookup(&args.profile)?;
+    let start = if args.start == "now" { None } else { Some(parse_start(&args.start)?) };
+    if args.fleet == 0 {
+        bail!("--fleet 0 runs nothing; give at least 1");
+    }
+    if args.max_clients == 0 {
+        bail!("--max-clients 0 would refuse every client; give at least 1");
+    }
+    let tick = Duration::from_millis(args.tick_ms.unwrap_or(if args.fleet > 1 { 10 } else { 1 }).max(1));
+    let pace = match args.pace.unwrap_or(if args.fleet > 1 { PaceArg::Burst } else { PaceArg::Line }) {
+        PaceArg::Line => Pace::Line { tick },
+        PaceArg::Burst => Pace::Burst,
+    };
+    let any_output = args.pty.is_some() || args.tcp.is_some() || args.serial.is_some();
+    let faults = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
+    let plan = Plan {
+        seed: args.seed,
+        key: args.key,
+        start,
+        speed: args.speed,
+        pace,
+        as_seen_by: args.as_seen_by,
+        pty: if any_output { args.pty.map(Some) } else { Some(Some(PathBuf::from("./p1-meter"))) },
+        tcp: args.tcp,
+        serial: args.serial.map(|d| (d, args.request)),
+        control: args.control,
+        state: args.state,
+        max_clients: args.max_clients,
+        client_queue: args.client_queue,
+        fleet: args.fleet,
+        fleet_phase: args.fleet_phase,
+        faults,
+        request: !args.request_low,
+        profile,
+    };
+    warn_if_line_too_slow(&plan);
+    crate::live::run(plan).context("p1sim run")?;
+    Ok(Outcome::Ok)
+}
+
+/// At high `--speed` a telegram can outlast the interval; the line then skips telegrams.
+fn warn_if_line_too_slow(plan: &Plan) {
+    if plan.pace == Pace::Burst {
+        return;
+    }
+    // Measure a real telegram of this meter rather than guessing its size.
+    let start = plan.start.unwrap_or(1_767_225_600);
+    let Ok(mut g) = Generator::new(plan.profile.clone(), plan.profile.household.clone(), plan.seed, start, plan.key)
+    else {
+        return;
+    };
+    let mut bytes = Vec::new();
+    g.next_into(&mut bytes);
+    let wall_interval = f64::from(plan.profile.interval_s) / plan.speed;
+    let telegram_s = bytes.len() as f64 * plan.profile.line.char_time_ns() as f64 / 1e9;
+    if telegram_s > wall_interval {
+        eprintln!(
+            "p1sim run: note: at --speed {} an interval lasts {:.3} s, shorter than a {} B telegram at {} \
+             ({:.3} s); the line will skip telegrams. Use --pace burst to send every one.",
+            plan.speed,
+            wall_interval,
+            bytes.len(),
+            plan.profile.line,
+            telegram_s
+        );
+    }
+}

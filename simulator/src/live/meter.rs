@@ -1,0 +1,169 @@
+//! One live meter as a tokio task: it steps its generator from boundary to boundary on the
+//! simulated clock, applies control commands, saves its state and hands each telegram to the
+//! pacers ahead of its due time.
+//!
+//! The telegram for boundary `t` is rendered `lead` before `t` (at most 50 ms, a quarter of the
+//! interval at high speed), so rendering, faults and the write-ahead state save never delay the
+//! first byte; a command that arrives within that window shows in the telegram after.
+
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use p1sim_core::generator::Generator;
+use p1sim_core::meter::Command;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::clock::SimClock;
+use super::pacer::{Msg, Outgoing};
+use super::state::StateFile;
+use super::transform::Transform;
+
+/// What the control API asks of a meter.
+#[derive(Debug)]
+pub enum Control {
+    /// Applies a command; it shows in the next telegram.
+    Apply(Command, oneshot::Sender<Value>),
+    /// The current readings as JSON.
+    Readings(oneshot::Sender<Value>),
+    /// Hands a one-off change for the next telegram to the transform stage.
+    Inject(Value, oneshot::Sender<Result<Value, String>>),
+    /// Saves the state and ends the task.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Everything a meter task runs with.
+pub struct MeterTask {
+    pub index: usize,
+    pub generator: Generator,
+    pub clock: SimClock,
+    /// Offset of this meter's boundaries from the clock's (fleet meters are spread over the interval).
+    pub phase: Duration,
+    pub pacers: Vec<Sender<Msg>>,
+    pub state: Option<StateFile>,
+    pub transform: Option<Box<dyn Transform>>,
+    pub rx: mpsc::Receiver<Control>,
+}
+
+impl std::fmt::Debug for MeterTask {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeterTask").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+/// Longest time a telegram is rendered ahead of its boundary.
+const MAX_LEAD: Duration = Duration::from_millis(50);
+
+impl MeterTask {
+    pub async fn run(mut self) {
+        let interval = self.clock.wall_interval(self.generator.profile().interval_s);
+        let lead = MAX_LEAD.min(interval / 4);
+        let mut seq = 0u64;
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            let at = self.generator.next_at();
+            let due = self.clock.deadline(at) + self.phase;
+            let wake = due.checked_sub(lead).unwrap_or(due);
+            let sleep = tokio::time::sleep_until(wake.into());
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    () = &mut sleep => break,
+                    msg = self.rx.recv() => match msg {
+                        None => return,
+                        Some(Control::Shutdown(ack)) => {
+                            self.save().await;
+                            let _ = ack.send(());
+                            return;
+                        }
+                        Some(c) => self.serve(c),
+                    },
+                }
+            }
+            let meter = self.generator.meter_mut();
+            meter.advance_to(at);
+            if !meter.is_powered() {
+                // No mains, no telegram; the meter stays in step with the clock meanwhile.
+                self.generator.skip_to(at + 1);
+                continue;
+            }
+            buf.clear();
+            let emitted = self.generator.next_into(&mut buf);
+            if let Some(t) = self.transform.as_mut() {
+                t.apply(&mut self.generator, seq, emitted.at, &mut buf);
+            }
+            // Write-ahead: on disk before the first byte leaves.
+            self.save().await;
+            let out = Arc::new(Outgoing { meter: self.index, seq, at: emitted.at, due, bytes: Arc::from(&buf[..]) });
+            for p in &self.pacers {
+                let _ = p.send(Msg::Telegram(Arc::clone(&out)));
+            }
+            seq += 1;
+            if due + interval < Instant::now() {
+                // Far behind (a suspended laptop, a long catch-up): rejoin the clock instead of
+                // sending the missed telegrams back to back.
+                let now_s = self.clock.sim_now_s();
+                if now_s > self.generator.next_at() {
+                    self.generator.skip_to(now_s);
+                }
+            }
+        }
+    }
+
+    fn serve(&mut self, c: Control) {
+        match c {
+            Control::Apply(cmd, reply) => {
+                self.generator.meter_mut().apply(cmd);
+                let _ = reply.send(json!({ "ok": true, "meter": self.index, "shows_in": "the next telegram" }));
+            }
+            Control::Readings(reply) => {
+                let _ = reply.send(self.readings());
+            }
+            Control::Inject(spec, reply) => {
+                let r = match self.transform.as_mut() {
+                    Some(t) => t.inject(spec),
+                    None => Err("this run has no transform stage".to_string()),
+                };
+                let _ = reply.send(r);
+            }
+            Control::Shutdown(_) => {}
+        }
+    }
+
+    fn readings(&mut self) -> Value {
+        let name = self.generator.profile().name.clone();
+        let interval = self.generator.profile().interval_s;
+        let next_at = self.generator.next_at();
+        let meter = self.generator.meter_mut();
+        let now = meter.now();
+        let state = meter.state();
+        let (powered, frame_counter, overrides) =
+            (meter.is_powered(), state.frame_counter, serde_json::to_value(&state.overrides).unwrap_or(Value::Null));
+        let readings = serde_json::to_value(meter.readings()).unwrap_or(Value::Null);
+        json!({
+            "meter": self.index,
+            "profile": name,
+            "interval_s": interval,
+            "at": now,
+            "at_rfc3339": jiff::Timestamp::from_second(now).map(|t| t.to_string()).unwrap_or_default(),
+            "next_at": next_at,
+            "powered": powered,
+            "frame_counter": frame_counter,
+            "overrides": overrides,
+            "readings": readings,
+        })
+    }
+
+    async fn save(&self) {
+        let Some(file) = &self.state else { return };
+        let state = self.generator.meter().state().clone();
+        let file = file.clone();
+        match tokio::task::spawn_blocking(move || file.save(&state)).await {
+            Ok(Ok(())) => {}
+            // Keep sending: a meter does not stop because its logger's disk is full. Say so.
+            Ok(Err(e)) => eprintln!("p1sim run: {e:#}"),
+            Err(e) => eprintln!("p1sim run: saving the state failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! The pseudo-terminal output: a real PTY whose slave side a reader opens like a serial port,
+//! with a stable symlink (default `./p1-meter`) so configurations need not chase `/dev/pts/N`.
+//!
+//! Three things make a PTY behave like a meter's port rather than a pipe:
+//! - We keep a slave descriptor open ourselves, so the master survives readers closing and
+//!   reopening, and the slave keeps its raw settings in between (a pts resets its termios when
+//!   the last descriptor closes).
+//! - At each telegram start, bytes nobody read are discarded, so a reader that (re)opens gets the
+//!   next telegram rather than a backlog, and an unattended PTY never fills up.
+//! - At each telegram start the exclusive flag is cleared: serialport and pyserial set TIOCEXCL on
+//!   open, and because the tty outlives the reader the flag would otherwise stay and make every
+//!   later non-root open fail with EBUSY.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{ErrorKind, Write};
+use std::ops::Range;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering as Atomic};
+
+use anyhow::{Context, Result, bail};
+use rustix::fs::{Mode, OFlags};
+use rustix::pty::OpenptFlags;
+use rustix::termios::{OptionalActions, QueueSelector};
+
+use super::pacer::{Outgoing, Sink};
+
+/// Counters of a PTY output.
+#[derive(Debug, Default)]
+pub struct PtyStats {
+    /// Bytes left unread by the time the next telegram started (no reader, or one not reading).
+    pub discarded_unread: AtomicU64,
+    /// Bytes the PTY would not take.
+    pub lost: AtomicU64,
+}
+
+/// An open pseudo-terminal pair.
+#[derive(Debug)]
+pub struct Pty {
+    master: File,
+    slave: File,
+    path: PathBuf,
+    link: Option<PathBuf>,
+    pub stats: Arc<PtyStats>,
+}
+
+impl Pty {
+    /// Opens a PTY, sets the slave raw at `baud` (cosmetic: a PTY has no line rate) and makes
+    /// `link` point at it.
+    pub fn open(link: Option<&Path>, baud: u32) -> Result<Pty> {
+        let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)
+            .context("cannot create a pseudo-terminal (is /dev/ptmx available?)")?;
+        rustix::pty::grantpt(&master).context("cannot set up the pseudo-terminal (grantpt)")?;
+        rustix::pty::unlockpt(&master).context("cannot set up the pseudo-terminal (unlockpt)")?;
+        let name = rustix::pty::ptsname(&master, Vec::new()).context("cannot name the pseudo-terminal")?;
+        let path = PathBuf::from(OsStr::from_bytes(name.as_bytes()));
+        let slave = rustix::fs::open(&path, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC, Mode::empty())
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let mut t = rustix::termios::tcgetattr(&slave).with_context(|| format!("cannot read {}", path.display()))?;
+        t.make_raw();
+        let _ = t.set_speed(baud);
+        rustix::termios::tcsetattr(&slave, OptionalActions::Now, &t)
+            .with_context(|| format!("cannot set {} to raw mode", path.display()))?;
+        // Never block the pacer: a full PTY loses bytes, as a UART nobody reads does.
+        rustix::fs::fcntl_setfl(&master, OFlags::NONBLOCK).context("cannot make the pseudo-terminal non-blocking")?;
+        let link = match link {
+            Some(l) => {
+                make_link(&path, l)?;
+                Some(l.to_path_buf())
+            }
+            None => None,
+        };
+        Ok(Pty {
+            master: File::from(master),
+            slave: File::from(slave),
+            path,
+            link,
+            stats: Arc::new(PtyStats::default()),
+        })
+    }
+
+    /// The slave device, e.g. `/dev/pts/3`.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn link(&self) -> Option<&Path> {
+        self.link.as_deref()
+    }
+
+    /// Hands the PTY to the pacer.
+    pub fn into_sink(self) -> PtySink {
+        PtySink { pty: self }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        // Remove the link only while it still points at this PTY: another run may own it now.
+        if let Some(l) = &self.link {
+            if std::fs::read_link(l).is_ok_and(|t| t == self.path) {
+                let _ = std::fs::remove_file(l);
+            }
+        }
+    }
+}
+
+fn make_link(target: &Path, link: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(link) {
+        Ok(m) if m.file_type().is_symlink() => {
+            // A stale link from an earlier run (or a run that was killed): replace it.
+            std::fs::remove_file(link).with_context(|| format!("cannot replace the old link {}", link.display()))?;
+        }
+        Ok(_) => bail!(
+            "{} exists and is not a symlink; give another path with --pty PATH (p1sim only replaces its own links)",
+            link.display()
+        ),
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot inspect {}", link.display())),
+    }
+    std::os::unix::fs::symlink(target, link).with_context(|| {
+        format!("cannot create the link {} -> {} (is the directory writable?)", link.display(), target.display())
+    })
+}
+
+/// The pacer's end of a PTY.
+#[derive(Debug)]
+pub struct PtySink {
+    pty: Pty,
+}
+
+impl Sink for PtySink {
+    fn begin(&mut self, _t: &Outgoing, _bytes: &Arc<[u8]>) {
+        let slave = &self.pty.slave;
+        // Counted from what the line discipline holds; the flush also drops bytes still in the
+        // tty's flip buffers, which the kernel moves to the line discipline asynchronously.
+        let unread = rustix::io::ioctl_fionread(slave).unwrap_or(0);
+        if rustix::termios::tcflush(slave, QueueSelector::IFlush).is_ok() {
+            self.pty.stats.discarded_unread.fetch_add(unread, Atomic::Relaxed);
+        }
+        let _ = rustix::termios::ioctl_tiocnxcl(slave);
+    }
+
+    fn write(&mut self, bytes: &Arc<[u8]>, range: Range<usize>) {
+        let mut rest = &bytes[range];
+        while !rest.is_empty() {
+            match self.pty.master.write(rest) {
+                Ok(0) => break,
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        if !rest.is_empty() {
+            self.pty.stats.lost.fetch_add(rest.len() as u64, Atomic::Relaxed);
+        }
+    }
+
+    fn end(&mut self, _complete: bool) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::Instant;
+
+    use super::*;
+
+    #[test]
+    fn bytes_written_arrive_on_the_slave_and_stale_ones_are_discarded() {
+        let dir = std::env::temp_dir().join(format!("p1sim-pty-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("meter");
+        let pty = Pty::open(Some(&link), 115_200).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), pty.path());
+        let path = pty.path().to_path_buf();
+        let stats = Arc::clone(&pty.stats);
+        let mut sink = pty.into_sink();
+        let t = Outgoing { meter: 0, seq: 0, at: 0, due: Instant::now(), bytes: Arc::from(&b"/OLD!"[..]) };
+        sink.begin(&t, &t.bytes);
+        sink.write(&t.bytes, 0..5);
+        sink.end(true);
+        // Nobody read the first telegram: it is thrown away when the next one starts (an
+        // interval later; the pause lets the kernel hand the bytes to the line discipline).
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let t2 = Outgoing { bytes: Arc::from(&b"/NEW!"[..]), ..t };
+        sink.begin(&t2, &t2.bytes);
+        sink.write(&t2.bytes, 0..5);
+        sink.end(true);
+        // O_NOCTTY: the test process must not adopt the PTY as its controlling terminal.
+        let mut reader =
+            std::fs::OpenOptions::new().read(true).custom_flags(OFlags::NOCTTY.bits() as i32).open(&path).unwrap();
+        let mut buf = [0u8; 5];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"/NEW!");
+        assert_eq!(stats.discarded_unread.load(Atomic::Relaxed), 5);
+        drop(sink);
+        assert!(std::fs::symlink_metadata(&link).is_err(), "the link goes with the PTY");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_regular_file_is_never_replaced_by_the_link() {
+        let dir = std::env::temp_dir().join(format!("p1sim-pty-unit-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("precious");
+        std::fs::write(&file, b"keep").unwrap();
+        let err = Pty::open(Some(&file), 9600).unwrap_err().to_string();
+        assert!(err.contains("is not a symlink"), "{err}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,62 @@
+//! The per-telegram transform stage between rendering and the outputs: where faults are applied.
+//!
+//! The meter task renders a telegram, hands the bytes (and the generator, for faults that edit the
+//! owned telegram model) to its transform, then to the lines. `--faults FILE|NAME` applies a
+//! fault scenario to the telegrams it selects; the control API's `/fault` injects one fault into
+//! the next telegram only.
+
+use p1sim_core::fault::{self, Fault, scenario::Scenario};
+use p1sim_core::generator::Generator;
+use serde_json::{Value, json};
+
+/// A change made to each telegram on its way out.
+pub trait Transform: Send + Sync {
+    /// Changes the telegram number `seq` (0-based in this run) generated for instant `at`.
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>);
+    /// Queues a one-off change for the next telegram, described as JSON by the control API.
+    fn inject(&mut self, spec: Value) -> Result<Value, String>;
+}
+
+/// Faults from the catalogue: a scenario for every telegram it selects, plus one-off injections.
+#[derive(Debug, Default)]
+pub struct FaultStage {
+    scenario: Option<Scenario>,
+    once: Vec<Fault>,
+    seed: u64,
+    /// Faults applied so far, for the control API.
+    applied: u64,
+}
+
+impl FaultStage {
+    pub fn new(scenario: Option<Scenario>, seed: u64) -> FaultStage {
+        FaultStage { scenario, once: Vec::new(), seed, applied: 0 }
+    }
+}
+
+impl Transform for FaultStage {
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+        let mut faults = self.scenario.as_ref().map(|s| s.selected(self.seed, seq, at)).unwrap_or_default();
+        faults.append(&mut self.once);
+        if faults.is_empty() {
+            return;
+        }
+        self.applied += faults.len() as u64;
+        if generator.profile().is_encrypted() {
+            // The frame is ciphertext: only byte faults make sense on it.
+            fault::apply_to_bytes(bytes, &faults, self.seed, seq, false);
+            return;
+        }
+        // The model of the telegram just rendered (the meter has not moved since).
+        let (_, model) = generator.current_model();
+        *bytes = fault::apply(&model, &faults, self.seed, seq).bytes;
+    }
+
+    fn inject(&mut self, spec: Value) -> Result<Value, String> {
+        let fault: Fault = serde_json::from_value(spec).map_err(|e| {
+            format!("{e}; give one fault as JSON with its kind, e.g. {{\"kind\": \"wrong-crc\"}} or {{\"kind\": \"truncate\", \"at\": 100}} (`p1sim faults` lists them)")
+        })?;
+        let name = fault.name();
+        self.once.push(fault);
+        Ok(json!({ "ok": true, "fault": name, "shows_in": "the next telegram", "queued": self.once.len() }))
+    }
+}

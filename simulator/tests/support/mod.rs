@@ -1,0 +1,277 @@
+//! Shared helpers for integration tests: the p1sim binary as a child process that is always
+//! killed, telegram collection with the reference decoder, a tiny HTTP client, and a Python
+//! virtualenv with a pinned PyPI package for interop tests.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use p1sim_core::decode::{Decoder, Event};
+
+/// The p1sim binary under test.
+pub fn p1sim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_p1sim"))
+}
+
+/// A fresh directory for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("p1sim-it-{}-{name}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `p1sim run`; killed when dropped, so no test leaves a process behind.
+pub struct Running {
+    child: Option<Child>,
+    /// The lines printed on start, up to "Ctrl-C stops".
+    pub banner: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    /// Starts `p1sim run ARGS` and waits (at most 30 s) for its start banner.
+    pub fn start(args: &[&str]) -> Running {
+        let mut child = p1sim()
+            .arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start p1sim");
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let done = line.starts_with("Ctrl-C stops");
+                if tx.send(line).is_err() || done {
+                    break;
+                }
+            }
+        });
+        let mut running = Running { child: Some(child), banner: Vec::new(), stderr: Some(stderr) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    let done = line.starts_with("Ctrl-C stops");
+                    running.banner.push(line);
+                    if done {
+                        return running;
+                    }
+                }
+                Err(_) => {
+                    let err = running.stop_and_stderr();
+                    panic!("p1sim run {args:?} printed no start banner; stdout {:?}; stderr:\n{err}", running.banner);
+                }
+            }
+        }
+    }
+
+    /// The value after `key:` in the banner, e.g. `tcp:` gives `127.0.0.1:40123`.
+    pub fn field(&self, key: &str) -> String {
+        let prefix = format!("{key}:");
+        self.banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&prefix).map(|v| v.trim().split(' ').next().unwrap_or("").to_string()))
+            .unwrap_or_else(|| panic!("no {key:?} in {:?}", self.banner))
+    }
+
+    /// The control API address.
+    pub fn control(&self) -> String {
+        self.field("control").trim_start_matches("http://").to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`) and waits for the exit.
+    pub fn signal(&mut self, sig: &str) -> ExitStatus {
+        let pid = self.pid().to_string();
+        let _ = Command::new("kill").args([format!("-{sig}"), pid]).status();
+        let mut child = self.child.take().expect("still running");
+        wait_bounded(&mut child, Duration::from_secs(20))
+    }
+
+    /// Kills the child and returns what it wrote to stderr.
+    pub fn stop_and_stderr(&mut self) -> String {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// Stderr after the process ended (call after [`Running::signal`]).
+    pub fn stderr(&mut self) -> String {
+        self.stderr.take().map(|h| h.join().unwrap_or_default()).unwrap_or_default()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits for a child at most `limit`, then kills it.
+pub fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Ok(Some(s)) = child.try_wait() {
+            return s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs p1sim with `args` to completion (at most 30 s): exit code and stderr.
+pub fn p1sim_fails(args: &[&str]) -> (i32, String) {
+    let mut child =
+        p1sim().args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut err = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let _ = pipe.read_to_string(&mut err);
+        err
+    });
+    let status = wait_bounded(&mut child, Duration::from_secs(30));
+    (status.code().unwrap_or(-1), reader.join().unwrap_or_default())
+}
+
+/// One telegram received: its bytes and whether the reference decoder accepts it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub raw: Vec<u8>,
+    pub valid: bool,
+    pub frame_counter: Option<u32>,
+}
+
+impl Received {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.raw).into_owned()
+    }
+
+    /// The first value of an OBIS code, e.g. `0-0:1.0.0` gives `260115120000W`.
+    pub fn value(&self, obis: &str) -> Option<String> {
+        let text = self.text();
+        let line = text.lines().find(|l| l.starts_with(obis) && l[obis.len()..].starts_with('('))?;
+        let rest = &line[obis.len() + 1..];
+        Some(rest[..rest.find(')')?].to_string())
+    }
+
+    /// A register value in Wh (`000123.456*kWh` gives 123456).
+    pub fn wh(&self, obis: &str) -> u64 {
+        let v = self.value(obis).unwrap_or_else(|| panic!("no {obis} in {}", self.text()));
+        let number = v.split('*').next().unwrap();
+        (number.parse::<f64>().unwrap() * 1000.0).round() as u64
+    }
+}
+
+/// Reads from `r` until `n` telegrams arrived, `limit` passed, or the stream ended. The reader's
+/// own read timeout must be set so a read returns now and then.
+pub fn collect(r: &mut dyn Read, n: usize, limit: Duration, key: Option<[u8; 16]>) -> (Vec<Received>, Vec<u8>) {
+    let mut d = Decoder::new();
+    if let Some(k) = key {
+        d = d.with_key(k);
+    }
+    let mut got = Vec::new();
+    let mut all = Vec::new();
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    while got.len() < n && Instant::now() < deadline {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(k) => {
+                all.extend_from_slice(&buf[..k]);
+                d.feed(&buf[..k], |ev| {
+                    if let Event::Telegram(f) = ev {
+                        got.push(Received {
+                            raw: f.raw.to_vec(),
+                            valid: f.is_valid(),
+                            frame_counter: f.encrypted.map(|h| h.frame_counter),
+                        });
+                    }
+                });
+            }
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (got, all)
+}
+
+/// A minimal HTTP/1.1 client for the control API: returns the status and the JSON body.
+pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot reach the control API at {addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let json =
+        resp.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+/// The workspace's `target/` directory (shared by every CARGO_TARGET_DIR, so a venv is built once).
+pub fn workspace_target() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("simulator/ is in the workspace").join("target")
+}
+
+/// A virtualenv under `target/py/NAME-VERSION` with `NAME==VERSION` installed from PyPI; its
+/// Python interpreter. Built once: later calls (and other test processes) reuse it, and a file
+/// lock makes concurrent callers wait for the first instead of building twice.
+pub fn python_with(package: &str, version: &str) -> PathBuf {
+    let root = workspace_target().join("py");
+    fs::create_dir_all(&root).unwrap();
+    let venv = root.join(format!("{package}-{version}"));
+    let python = venv.join("bin").join("python");
+    let ready = venv.join(".p1sim-ready");
+    let lock = File::create(root.join(format!(".{package}-{version}.lock"))).unwrap();
+    // Released when `lock` is dropped, or when the process dies.
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("cannot lock the venv");
+    if ready.exists() {
+        return python;
+    }
+    let _ = fs::remove_dir_all(&venv);
+    let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "cannot create a virtualenv at {} with `python3 -m venv` (is python3 with venv installed?)",
+        venv.display()
+    );
+    let status = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", &format!("{package}=={version}")])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()), "pip could not install {package}=={version} into {}", venv.display());
+    fs::write(&ready, b"").unwrap();
+    python
+}
