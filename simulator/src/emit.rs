@@ -57,11 +57,8 @@ pub struct FaultRecord {
 pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultRecord)) -> Result<Emission> {
     let mut generator = match &plan.resume {
         Some(state) => {
-            if plan.profile.is_encrypted() && plan.key.is_none() {
-                Err(p1sim_core::generator::GeneratorError::KeyRequired)?;
-            }
             let meter = Meter::resume(&plan.profile, plan.household.clone(), state.clone());
-            let mut g = Generator::from_meter(plan.profile.clone(), meter, plan.key, state.now);
+            let mut g = Generator::from_meter(plan.profile.clone(), meter, plan.key, state.now)?;
             // The saved instant had its telegram already: continue with the next boundary.
             g.skip_to(state.now + 1);
             g

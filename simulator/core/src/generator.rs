@@ -68,13 +68,22 @@ impl Generator {
         let interval = i64::from(profile.interval_s.max(1));
         let first = start + (interval - start.rem_euclid(interval)) % interval;
         let meter = Meter::new(&profile, household, seed, first);
-        Ok(Self::from_meter(profile, meter, key, first))
+        Self::from_meter(profile, meter, key, first)
     }
 
-    /// Continues from an existing meter (e.g. one resumed from saved state).
-    pub fn from_meter(profile: Profile, meter: Meter, key: Option<[u8; 16]>, next_at: i64) -> Generator {
+    /// Continues from an existing meter (e.g. one resumed from saved state); the next telegram
+    /// is due at `next_at`.
+    pub fn from_meter(
+        profile: Profile,
+        meter: Meter,
+        key: Option<[u8; 16]>,
+        next_at: i64,
+    ) -> Result<Generator, GeneratorError> {
+        if profile.is_encrypted() && key.is_none() {
+            return Err(GeneratorError::KeyRequired);
+        }
         let template = Template::compile(&profile);
-        Generator { profile, template, meter, key, next_at, plain: Vec::with_capacity(2048) }
+        Ok(Generator { profile, template, meter, key, next_at, plain: Vec::with_capacity(2048) })
     }
 
     pub fn profile(&self) -> &Profile {
@@ -111,15 +120,21 @@ impl Generator {
     /// Steps the meter to the next interval boundary at which it has power (a meter without
     /// mains sends nothing); returns that instant.
     pub fn advance(&mut self) -> i64 {
-        let interval = i64::from(self.profile.interval_s.max(1));
         loop {
-            let at = self.next_at;
-            self.next_at += interval;
-            self.meter.advance_to(at);
-            if self.meter.is_powered() {
+            if let Some(at) = self.step() {
                 return at;
             }
         }
+    }
+
+    /// Steps the meter to the next interval boundary, one boundary only: `Some(instant)` when
+    /// the meter has power there and a telegram is due, `None` when the mains is down. A live
+    /// output calls this once per boundary so it never runs ahead of the clock.
+    pub fn step(&mut self) -> Option<i64> {
+        let at = self.next_at;
+        self.next_at += i64::from(self.profile.interval_s.max(1));
+        self.meter.advance_to(at);
+        self.meter.is_powered().then_some(at)
     }
 
     /// The telegram for the meter's current instant with `faults` applied. For Smarty, damage on

@@ -161,14 +161,29 @@ mod stream {
 impl Meter {
     /// A meter at `start` (Unix seconds) with a plausible history drawn from `seed`.
     pub fn new(profile: &Profile, household: HouseholdConfig, seed: u64, start: i64) -> Meter {
-        let clock = profile.clock;
-        let mut meter = Meter {
+        let mut meter = Meter::blank(profile, household.clone(), seed, start);
+        meter.install_history(&household, start);
+        meter.last_flows = meter.flows_at(start);
+        meter
+    }
+
+    /// Resumes a saved meter. The profile and household must be the ones it was saved with.
+    pub fn resume(profile: &Profile, household: HouseholdConfig, state: MeterState) -> Meter {
+        let mut m = Meter::blank(profile, household, state.seed, state.now);
+        m.state = state;
+        m.last_flows = m.flows_at(m.state.now);
+        m
+    }
+
+    /// A meter with zeroed state: the common part of [`Meter::new`] and [`Meter::resume`].
+    fn blank(profile: &Profile, household: HouseholdConfig, seed: u64, start: i64) -> Meter {
+        Meter {
             country: profile.country,
-            clock,
+            clock: profile.clock,
             phases: profile.phases.clamp(1, 3),
             has_tariffs: profile.has_tariffs(),
             mbus: profile.mbus.iter().map(|d| (d.channel, d.medium, d.capture_s.max(1))).collect(),
-            household: Household::new(household.clone(), seed, profile.phases),
+            household: Household::new(household, seed, profile.phases),
             state: MeterState {
                 version: 1,
                 profile: profile.name.clone(),
@@ -201,18 +216,7 @@ impl Meter {
             last_flows: [PhaseFlow::default(); 3],
             script: Vec::new(),
             next_scripted: 0,
-        };
-        meter.install_history(&household, start);
-        meter.last_flows = meter.flows_at(start);
-        meter
-    }
-
-    /// Resumes a saved meter. The profile and household must be the ones it was saved with.
-    pub fn resume(profile: &Profile, household: HouseholdConfig, state: MeterState) -> Meter {
-        let mut m = Meter::new(profile, household, state.seed, state.now);
-        m.state = state;
-        m.last_flows = m.flows_at(m.state.now);
-        m
+        }
     }
 
     pub fn state(&self) -> &MeterState {

@@ -91,6 +91,8 @@ pub fn run(args: Args) -> Result<Outcome> {
         Some(path) => crate::state::load(path, &profile.name, args.seed)?,
         None => None,
     };
+    let wire_plan = faults.as_ref().and_then(|s| s.wire.clone());
+    let wire = wire_plan.as_ref();
     let plan = EmitPlan { household, profile, seed: args.seed, start, key: args.key, until, faults, events, resume };
     let mut log = match &args.fault_log {
         Some(path) => {
@@ -115,13 +117,13 @@ pub fn run(args: Args) -> Result<Outcome> {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(file);
             (emission, outcome) =
-                super::line::emit_via(&args.line, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
+                super::line::emit_via(&args.line, wire, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
             w.flush().with_context(|| format!("cannot write {}", path.display()))?;
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
             (emission, outcome) =
-                super::line::emit_via(&args.line, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
+                super::line::emit_via(&args.line, wire, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
             w.flush()?;
         }
     }

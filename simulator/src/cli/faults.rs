@@ -12,7 +12,10 @@ use super::Outcome;
 ///
 /// A scenario file lists `[[fault]]` tables, each with a `kind` from the catalogue, its
 /// parameters, and optionally `when = { every = N }`, `{ probability = P }`, `{ at = "RFC3339" }`
-/// or `{ from = "...", until = "..." }`. Use it with `emit --faults NAME|FILE`.
+/// or `{ from = "...", until = "..." }`. A `[wire]` table adds bit-level faults on the line
+/// (`skew_ppm`, `gap`, `faults = [{ flip = { char, bit } }, { glitch = {..} }, { idle = {..} },
+/// { break = {..} }]`), used by `emit --through`, `wave` and the rig. Use a scenario with
+/// `emit --faults NAME|FILE`, `run --faults` or `wave --faults`.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     p1sim faults\n  \
@@ -31,6 +34,15 @@ pub fn run(_: Args) -> Result<Outcome> {
         }
         writeln!(out)?;
     }
+    writeln!(out, "Bit-level faults on the line go in a scenario's [wire] table:\n")?;
+    writeln!(out, "  skew_ppm = 30000                       # the transmitter 3 % fast")?;
+    writeln!(out, "  gap = 0.5                              # extra idle after every character, in bits")?;
+    writeln!(out, "  faults = [{{ flip = {{ char = 3, bit = 9 }} }},          # a stop bit: framing error")?;
+    writeln!(out, "            {{ glitch = {{ char = 5, at = 3.5, width = 0.25, level = \"mark\" }} }},")?;
+    writeln!(
+        out,
+        "            {{ idle = {{ after = 7, length = 20 }} }}, {{ break = {{ after = 9, length = 30 }} }}]\n"
+    )?;
     writeln!(out, "Shipped scenarios (--faults NAME):\n")?;
     for (name, text) in SCENARIOS {
         // The first comment line says which field problem the scenario reproduces.

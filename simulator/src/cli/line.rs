@@ -18,14 +18,15 @@ use crate::wire::{Setup, Through};
 /// outcome is `Problems` unless the reader got exactly the bytes sent, unflagged.
 pub fn emit_via<W: Write, T>(
     args: &LineArgs,
+    scenario: Option<&FaultPlan<Vec<BitFault>>>,
     profile: &Profile,
     w: &mut W,
     f: impl FnOnce(&mut dyn Write) -> Result<T>,
 ) -> Result<(T, Outcome)> {
-    if !args.is_set() {
+    if !args.is_set() && scenario.is_none() {
         return Ok((f(w)?, Outcome::Ok));
     }
-    let plan = args.plan(profile.line)?;
+    let plan = args.plan_with(profile.line, scenario)?;
     let setup =
         Setup { line: profile.line, plan: plan.as_ref(), board: args.board()?, receiver: args.receiver(profile.line) };
     let mut through = Through::new(setup, profile.interval_s, &mut *w)?;
@@ -107,9 +108,15 @@ impl LineArgs {
         self.receiver.unwrap_or(ReceiverConfig::new(meter))
     }
 
-    /// The bit-level fault plan, sorted and checked against the meter's framing.
-    pub fn plan(&self, meter: LineSettings) -> Result<FaultPlan<Vec<BitFault>>> {
-        let mut faults = Vec::new();
+    /// The bit-level fault plan, sorted and checked against the meter's framing: a scenario's
+    /// `[wire]` table with the command line's faults added; `--skew` and `--gap` given on the
+    /// command line replace the scenario's.
+    pub fn plan_with(
+        &self,
+        meter: LineSettings,
+        base: Option<&FaultPlan<Vec<BitFault>>>,
+    ) -> Result<FaultPlan<Vec<BitFault>>> {
+        let mut faults = base.map(|p| p.faults.clone()).unwrap_or_default();
         for s in &self.flip {
             let [c, bit] = fields::<2>(s, "--flip", "CHAR:BIT, e.g. 3:9")?;
             faults.push(BitFault::Flip { char: num(c, "--flip", s)?, bit: num(bit, "--flip", s)? });
@@ -141,12 +148,12 @@ impl LineArgs {
         }
         sort_faults(&mut faults);
         let skew_ppm = match self.skew {
-            None => 0,
+            None => base.map_or(0, |p| p.skew_ppm),
             Some(p) if p.is_finite() && p.abs() <= 50.0 => (p * 10_000.0).round() as i32,
             Some(p) => bail!("--skew {p}: give a percentage between -50 and 50, e.g. 3 or -2.5"),
         };
         let gap = match self.gap {
-            None => BitSpan::ZERO,
+            None => base.map_or(BitSpan::ZERO, |p| p.gap),
             Some(g) => {
                 BitSpan::from_bits_f64(g).with_context(|| format!("--gap {g}: give 0 or more bits, e.g. 0.5"))?
             }
@@ -191,7 +198,7 @@ mod tests {
             gap: Some(0.5),
             ..LineArgs::default()
         };
-        let plan = args.plan(LINE).unwrap();
+        let plan = args.plan_with(LINE, None).unwrap();
         assert_eq!(
             plan.faults,
             [
@@ -208,7 +215,7 @@ mod tests {
 
     #[test]
     fn bad_fault_options_say_what_is_expected() {
-        let err = |args: LineArgs| args.plan(LINE).unwrap_err().to_string();
+        let err = |args: LineArgs| args.plan_with(LINE, None).unwrap_err().to_string();
         assert!(err(LineArgs { flip: vec!["3".into()], ..LineArgs::default() }).contains("CHAR:BIT"));
         assert!(err(LineArgs { flip: vec!["3:10".into()], ..LineArgs::default() }).contains("bits 0 (start) to 9"));
         assert!(err(LineArgs { glitch: vec!["1:2:-1".into()], ..LineArgs::default() }).contains("number of bits"));

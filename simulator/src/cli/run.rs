@@ -88,6 +88,12 @@ pub struct Args {
     /// How fleet meters are placed within the interval.
     #[arg(long, value_enum, default_value_t = FleetPhase::Spread)]
     fleet_phase: FleetPhase,
+    /// Override a household parameter, e.g. solar_kwp=4.5, ev=true (repeatable).
+    #[arg(long = "household", value_name = "KEY=VALUE")]
+    household: Vec<String>,
+    /// Script the household: a TOML file of [[events]] (set-load, start-charging, power-failure, ...).
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
     /// Apply a fault scenario to the telegrams: a shipped name (see `p1sim faults`) or a TOML file.
     #[arg(long, value_name = "FILE|NAME")]
     faults: Option<String>,
@@ -118,7 +124,9 @@ fn parse_framing(text: &str) -> Result<Framing, String> {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let profile = p1sim_core::builtin::lookup(&args.profile)?;
+    let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
+    profile.household = crate::household::apply_overrides(&profile.household, &args.household)?;
+    let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
     let start = if args.start == "now" { None } else { Some(parse_start(&args.start)?) };
     if args.fleet == 0 {
         bail!("--fleet 0 runs nothing; give at least 1");
@@ -150,6 +158,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         fleet: args.fleet,
         fleet_phase: args.fleet_phase,
         faults,
+        events,
         request: !args.request_low,
         profile,
     };

@@ -6,6 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::generator::Generator;
 use p1sim_core::profile::Profile;
 use p1sim_core::wire::{Level, PS_PER_S, Run};
@@ -57,6 +58,9 @@ pub struct Args {
     /// instead of generating telegrams; `-` reads standard input.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["count", "seed", "start", "key"])]
     input: Option<PathBuf>,
+    /// Apply a fault scenario: its byte faults to the telegrams, its `[wire]` plan to the line.
+    #[arg(long, value_name = "NAME|FILE")]
+    faults: Option<String>,
     /// Write the waveform here.
     #[arg(long, value_name = "OUT.vcd")]
     vcd: PathBuf,
@@ -78,11 +82,12 @@ pub fn run(args: Args) -> Result<Outcome> {
     if !(args.ms.is_finite() && args.ms > 0.0 && args.ms <= 60_000.0) {
         bail!("--ms {}: give the milliseconds to draw, more than 0 and at most 60000", args.ms);
     }
+    let scenario = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
     let bursts = match &args.input {
         Some(path) => vec![Burst { at_ps: FIRST_AT_PS, bytes: read_input(path)? }],
-        None => telegrams(&profile, &args)?,
+        None => telegrams(&profile, &args, scenario.as_ref())?,
     };
-    let plan = args.line.plan(profile.line)?;
+    let plan = args.line.plan_with(profile.line, scenario.as_ref().and_then(|s| s.wire.as_ref()))?;
     let setup = Setup {
         line: profile.line,
         plan: plan.as_ref(),
@@ -143,15 +148,22 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 /// The profile's telegrams, one interval apart from `FIRST_AT_PS`.
-fn telegrams(profile: &Profile, args: &Args) -> Result<Vec<Burst>> {
+fn telegrams(profile: &Profile, args: &Args, scenario: Option<&Scenario>) -> Result<Vec<Burst>> {
     let start = parse_start(&args.start)?;
     let mut generator = Generator::new(profile.clone(), profile.household.clone(), args.seed, start, args.key)?;
     let first = generator.next_at();
     let mut bursts = Vec::new();
-    for _ in 0..args.count {
-        let mut bytes = Vec::with_capacity(2048);
-        let e = generator.next_into(&mut bytes);
-        let offset = u64::try_from(e.at - first).unwrap_or(0) * PS_PER_S;
+    for index in 0..args.count {
+        let at = generator.advance();
+        let faults = scenario.map(|s| s.selected(args.seed, index, at)).unwrap_or_default();
+        let bytes = if faults.is_empty() {
+            let mut bytes = Vec::with_capacity(2048);
+            generator.render_current(&mut bytes);
+            bytes
+        } else {
+            generator.faulted_current(&faults, args.seed, index).bytes
+        };
+        let offset = u64::try_from(at - first).unwrap_or(0) * PS_PER_S;
         bursts.push(Burst { at_ps: FIRST_AT_PS + offset, bytes });
     }
     Ok(bursts)

@@ -81,15 +81,12 @@ impl MeterTask {
                     },
                 }
             }
-            let meter = self.generator.meter_mut();
-            meter.advance_to(at);
-            if !meter.is_powered() {
-                // No mains, no telegram; the meter stays in step with the clock meanwhile.
-                self.generator.skip_to(at + 1);
-                continue;
-            }
+            // One boundary at a time: with no mains there is no telegram, and the meter stays in
+            // step with the clock meanwhile.
+            let Some(at) = self.generator.step() else { continue };
             buf.clear();
-            let emitted = self.generator.next_into(&mut buf);
+            let frame_counter = self.generator.render_current(&mut buf);
+            let emitted = p1sim_core::generator::Emitted { at, frame_counter };
             if let Some(t) = self.transform.as_mut() {
                 t.apply(&mut self.generator, seq, emitted.at, &mut buf);
             }

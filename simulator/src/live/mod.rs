@@ -85,6 +85,8 @@ pub struct Plan {
     pub fleet: usize,
     pub fleet_phase: FleetPhase,
     pub faults: Option<Scenario>,
+    /// Scripted household events (`--events`), applied by every meter at their instants.
+    pub events: Vec<(i64, p1sim_core::meter::Command)>,
     /// Whether the PTY/TCP Request line starts raised.
     pub request: bool,
 }
@@ -140,13 +142,15 @@ fn start_meter(plan: &Plan, saved: Option<MeterState>) -> Result<(SimClock, Gene
                 );
             }
             note = format!("resumed from {} (frame counter {fc}){note}", rfc3339(resumed_at));
-            Generator::from_meter(profile, meter, plan.key, next)
+            Generator::from_meter(profile, meter, plan.key, next)?
         }
         None => {
             note = "new".to_string();
             Generator::new(profile.clone(), profile.household.clone(), plan.seed, first_s, plan.key)?
         }
     };
+    let mut generator = generator;
+    generator.meter_mut().script(plan.events.clone());
     Ok((clock, generator, note))
 }
 
@@ -429,7 +433,8 @@ async fn fleet(plan: Plan) -> Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let seed = plan.seed.wrapping_add(i as u64);
-        let generator = Generator::new(profile.clone(), profile.household.clone(), seed, first_s, plan.key)?;
+        let mut generator = Generator::new(profile.clone(), profile.household.clone(), seed, first_s, plan.key)?;
+        generator.meter_mut().script(plan.events.clone());
         let phase = match plan.fleet_phase {
             FleetPhase::Spread => interval.mul_f64(i as f64 / n as f64),
             FleetPhase::Aligned => Duration::ZERO,

@@ -7,7 +7,14 @@
 //! at = "random"
 //! when = { every = 5 }          # every 5th telegram; or { probability = 0.1 }, { at = "2026-..Z" },
 //!                               # { from = "..Z", until = "..Z" }; every telegram when absent
+//!
+//! [wire]                        # optional: bit-level faults on the line (see crate::wire::fault)
+//! skew_ppm = 30000
+//! faults = [{ flip = { char = 3, bit = 9 } }]
 //! ```
+//!
+//! The `[wire]` plan applies wherever telegrams become line levels: `emit --through`, `wave`
+//! and the rig. Its character numbers count bytes from the start of the stream.
 
 use std::path::Path;
 
@@ -17,6 +24,8 @@ use super::{Fault, Faulted, apply};
 use crate::noise;
 use crate::profile::load::ProfileError;
 use crate::telegram::Telegram;
+use crate::wire::fault::sort_faults;
+use crate::wire::{BitFault, FaultPlan};
 
 /// When a fault applies.
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -39,11 +48,13 @@ pub struct Entry {
     pub when: When,
 }
 
-/// A list of faults, applied in order to each telegram they select.
+/// A list of faults, applied in order to each telegram they select, and a plan of bit-level
+/// faults for the line.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Scenario {
     pub name: String,
     pub entries: Vec<Entry>,
+    pub wire: Option<FaultPlan<Vec<BitFault>>>,
 }
 
 #[derive(Deserialize)]
@@ -51,6 +62,7 @@ pub struct Scenario {
 struct File {
     #[serde(default)]
     fault: Vec<toml::Table>,
+    wire: Option<FaultPlan<Vec<BitFault>>>,
 }
 
 #[derive(Deserialize)]
@@ -90,7 +102,14 @@ impl Scenario {
             })?;
             entries.push(Entry { fault, when });
         }
-        Ok(Scenario { name: name.to_string(), entries })
+        let wire = raw.wire.map(|mut plan| {
+            sort_faults(&mut plan.faults);
+            plan
+        });
+        if entries.is_empty() && wire.is_none() {
+            return Err(err(None, None, "the scenario lists no [[fault]] and no [wire] plan".into()));
+        }
+        Ok(Scenario { name: name.to_string(), entries, wire })
     }
 
     pub fn load(path: &Path) -> Result<Scenario, ProfileError> {
@@ -107,7 +126,7 @@ impl Scenario {
 
     /// A scenario of one fault applied to every telegram.
     pub fn single(fault: Fault) -> Scenario {
-        Scenario { name: fault.name().to_string(), entries: vec![Entry { fault, when: When::Always }] }
+        Scenario { name: fault.name().to_string(), entries: vec![Entry { fault, when: When::Always }], wire: None }
     }
 
     /// The faults that apply to telegram number `index` (0-based) generated for instant `at`.
@@ -157,4 +176,31 @@ fn find(text: &str, key: &str, n: usize) -> Option<core::ops::Range<usize>> {
     let end = text[table + 9..].find("[[fault]]").map_or(text.len(), |e| table + 9 + e);
     let at = table + text[table..end].find(key)?;
     Some(at..at + key.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::BitSpan;
+
+    #[test]
+    fn a_wire_plan_rides_along_with_byte_faults() {
+        let text = "[[fault]]\nkind = \"wrong-crc\"\nwhen = { every = 2 }\n\n[wire]\nskew_ppm = 30000\nfaults = [{ break = { after = 9, length = 30 } }, { flip = { char = 3, bit = 9 } }]\n";
+        let s = Scenario::parse("t", "t.toml", text).unwrap();
+        assert_eq!(s.entries.len(), 1);
+        let wire = s.wire.unwrap();
+        assert_eq!(wire.skew_ppm, 30_000);
+        assert_eq!(
+            wire.faults,
+            [BitFault::Flip { char: 3, bit: 9 }, BitFault::Break { after: 9, length: BitSpan::bits(30) }],
+            "sorted by character"
+        );
+    }
+
+    #[test]
+    fn an_empty_scenario_is_refused() {
+        assert!(Scenario::parse("t", "t.toml", "").unwrap_err().message.contains("no [[fault]]"));
+        let e = Scenario::parse("t", "t.toml", "[wire]\nspeed = 3\n").unwrap_err();
+        assert!(e.message.contains("speed"), "{e}");
+    }
 }
