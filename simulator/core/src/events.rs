@@ -47,12 +47,7 @@ pub const MAX_TEXT: usize = 1024;
 
 /// Parses an events file into (instant, command) pairs; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError> {
-    let err = |offset: usize, key: &str, message: String| {
-        let offset = offset.min(text.len());
-        let line = text[..offset].matches('\n').count() + 1;
-        let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-        ProfileError { file: file.to_string(), line, column, key: Some(key.to_string()), message }
-    };
+    let err = |offset: usize, key: &str, message: String| ProfileError::at(file, text, offset, Some(key), message);
     let raw: File = toml::from_str(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         err(offset, "events", e.message().trim().to_string())
@@ -105,13 +100,7 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
 }
 
 pub fn load(path: &Path) -> Result<Vec<(i64, Command)>, ProfileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-        file: path.display().to_string(),
-        line: 0,
-        column: 0,
-        key: None,
-        message: format!("cannot read the events file: {e}"),
-    })?;
+    let text = ProfileError::read(path, "events file")?;
     parse(&path.display().to_string(), &text)
 }
 

@@ -79,10 +79,7 @@ impl Scenario {
     /// Parses scenario text; `file` names it in errors.
     pub fn parse(name: &str, file: &str, text: &str) -> Result<Scenario, ProfileError> {
         let err = |span: Option<core::ops::Range<usize>>, key: Option<&str>, message: String| {
-            let offset = span.map_or(0, |s| s.start).min(text.len());
-            let line = text[..offset].matches('\n').count() + 1;
-            let column = offset - text[..offset].rfind('\n').map_or(0, |i| i + 1) + 1;
-            ProfileError { file: file.to_string(), line, column, key: key.map(String::from), message }
+            ProfileError::at(file, text, span.map_or(0, |s| s.start), key, message)
         };
         let raw: File = toml::from_str(text).map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
         let mut entries = Vec::new();
@@ -113,13 +110,7 @@ impl Scenario {
     }
 
     pub fn load(path: &Path) -> Result<Scenario, ProfileError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            key: None,
-            message: format!("cannot read the scenario: {e}"),
-        })?;
+        let text = ProfileError::read(path, "scenario")?;
         let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("scenario");
         Scenario::parse(name, &path.display().to_string(), &text)
     }

@@ -43,6 +43,30 @@ impl fmt::Display for ProfileError {
 
 impl std::error::Error for ProfileError {}
 
+impl ProfileError {
+    /// An error at byte `offset` of `text`, which was read from `file`.
+    pub fn at(file: &str, text: &str, offset: usize, key: Option<&str>, message: impl Into<String>) -> ProfileError {
+        let (line, column) = Source { file, text }.position(offset);
+        ProfileError { file: file.to_string(), line, column, key: key.map(String::from), message: message.into() }
+    }
+
+    /// A file that could not be read at all; `what` says what it was meant to be.
+    pub fn unreadable(path: &Path, what: &str, e: &std::io::Error) -> ProfileError {
+        ProfileError {
+            file: path.display().to_string(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the {what}: {e}"),
+        }
+    }
+
+    /// Reads a TOML file of the given kind, or says why not.
+    pub fn read(path: &Path, what: &str) -> Result<String, ProfileError> {
+        std::fs::read_to_string(path).map_err(|e| ProfileError::unreadable(path, what, &e))
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -167,13 +191,7 @@ impl Source<'_> {
 /// Loads a profile from a file; the name is the file stem.
 pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
     let display = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| ProfileError {
-        file: display.clone(),
-        line: 0,
-        column: 0,
-        key: None,
-        message: format!("cannot read the profile: {e}"),
-    })?;
+    let text = ProfileError::read(path, "profile")?;
     let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("profile");
     parse(name, &display, &text)
 }
