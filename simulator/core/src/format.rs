@@ -18,7 +18,16 @@ pub trait Out {
 impl Out for alloc::vec::Vec<u8> {
     #[inline]
     fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        // Most pieces of a telegram are a few bytes (a unit, a number). A call to memmove costs
+        // more than copying them one by one, and rendering is mostly such pieces.
+        if bytes.len() <= 16 {
+            self.reserve(bytes.len());
+            for &b in bytes {
+                self.push(b);
+            }
+        } else {
+            self.extend_from_slice(bytes);
+        }
     }
     #[inline]
     fn put_byte(&mut self, b: u8) {
@@ -139,7 +148,9 @@ const POW10: [u64; 20] = {
 /// Rescales `value * 10^-scale` to `dec` decimals.
 #[inline]
 pub fn rescale(value: u64, scale: u8, dec: u8, rounding: Rounding) -> u64 {
-    if dec >= scale {
+    if dec == scale {
+        value
+    } else if dec > scale {
         value.saturating_mul(POW10[(dec - scale) as usize])
     } else {
         let div = POW10[(scale - dec) as usize];
@@ -150,30 +161,51 @@ pub fn rescale(value: u64, scale: u8, dec: u8, rounding: Rounding) -> u64 {
     }
 }
 
+/// "00" to "99": two digits per step halves the divisions of the digit loop.
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
 /// Writes `value * 10^-scale` in `fmt`: zero-padded, fixed decimals. A value too large for the
 /// integer digits wraps around, as a meter's register rolls over.
 #[inline]
 pub fn write_fixed(out: &mut impl Out, value: u64, scale: u8, fmt: NumFormat, rounding: Rounding) {
-    let v = rescale(value, scale, fmt.dec, rounding) % POW10[(fmt.int + fmt.dec) as usize];
+    let digits = (fmt.int + fmt.dec).min(19) as usize;
+    let mut v = rescale(value, scale, fmt.dec, rounding);
+    // Registers roll over; the division only happens when a value actually overflows.
+    if v >= POW10[digits] {
+        v %= POW10[digits];
+    }
+    // Digits right-aligned in `buf`, two at a time, then the point spliced in.
     let mut buf = [b'0'; 24];
-    let width = fmt.width();
-    let mut v = v;
-    let mut pos = width;
-    for i in 0..fmt.dec {
-        pos -= 1;
-        buf[pos] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if i + 1 == fmt.dec {
-            pos -= 1;
-            buf[pos] = b'.';
-        }
+    let mut pos = 24;
+    while v >= 100 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        pos -= 2;
+        buf[pos] = PAIRS[pair];
+        buf[pos + 1] = PAIRS[pair + 1];
     }
-    while pos > 0 {
+    if v >= 10 {
+        let pair = v as usize * 2;
+        pos -= 2;
+        buf[pos] = PAIRS[pair];
+        buf[pos + 1] = PAIRS[pair + 1];
+    } else {
         pos -= 1;
-        buf[pos] = b'0' + (v % 10) as u8;
-        v /= 10;
+        buf[pos] = b'0' + v as u8;
     }
-    out.put(&buf[..width]);
+    let digits_start = 24 - digits;
+    if fmt.dec == 0 {
+        out.put(&buf[digits_start..]);
+    } else {
+        let point = 24 - fmt.dec as usize;
+        out.put(&buf[digits_start..point]);
+        out.put_byte(b'.');
+        out.put(&buf[point..]);
+    }
 }
 
 /// Writes a signed value; a minus sign takes one of the integer digits, as in Smarty's `(-063*A)`.

@@ -1,82 +1,122 @@
 //! Profile + readings -> telegram bytes, exactly as the meter puts them on the wire.
 //!
-//! A profile is compiled once into a [`Template`]: runs of fixed bytes (OBIS codes, literal
-//! values, CRLFs) interleaved with holes that format one object's values from the readings.
-//! Rendering is then a handful of memcpys and digit loops, which is what lets the generator
-//! produce over a million telegrams a second.
+//! A profile is compiled once into a [`Template`]: the telegram's bytes with every fixed-width
+//! value as a run of zeros, and the patches that write the digits in place. Rendering is a copy
+//! and a few digit writes per value, which is what lets the generator produce over a million
+//! telegrams a second. [`write_value_part`] formats an object in full; it serves the objects of
+//! varying length and the owned model of [`build_telegram`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::crc::{crc_hex, crc16};
-use crate::format::{LocalTime, Out, Rounding, write_fixed, write_hex, write_uint};
+use crate::format::{LocalTime, NumFormat, Out, Rounding, rescale, write_fixed, write_hex, write_uint};
 use crate::obis::Obis;
-use crate::profile::{EmptyLog, Kind, LogOrder, Num, Profile};
+use crate::profile::{EmptyLog, Kind, LogOrder, Num, PowerQuantity, Profile, Register};
 use crate::readings::Readings;
 use crate::telegram::{Checksum, Line, Telegram};
 
 /// The timestamp a meter writes where it has no data (Fluvius, Smarty; dsmr-facts.md A4).
 pub const NO_DATA_TST: &[u8] = b"632525252525W";
 
-/// A profile compiled for fast rendering.
+/// A profile compiled for fast rendering: the telegram as a byte skeleton in which every
+/// fixed-width value is a run of `0`s, plus a list of patches that write the digits in place.
+///
+/// Nearly every P1 value has a fixed width (`F9(3,3)`, a 13-character TST), so rendering is one
+/// copy of the skeleton per run of objects and a few digit writes per value; only objects of
+/// varying length (the failure log, the peak history, text messages) are formatted in full.
 #[derive(Debug, Clone)]
 pub struct Template {
-    fixed: Vec<u8>,
-    segments: Vec<Segment>,
+    skeleton: Vec<u8>,
+    chunks: Vec<Chunk>,
+    patches: Vec<Patch>,
     crc: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
-enum Segment {
-    Fixed { start: u32, end: u32 },
-    Hole { object: u32 },
+enum Chunk {
+    /// Skeleton bytes `bytes`, then the patches `patches` applied relative to their start.
+    Fixed { bytes: (u32, u32), patches: (u32, u32) },
+    /// An object of varying length, formatted in full.
+    Dynamic { object: u32 },
+}
+
+/// Digits to write at `offset` of a chunk.
+#[derive(Debug, Clone, Copy)]
+struct Patch {
+    offset: u32,
+    field: Field,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    /// A fixed-point number: `width` characters, the point (if any) at `point`.
+    Number { source: Source, scale: u8, fmt: NumFormat, rounding: Rounding },
+    /// `YYMMDDhhmmssX`, or without the flag (`YYMMDDhhmmss`).
+    Time { source: TimeSource, flag: bool },
+}
+
+/// Where a number comes from in the readings.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    Register(Register),
+    Power(PowerQuantity),
+    Voltage(u8),
+    Current(u8),
+    Tariff,
+    Failures { long: bool },
+    Sags(u8),
+    Swells(u8),
+    Demand,
+    DemandMax,
+    MBus(u8),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum TimeSource {
+    Clock,
+    MBusCapture(u8),
+    /// The month's peak; the "no data" placeholder when there is none yet.
+    DemandMax,
 }
 
 impl Template {
     pub fn compile(profile: &Profile) -> Template {
-        let mut t = Template { fixed: Vec::new(), segments: Vec::new(), crc: profile.crc };
-        let mut pending = Vec::new();
-        pending.put_byte(b'/');
-        pending.put(profile.header.as_bytes());
-        pending.put(b"\r\n");
+        let mut c = Compiler {
+            t: Template { skeleton: Vec::new(), chunks: Vec::new(), patches: Vec::new(), crc: profile.crc },
+            chunk_start: 0,
+            patch_start: 0,
+        };
+        c.t.skeleton.put_byte(b'/');
+        c.t.skeleton.put(profile.header.as_bytes());
+        c.t.skeleton.put(b"\r\n");
         if profile.blank_line {
-            pending.put(b"\r\n");
+            c.t.skeleton.put(b"\r\n");
         }
         for (i, obj) in profile.objects.iter().enumerate() {
-            write_obis(&mut pending, obj.obis);
-            match &obj.kind {
-                Kind::Text(_) | Kind::Hex(_) | Kind::Raw(_) => {
-                    write_value_part(profile, &obj.kind, &Readings::default(), &mut pending);
-                }
-                _ => {
-                    t.flush(&mut pending);
-                    t.segments.push(Segment::Hole { object: i as u32 });
-                }
-            }
-            pending.put(b"\r\n");
+            write_obis(&mut c.t.skeleton, obj.obis);
+            c.object(profile, i, &obj.kind);
+            c.t.skeleton.put(b"\r\n");
         }
-        pending.put_byte(b'!');
-        t.flush(&mut pending);
-        t
-    }
-
-    fn flush(&mut self, pending: &mut Vec<u8>) {
-        if pending.is_empty() {
-            return;
-        }
-        let start = self.fixed.len() as u32;
-        self.fixed.extend_from_slice(pending);
-        self.segments.push(Segment::Fixed { start, end: self.fixed.len() as u32 });
-        pending.clear();
+        c.t.skeleton.put_byte(b'!');
+        c.close_chunk();
+        c.t
     }
 
     /// Appends the plaintext telegram to `out`, `/` through the final CRLF.
     pub fn render(&self, profile: &Profile, r: &Readings, out: &mut Vec<u8>) {
         let start = out.len();
-        for seg in &self.segments {
-            match *seg {
-                Segment::Fixed { start, end } => out.put(&self.fixed[start as usize..end as usize]),
-                Segment::Hole { object } => write_value_part(profile, &profile.objects[object as usize].kind, r, out),
+        for chunk in &self.chunks {
+            match *chunk {
+                Chunk::Fixed { bytes: (b0, b1), patches: (p0, p1) } => {
+                    let base = out.len();
+                    out.extend_from_slice(&self.skeleton[b0 as usize..b1 as usize]);
+                    let dst = &mut out[base..];
+                    for p in &self.patches[p0 as usize..p1 as usize] {
+                        p.apply(dst, r);
+                    }
+                }
+                Chunk::Dynamic { object } => write_value_part(profile, &profile.objects[object as usize].kind, r, out),
             }
         }
         if self.crc {
@@ -84,6 +124,209 @@ impl Template {
             out.put(&crc_hex(crc));
         }
         out.put(b"\r\n");
+    }
+}
+
+/// Builds a [`Template`]: skeleton bytes accumulate into the current chunk until an object of
+/// varying length closes it.
+struct Compiler {
+    t: Template,
+    chunk_start: usize,
+    patch_start: usize,
+}
+
+impl Compiler {
+    fn close_chunk(&mut self) {
+        let end = self.t.skeleton.len();
+        if end > self.chunk_start {
+            self.t.chunks.push(Chunk::Fixed {
+                bytes: (self.chunk_start as u32, end as u32),
+                patches: (self.patch_start as u32, self.t.patches.len() as u32),
+            });
+        }
+        self.chunk_start = end;
+        self.patch_start = self.t.patches.len();
+    }
+
+    /// A field of `width` placeholder characters (`0`s, with the point in place) and its patch.
+    fn field(&mut self, field: Field) {
+        let offset = (self.t.skeleton.len() - self.chunk_start) as u32;
+        match field {
+            Field::Number { fmt, .. } => {
+                self.t.skeleton.extend(core::iter::repeat_n(b'0', fmt.int as usize));
+                if fmt.dec > 0 {
+                    self.t.skeleton.push(b'.');
+                    self.t.skeleton.extend(core::iter::repeat_n(b'0', fmt.dec as usize));
+                }
+            }
+            Field::Time { flag, .. } => {
+                self.t.skeleton.extend(core::iter::repeat_n(b'0', 12));
+                if flag {
+                    self.t.skeleton.push(b'W');
+                }
+            }
+        }
+        self.t.patches.push(Patch { offset, field });
+    }
+
+    fn number(&mut self, source: Source, scale: u8, num: &Num, rounding: Rounding) {
+        self.t.skeleton.push(b'(');
+        self.field(Field::Number { source, scale, fmt: num.format, rounding });
+        if let Some(u) = &num.unit {
+            self.t.skeleton.push(b'*');
+            self.t.skeleton.extend_from_slice(u.as_bytes());
+        }
+        self.t.skeleton.push(b')');
+    }
+
+    fn integer(&mut self, source: Source, format: NumFormat) {
+        self.number(source, 0, &Num { format, unit: None }, Rounding::Truncate);
+    }
+
+    fn time(&mut self, source: TimeSource, flag: bool) {
+        self.t.skeleton.push(b'(');
+        self.field(Field::Time { source, flag });
+        self.t.skeleton.push(b')');
+    }
+
+    fn object(&mut self, profile: &Profile, index: usize, kind: &Kind) {
+        match kind {
+            Kind::Text(_) | Kind::Hex(_) | Kind::Raw(_) | Kind::MBusId { .. } | Kind::MBusType { .. } => {
+                write_value_part(profile, kind, &Readings::default(), &mut self.t.skeleton);
+            }
+            Kind::MBusReading { channel, .. }
+                if profile.mbus_device(*channel).is_some_and(|d| d.placeholder.is_some()) =>
+            {
+                write_value_part(profile, kind, &Readings::default(), &mut self.t.skeleton);
+            }
+            Kind::Clock => self.time(TimeSource::Clock, true),
+            Kind::Energy { register, num } => {
+                self.number(Source::Register(*register), electrical_scale(num), num, Rounding::Truncate)
+            }
+            Kind::Tariff { format } => self.integer(Source::Tariff, *format),
+            Kind::Power { quantity, num } => {
+                self.number(Source::Power(*quantity), electrical_scale(num), num, Rounding::Nearest)
+            }
+            Kind::Voltage { phase, num } => self.number(Source::Voltage(*phase), 1, num, Rounding::Nearest),
+            Kind::Current { phase, num } => self.number(Source::Current(*phase), 3, num, Rounding::Nearest),
+            Kind::Failures { long, format } => self.integer(Source::Failures { long: *long }, *format),
+            Kind::Sags { phase, format } => self.integer(Source::Sags(*phase), *format),
+            Kind::Swells { phase, format } => self.integer(Source::Swells(*phase), *format),
+            Kind::Demand { num } => self.number(Source::Demand, 3, num, Rounding::Nearest),
+            Kind::DemandMax { num } => {
+                self.time(TimeSource::DemandMax, true);
+                self.number(Source::DemandMax, 3, num, Rounding::Nearest);
+            }
+            Kind::MBusReading { channel, num } => {
+                self.time(TimeSource::MBusCapture(*channel), true);
+                self.number(Source::MBus(*channel), 3, num, Rounding::Truncate);
+            }
+            Kind::MBusLegacy { channel, num, status, period, capture } => {
+                self.time(TimeSource::MBusCapture(*channel), false);
+                let sk = &mut self.t.skeleton;
+                sk.put_byte(b'(');
+                sk.put(status.as_bytes());
+                sk.put(b")(");
+                sk.put(period.as_bytes());
+                sk.put(b")(1)(");
+                write_obis(sk, *capture);
+                sk.put(b")(");
+                sk.put(num.unit.as_deref().unwrap_or("").as_bytes());
+                sk.put(b")\r\n");
+                self.number(Source::MBus(*channel), 3, &Num { format: num.format, unit: None }, Rounding::Truncate);
+            }
+            Kind::FailureLog { .. } | Kind::DemandHistory { .. } | Kind::TextMessage | Kind::TextCode => {
+                self.close_chunk();
+                self.t.chunks.push(Chunk::Dynamic { object: index as u32 });
+            }
+        }
+    }
+}
+
+impl Patch {
+    #[inline]
+    fn apply(&self, chunk: &mut [u8], r: &Readings) {
+        let at = self.offset as usize;
+        match self.field {
+            Field::Number { source, scale, fmt, rounding } => {
+                let width = fmt.width();
+                patch_digits(&mut chunk[at..at + width], source.value(r), scale, fmt, rounding);
+            }
+            Field::Time { source, flag } => {
+                let dst = &mut chunk[at..at + 12 + usize::from(flag)];
+                match source.time(r) {
+                    Some(t) => patch_time(dst, &t),
+                    // 13 characters like any timestamp: the field width never changes.
+                    None => dst.copy_from_slice(&NO_DATA_TST[..dst.len()]),
+                }
+            }
+        }
+    }
+}
+
+impl Source {
+    #[inline]
+    fn value(self, r: &Readings) -> u64 {
+        match self {
+            Source::Register(reg) => r.registers.get(reg),
+            Source::Power(q) => r.power(q),
+            Source::Voltage(p) => u64::from(r.phases[p as usize - 1].voltage_dv),
+            Source::Current(p) => u64::from(r.phases[p as usize - 1].current_ma),
+            Source::Tariff => u64::from(r.tariff),
+            Source::Failures { long } => u64::from(if long { r.long_power_failures } else { r.power_failures }),
+            Source::Sags(p) => u64::from(r.sags[p as usize - 1]),
+            Source::Swells(p) => u64::from(r.swells[p as usize - 1]),
+            Source::Demand => u64::from(r.demand.current_avg_w),
+            Source::DemandMax => r.demand.month_max.map_or(0, |(_, w)| u64::from(w)),
+            Source::MBus(ch) => r.mbus_value(ch).map_or(0, |v| v.milli),
+        }
+    }
+}
+
+impl TimeSource {
+    #[inline]
+    fn time(self, r: &Readings) -> Option<LocalTime> {
+        match self {
+            TimeSource::Clock => Some(r.time),
+            TimeSource::MBusCapture(ch) => Some(r.mbus_value(ch).map_or(r.time, |v| v.captured)),
+            TimeSource::DemandMax => r.demand.month_max.map(|(t, _)| t),
+        }
+    }
+}
+
+/// Writes the significant digits of a fixed-point value over the skeleton's zeros, right to
+/// left, stepping over the point. The skeleton already holds the leading zeros and the point.
+#[inline]
+fn patch_digits(dst: &mut [u8], value: u64, scale: u8, fmt: NumFormat, rounding: Rounding) {
+    let digits = u32::from(fmt.int + fmt.dec).min(19);
+    let mut v = rescale(value, scale, fmt.dec, rounding);
+    let limit = 10u64.pow(digits);
+    if v >= limit {
+        // Registers roll over; the division only happens when a value actually overflows.
+        v %= limit;
+    }
+    let point = (fmt.dec > 0).then(|| fmt.int as usize);
+    let mut i = dst.len();
+    while v > 0 && i > 0 {
+        i -= 1;
+        if Some(i) == point {
+            continue;
+        }
+        dst[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Writes `YYMMDDhhmmss` and, when there is room, the S/W flag.
+#[inline]
+fn patch_time(dst: &mut [u8], t: &LocalTime) {
+    let fields = [(t.year % 100) as u8, t.month, t.day, t.hour, t.minute, t.second];
+    for (k, f) in fields.iter().enumerate() {
+        dst[2 * k] = b'0' + f / 10 % 10;
+        dst[2 * k + 1] = b'0' + f % 10;
+    }
+    if let Some(flag) = dst.get_mut(12) {
+        *flag = if t.dst { b'S' } else { b'W' };
     }
 }
 
