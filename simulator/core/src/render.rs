@@ -305,7 +305,7 @@ fn patch_digits(dst: &mut [u8], value: u64, scale: u8, fmt: NumFormat, rounding:
         // Registers roll over; the division only happens when a value actually overflows.
         v %= limit;
     }
-    let point = (fmt.dec > 0).then(|| fmt.int as usize);
+    let point = (fmt.dec > 0).then_some(fmt.int as usize);
     let mut i = dst.len();
     while v > 0 && i > 0 {
         i -= 1;
