@@ -12,17 +12,9 @@ use crate::python;
 
 /// The dsmr_parser adapter (`conformance/adapters/dsmr_parser.py`).
 pub const DSMR_PARSER_PY: &str = include_str!("../adapters/dsmr_parser.py");
-/// The reference decoder as an external command (`conformance/adapters/reference.sh`): a template
-/// for shell adapters.
-pub const REFERENCE_SH: &str = include_str!("../adapters/reference.sh");
-/// The smallest complete adapter, a toy decoder in Python (`conformance/adapters/minimal.py`).
-pub const MINIMAL_PY: &str = include_str!("../adapters/minimal.py");
 
 /// The dsmr_parser release the adapter is written against (PyPI `dsmr-parser`).
 pub const DSMR_PARSER_VERSION: &str = "1.11.2";
-
-/// The names `--dut` knows besides a command.
-pub const BUILT_IN: [&str; 2] = ["reference", "dsmr_parser"];
 
 /// A decoder under test.
 #[derive(Clone, Debug)]
@@ -59,8 +51,9 @@ impl Dut {
         match self {
             Dut::Reference => Some("p1sim's own decoder, called in-process".into()),
             Dut::Command { name, .. } if name == "dsmr_parser" => Some(format!(
-                "PyPI dsmr-parser=={DSMR_PARSER_VERSION}, decoding as Home Assistant's DSMR integration does \
-                 (DSMRProtocol.data_received), through conformance/adapters/dsmr_parser.py"
+                "PyPI `dsmr-parser=={DSMR_PARSER_VERSION}` in a virtualenv, decoding as Home Assistant's DSMR \
+                 integration does (`DSMRProtocol.data_received`), through `conformance/adapters/dsmr_parser.py`; \
+                 regenerate with `cargo xtask conformance --dut dsmr_parser --matrix`"
             )),
             Dut::Command { .. } => None,
         }

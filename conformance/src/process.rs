@@ -525,8 +525,9 @@ impl Pty {
     /// Whether no one has the slave open (the master reports a hang-up).
     fn slave_closed(&self) -> bool {
         let mut fds = [PollFd::new(&self.master, PollFlags::IN)];
-        let _ = rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO)));
-        fds[0].revents().contains(PollFlags::HUP)
+        // A failed poll says nothing about the slave: keep waiting rather than write too early.
+        rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO))).is_err()
+            || fds[0].revents().contains(PollFlags::HUP)
     }
 }
 
@@ -590,12 +591,18 @@ fn via_pty(cmd: &DecoderCommand, case: &Case, deadline: Instant, cancel: &Atomic
             }
         }
         // 3. Wait until the decoder has read it all: closing the master hangs the line up and
-        // drops what is still queued. The runner's own handle on the slave only counts bytes.
+        // drops what is still queued. The runner's own handle on the slave only looks: polling
+        // it first pushes bytes still in the PTY's flip buffer into the line discipline (the
+        // kernel's n_tty_poll flushes that work), so "nothing to read" is not said too early
+        // while a loaded machine has not moved them yet.
         if let Ok(slave) = open_slave(&pty.path) {
             let mut empty = 0;
             while empty < 2 && !stop() && !running.proc.has_exited() {
+                let mut fds = [PollFd::new(&slave, PollFlags::IN)];
+                let readable = rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO))).is_ok()
+                    && fds[0].revents().contains(PollFlags::IN);
                 match rustix::io::ioctl_fionread(slave.as_fd()) {
-                    Ok(0) => empty += 1,
+                    Ok(0) if !readable => empty += 1,
                     Ok(_) => empty = 0,
                     Err(_) => break,
                 }

@@ -306,16 +306,12 @@ pub fn matrix(results: &[CaseResult], info: &RunInfo) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Decoder compatibility: {}", info.dut_label());
     let _ = writeln!(s);
-    let _ = writeln!(
-        s,
-        "Which quirk classes of the p1sim conformance suite {} handles. Generated from a real run; \
-         do not edit by hand.",
-        info.dut
-    );
+    let _ = writeln!(s, "Which quirk classes of the p1sim conformance suite {} handles.", info.dut);
+    let _ = writeln!(s, "Generated from a real run by the command below; do not edit by hand.");
     let _ = writeln!(s);
     let _ = writeln!(s, "- decoder: {}", info.dut_label());
     if let Some(n) = &info.dut_note {
-        let _ = writeln!(s, "  ({n})");
+        let _ = writeln!(s, "- how it runs: {n}");
     }
     let _ = writeln!(
         s,
@@ -328,6 +324,7 @@ pub fn matrix(results: &[CaseResult], info: &RunInfo) -> String {
         env!("CARGO_PKG_VERSION")
     );
     let _ = writeln!(s, "- command: `{}`", info.command_line);
+    let _ = writeln!(s, "- handled: yes when every case of the class passes, partly when some do, no when none does");
     let _ = writeln!(s);
     let _ = writeln!(s, "| class | what it checks | passed/total | handled |");
     let _ = writeln!(s, "|---|---|---|---|");

@@ -13,6 +13,10 @@
 //   reads as "done": AVAILABLE now stays set until the data arrives.
 // - USB bug B: the simulated host answers every armed OUT buffer at once with an empty packet:
 //   reads are now held until the host has data, as a real host NAKs.
+// - SEV is a no-op (it only logs "SEV"): embassy's executor wakes itself with SEV when a task
+//   wakes another from thread mode, so that wake was lost until the next interrupt, and with the
+//   line held by Request (no PIO or USB interrupts) forever. The log call now sets the event
+//   register, as the instruction does on hardware.
 // - Boot without a bootrom: PC=0x10000000 (boot2), SP=0x20042000, LR=0.
 // - A watchdog reset is reported as a test failure instead of being ignored.
 
@@ -42,14 +46,22 @@ function loadUF2(mcu, path) {
 export class Rig {
   constructor(uf2Path) {
     const mcu = (this.mcu = new RP2040());
-    // rp2040js logs every unimplemented register; only errors matter here.
-    mcu.logger = new ConsoleLogger(LogLevel.Error);
+    // rp2040js logs every unimplemented register; only errors matter here. The core reports SEV
+    // to the logger and does nothing else: the event register is set here (see the top).
+    const logger = new ConsoleLogger(LogLevel.Error);
+    const info = logger.info.bind(logger);
+    logger.info = (component, message) => {
+      if (message === 'SEV') mcu.core.eventRegistered = true;
+      else info(component, message);
+    };
+    mcu.logger = logger;
     loadUF2(mcu, uf2Path);
     this.cyc256 = 0; // system clock cycles since boot, times 256
     this.ns0 = 0; // time and cycle count at the last clk_sys change
     this.cyc0 = 0;
     this.clkSys = mcu.clkSys;
     this.tickNs = 0; // timestamp pin listeners see
+    this.busyNs = 0; // simulated time the core spent executing rather than waiting (WFI/WFE)
     this.failed = null;
     this.patchPio();
     this.patchUsb();
@@ -232,6 +244,7 @@ export class Rig {
       } else {
         const cycles = core.executeInstruction();
         clock.tick(cycles * cycNs);
+        this.busyNs += cycles * cycNs;
         this.cyc256 += cycles * 256;
         this.tickNs = clock.nanos;
         for (const pio of mcu.pio) pio.checkChangedPins();

@@ -1,24 +1,36 @@
 //! The capture input: PIO0 SM1 receives what the board under test makes of the P1 signal,
-//! the CPU checks parity and stop bits, and batches of characters with their receiver flags
-//! and timestamps go to the host.
+//! the PIO interrupt (`feed`) timestamps each character as it leaves the FIFO, and this task
+//! checks parity and stop bits and sends batches of characters with their receiver flags and
+//! timestamps to the host.
 //!
 //! The receiver samples every bit after the start bit (data, parity, stop) and pushes them raw,
 //! so a framing or parity error is reported with the character rather than silently dropped,
 //! as embassy's 8N1 PIO UART would. Inverted inputs use the GPIO input inverter, so the program
 //! always sees idle high.
+//!
+//! The task wakes about once a millisecond while characters arrive, not once per character: a
+//! full batch goes out at once, a partial one when the line has been quiet for two character
+//! times (at least 1 ms), so a telegram costs a few dozen frames and a lone character still
+//! arrives promptly.
 
-use embassy_futures::select::{Either, select};
+use core::future::poll_fn;
+use core::task::Poll;
+
+use embassy_futures::select::{Either, Either3, select, select3};
 use embassy_rp::clocks::clk_sys_freq;
 use embassy_rp::gpio::Pull;
 use embassy_rp::pac;
 use embassy_rp::peripherals::PIO0;
 use embassy_rp::pio::{Config, FifoJoin, Pin, ShiftConfig, ShiftDirection, StateMachine};
-use embassy_time::{Duration, Instant, Timer};
+use embassy_time::{Duration, Timer};
 use fixed::FixedU32;
 use fixed::types::extra::U8;
 use heapless::Vec;
 use p1sim_core::rig::{self, Buffer, CaptureConfig, ConfigError, DeviceMsg, MAX_CAPTURED, Polarity};
 
+use portable_atomic::Ordering;
+
+use crate::feed::{RX, RX_LOST, RX_READY};
 use crate::programs::{CaptureProgram, RX_CYCLES_PER_BIT, jmp_instr, set_y_instr};
 use crate::shared::{self, CAPTURE, PINS};
 
@@ -41,55 +53,88 @@ pub async fn task(mut sm: StateMachine<'static, PIO0, 1>, mut pin: Pin<'static, 
     pin.set_pull(Pull::Up);
     let mut cfg = shared::status().capture;
     apply(&mut sm, &pin, &program, &cfg);
-    let mut batch: Vec<rig::Captured, MAX_CAPTURED> = Vec::new();
-    let bits = |cfg: &CaptureConfig| rig::bits_after_start(cfg.framing);
     loop {
-        // Characters go out in batches: a full batch at once, a partial one when the line has
-        // been quiet for two character times (at least 1 ms), so a telegram costs a few
-        // dozen frames and a lone character still arrives promptly.
+        // Nothing queued: sleep until the first character or new settings.
+        if let Either::Second(new) = select(queued(1), CAPTURE.wait()).await {
+            reconfigure(&mut sm, &pin, &program, &mut cfg, new);
+            continue;
+        }
         let quiet = Duration::from_micros((20_000_000 / u64::from(cfg.baud)).max(1_000));
-        let next = if batch.is_empty() {
-            select(sm.rx().wait_pull(), CAPTURE.wait()).await
-        } else {
-            match select(select(sm.rx().wait_pull(), CAPTURE.wait()), Timer::after(quiet)).await {
-                Either::First(e) => e,
-                Either::Second(()) => {
-                    flush(&mut batch);
-                    continue;
-                }
+        let mut seen = RX.len();
+        loop {
+            if RX.len() >= MAX_CAPTURED {
+                flush(&mut sm, &cfg);
             }
-        };
-        match next {
-            Either::First(word) => {
-                if sm.rx().stalled() {
-                    shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureFifo, lost: 1 });
-                }
-                let n = bits(&cfg);
-                let samples = word >> (32 - n);
-                let (byte, flags) = rig::decode_char(cfg.framing, samples);
-                let at_us = Instant::now().as_micros();
-                // The batch was flushed when it filled, so there is room.
-                let _ = batch.push(rig::Captured { byte, flags, at_us });
-                if batch.is_full() {
-                    flush(&mut batch);
-                }
+            if RX.is_empty() {
+                break;
             }
-            Either::Second(new) => {
-                flush(&mut batch);
-                cfg = new;
-                apply(&mut sm, &pin, &program, &cfg);
+            match select3(queued(MAX_CAPTURED), Timer::after(quiet), CAPTURE.wait()).await {
+                Either3::First(()) => {}
+                Either3::Second(()) => {
+                    let now = RX.len();
+                    if now == seen {
+                        flush(&mut sm, &cfg);
+                    }
+                    seen = RX.len();
+                }
+                Either3::Third(new) => {
+                    reconfigure(&mut sm, &pin, &program, &mut cfg, new);
+                    break;
+                }
             }
         }
     }
 }
 
-fn flush(batch: &mut Vec<rig::Captured, MAX_CAPTURED>) {
+/// Resolves once at least `n` characters are queued.
+async fn queued(n: usize) {
+    poll_fn(|cx| {
+        RX_READY.register(cx.waker());
+        if RX.len() >= n { Poll::Ready(()) } else { Poll::Pending }
+    })
+    .await
+}
+
+/// Sends what is queued (decoded with the settings it was received with), then applies `new`.
+fn reconfigure(
+    sm: &mut StateMachine<'static, PIO0, 1>,
+    pin: &Pin<'static, PIO0>,
+    program: &CaptureProgram,
+    cfg: &mut CaptureConfig,
+    new: CaptureConfig,
+) {
+    sm.set_enable(false);
+    while !RX.is_empty() {
+        flush(sm, cfg);
+    }
+    *cfg = new;
+    apply(sm, pin, program, cfg);
+}
+
+/// Sends up to one batch of queued characters to the host, with any losses before it.
+fn flush(sm: &mut StateMachine<'static, PIO0, 1>, cfg: &CaptureConfig) {
+    if sm.rx().stalled() {
+        // The interrupt did not empty the FIFO in time: the receiver missed a start bit.
+        shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureFifo, lost: 1 });
+    }
+    let lost = RX_LOST.swap(0, Ordering::Relaxed);
+    if lost > 0 {
+        shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureQueue, lost });
+    }
+    let n = rig::bits_after_start(cfg.framing);
+    let mut batch: Vec<rig::Captured, MAX_CAPTURED> = Vec::new();
+    while !batch.is_full() {
+        let Some(rx) = RX.pop() else { break };
+        let (byte, flags) = rig::decode_char(cfg.framing, rx.word >> (32 - n));
+        // There is room: the loop stops when the batch is full.
+        let _ = batch.push(rig::Captured { byte, flags, at_us: rx.at_us });
+    }
     if batch.is_empty() {
         return;
     }
-    let full = core::mem::take(batch);
-    if shared::EVENTS.try_send(DeviceMsg::Captured(full)).is_err() {
-        shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureQueue, lost: MAX_CAPTURED as u32 });
+    let count = batch.len() as u32;
+    if shared::EVENTS.try_send(DeviceMsg::Captured(batch)).is_err() {
+        shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureQueue, lost: count });
     }
 }
 
@@ -118,7 +163,7 @@ fn apply(
     c.set_jmp_pin(pin);
     c.shift_in = ShiftConfig { threshold: 32, direction: ShiftDirection::Right, auto_fill: false };
     // The receiver never reads its TX FIFO: all eight entries hold received characters, 700 us
-    // of them at 115200, while the CPU is busy encoding the line's slots.
+    // of them at 115200, for when the feed interrupt is held off.
     c.fifo_join = FifoJoin::RxOnly;
     c.clock_divider = div;
     sm.set_config(&c);

@@ -9,6 +9,9 @@
 //! Request to rise again. With `RequestMode::Ignore` the ungated program runs and Request only
 //! produces events.
 
+use core::future::poll_fn;
+use core::task::Poll;
+
 use embassy_futures::select::{Either3, select3};
 use embassy_rp::clocks::clk_sys_freq;
 use embassy_rp::gpio::{Input, Level, Pull};
@@ -21,14 +24,16 @@ use embassy_time::{Duration, Instant, Timer};
 use fixed::FixedU32;
 use fixed::types::extra::U8;
 use heapless::Vec as HVec;
+use p1sim_core::rig::pins::{RequestInput, may_send};
 use p1sim_core::rig::{
     AbortReason, Buffer, ConfigError, DeviceMsg, Drive, ErrorCode, LineConfig, MAX_FAULTS, Polarity, RequestMode,
 };
 use p1sim_core::wire::{BitFault, WireError};
 
+use crate::feed::{self, TX, TX_SPACE};
 use crate::programs::{self, MOV_ISR_Y, MOV_Y_NOT_NULL, PUSH_NOBLOCK, TX_CYCLES_PER_SLOT, TxShape};
 use crate::shared::{self, CONTROL, Control, JOBS, Job, PINS, REQUEST};
-use crate::slots::{self, Src, TxEncoder};
+use crate::slots::{self, BURST, Src, TxEncoder};
 
 type RequestRx = watch::Receiver<'static, CriticalSectionRawMutex, bool, 2>;
 
@@ -65,23 +70,19 @@ fn request_high() -> bool {
     pac::SIO.gpio_in(0).read() & (1 << PINS.request) != 0
 }
 
-/// Reports Request edges to the host and to the line task.
+/// Reports Request changes to the host and to the line task.
 #[embassy_executor::task]
-pub async fn request_task(mut pin: Input<'static>) {
+pub async fn request_task(pin: Input<'static>) {
     let sender = REQUEST.sender();
-    let mut level = pin.is_high();
-    sender.send(level);
-    shared::update_status(|s| s.request_high = level);
+    // embassy-rp's pins cannot fail (`Infallible`).
+    let Ok(mut request) = RequestInput::new(pin);
+    sender.send(request.is_high());
+    shared::update_status(|s| s.request_high = request.is_high());
     loop {
-        pin.wait_for_any_edge().await;
-        let now = pin.is_high();
-        if now == level {
-            continue;
-        }
-        level = now;
-        sender.send(level);
-        shared::update_status(|s| s.request_high = level);
-        shared::emit(DeviceMsg::RequestEdge { high: level, at_us: Instant::now().as_micros() });
+        let Ok(high) = request.changed().await;
+        sender.send(high);
+        shared::update_status(|s| s.request_high = high);
+        shared::emit(DeviceMsg::RequestEdge { high, at_us: Instant::now().as_micros() });
     }
 }
 
@@ -218,10 +219,12 @@ impl Line {
         self.sm.set_enable(true);
     }
 
-    /// With the state machine stopped: empties its FIFOs and shift registers, forces the line
-    /// idle, restarts the program and the slot counter.
+    /// With the state machine stopped: empties the slot ring, its FIFOs and shift registers,
+    /// forces the line idle, restarts the program and the slot counter.
     fn reset_to_idle(&mut self) {
         let shape = self.shape();
+        feed::stop_tx();
+        TX.clear();
         self.sm.clear_fifos();
         self.sm.restart();
         let origin = self.program.as_ref().map_or(0, |p| p.origin);
@@ -236,6 +239,7 @@ impl Line {
     /// Slots the state machine has shifted out since the last reset. Stops it; the caller
     /// resets or re-enables it.
     fn slots_out(&mut self) -> u32 {
+        feed::stop_tx();
         self.sm.set_enable(false);
         while self.sm.rx().try_pull().is_some() {}
         // SAFETY: the state machine is stopped; this copies Y to the RX FIFO.
@@ -256,7 +260,7 @@ impl Line {
     /// reason to give up the telegram, if any.
     async fn wait_for_request(&mut self) -> Option<AbortReason> {
         loop {
-            if self.mode == RequestMode::Ignore || request_high() {
+            if may_send(self.mode, request_high()) {
                 return None;
             }
             match select3(self.request.changed_and(|&high| high), CONTROL.receive(), core::future::pending::<()>())
@@ -289,72 +293,74 @@ impl Line {
             }
         };
         shared::set_sending(true);
-        // Every telegram starts from an idle line and a fresh slot counter.
+        // Every telegram starts from an idle line, an empty ring and a fresh slot counter.
         self.sm.set_enable(false);
         self.reset_to_idle();
         self.sm.set_enable(true);
         // Forget Request changes from before this telegram; only a drop from now on counts.
         let _ = self.request.try_changed();
-        let _ = self.sm.tx().stalled();
         // In honour mode a telegram opens with one idle word: if Request drops just as the
         // state machine takes it, that slot goes out unchecked, and it is harmless idle.
         let lead: u32 = if self.gated { 32 } else { 0 };
+        if lead > 0 {
+            TX.push(enc.idle_word());
+        }
         let mut job = first;
         let mut bytes = 0u32;
         let mut carry: HVec<u8, { slots::KEEP }> = HVec::new();
-        let end = 'telegram: {
-            if lead > 0
-                && let Some(end) = self.push(enc.idle_word()).await
-            {
-                break 'telegram end;
+        let mut stall_cleared = false;
+        let end = 'telegram: loop {
+            let mut src = Src::new(&carry, &job.data);
+            let drained = loop {
+                if TX.len() + BURST > enc.max_queued()
+                    && let Some(end) = self.wait_space(enc.max_queued()).await
+                {
+                    break 'telegram end;
+                }
+                let mut words = [0u32; BURST];
+                let (n, drained) = enc.next_words(&mut src, &mut words, job.last);
+                for &w in &words[..n] {
+                    // Room was checked above; the interrupt only ever makes more.
+                    TX.push(w);
+                }
+                if n > 0 {
+                    feed::kick_tx();
+                    if !stall_cleared {
+                        // From here on the stall flag means the line ran dry mid-telegram.
+                        let _ = self.sm.tx().stalled();
+                        stall_cleared = true;
+                    }
+                }
+                if drained || n == 0 {
+                    break drained;
+                }
+            };
+            bytes += job.data.len() as u32;
+            if drained || job.last {
+                break 'telegram self.drain().await;
             }
-            loop {
-                let mut src = Src::new(&carry, &job.data);
-                loop {
-                    if !job.last && src.remaining() <= slots::KEEP {
-                        break;
+            let rest = src.rest();
+            carry = rest;
+            // The next chunk, racing Request and commands; a line that ran dry meanwhile is an
+            // underrun (a gap the host did not ask for).
+            let next = JOBS.receive();
+            let gate = wait_drop(&mut self.request, self.mode);
+            match select3(next, gate, CONTROL.receive()).await {
+                Either3::First(next) if next.id == id && next.offset == bytes => {
+                    if self.sm.tx().stalled() {
+                        shared::emit(DeviceMsg::Overrun { buffer: Buffer::TxUnderrun, lost: 1 });
                     }
-                    let mut words = [0u32; slots::BURST];
-                    let Some((n, drained)) = enc.next_words(&mut src, &mut words) else { break };
-                    for &word in &words[..n] {
-                        if let Some(end) = self.push(word).await {
-                            break 'telegram end;
-                        }
-                    }
-                    if drained {
-                        break;
-                    }
+                    job = next;
                 }
-                // Cleared right after a push (the state machine has data), the stall flag
-                // from here on means the line ran dry before the next chunk.
-                let _ = self.sm.tx().stalled();
-                let rest = src.rest();
-                bytes += job.data.len() as u32;
-                if job.last {
-                    break 'telegram self.drain().await;
+                Either3::First(_) => {
+                    shared::flag_error();
+                    shared::emit(DeviceMsg::Error { code: ErrorCode::Sequence, arg: bytes });
+                    break 'telegram End::Aborted(AbortReason::Cancelled);
                 }
-                carry = rest;
-                // The next chunk, racing Request and commands; a line that ran dry meanwhile
-                // is an underrun (a gap the host did not ask for).
-                let next = JOBS.receive();
-                let gate = wait_drop(&mut self.request, self.mode);
-                match select3(next, gate, CONTROL.receive()).await {
-                    Either3::First(next) if next.id == id && next.offset == bytes => {
-                        if self.sm.tx().stalled() {
-                            shared::emit(DeviceMsg::Overrun { buffer: Buffer::TxUnderrun, lost: 1 });
-                        }
-                        job = next;
-                    }
-                    Either3::First(_) => {
-                        shared::flag_error();
-                        shared::emit(DeviceMsg::Error { code: ErrorCode::Sequence, arg: bytes });
-                        break 'telegram End::Aborted(AbortReason::Cancelled);
-                    }
-                    Either3::Second(()) => break 'telegram End::Aborted(AbortReason::RequestDropped),
-                    Either3::Third(c) => {
-                        self.pending = Some(c);
-                        break 'telegram End::Aborted(AbortReason::Cancelled);
-                    }
+                Either3::Second(()) => break 'telegram End::Aborted(AbortReason::RequestDropped),
+                Either3::Third(c) => {
+                    self.pending = Some(c);
+                    break 'telegram End::Aborted(AbortReason::Cancelled);
                 }
             }
         };
@@ -374,14 +380,15 @@ impl Line {
         (id, sent, end)
     }
 
-    /// Pushes a word to the state machine, racing Request and commands. Returns how the
-    /// telegram ended if it ended here.
-    async fn push(&mut self, w: u32) -> Option<End> {
-        if self.sm.tx().try_push(w) {
-            return None;
-        }
-        let Line { sm, request, mode, pending, .. } = self;
-        match select3(sm.tx().wait_push(w), wait_drop(request, *mode), CONTROL.receive()).await {
+    /// Waits until the slot ring has room for a burst below `max_queued` words, racing
+    /// Request and commands. Returns how the telegram ended if it ended here.
+    async fn wait_space(&mut self, max_queued: usize) -> Option<End> {
+        let space = poll_fn(|cx| {
+            TX_SPACE.register(cx.waker());
+            if TX.len() + BURST <= max_queued { Poll::Ready(()) } else { Poll::Pending }
+        });
+        let Line { request, mode, pending, .. } = self;
+        match select3(space, wait_drop(request, *mode), CONTROL.receive()).await {
             Either3::First(()) => None,
             Either3::Second(()) => Some(End::Aborted(AbortReason::RequestDropped)),
             Either3::Third(c) => {
@@ -391,17 +398,38 @@ impl Line {
         }
     }
 
-    /// Waits for the last slot to leave the pin: the FIFO empty and the state machine stalled
-    /// on it (the stall flag was cleared after the last push, so it is this telegram's end).
+    /// Waits for the last slot to leave the pin: the ring and the FIFO empty and the state
+    /// machine stalled on the empty FIFO.
     async fn drain(&mut self) -> End {
-        let _ = self.sm.tx().stalled();
         let poll = (self.word_time() / 4).max(Duration::from_micros(10));
+        let mut cleared = false;
         loop {
-            if self.sm.tx().empty() && self.sm.tx().stalled() {
-                return End::Complete;
+            let queued = !TX.is_empty();
+            if !queued {
+                // Cleared once the ring is empty, the stall flag then means the state machine
+                // has shifted out the last word.
+                if !cleared {
+                    let _ = self.sm.tx().stalled();
+                    cleared = true;
+                } else if self.sm.tx().empty() && self.sm.tx().stalled() {
+                    return End::Complete;
+                }
             }
+            // The interrupt wakes this task when the ring runs empty; the last few words in
+            // the FIFO are polled for.
+            let wait = async {
+                if queued {
+                    poll_fn(|cx| {
+                        TX_SPACE.register(cx.waker());
+                        if TX.is_empty() { Poll::Ready(()) } else { Poll::Pending }
+                    })
+                    .await
+                } else {
+                    Timer::after(poll).await
+                }
+            };
             let Line { request, mode, pending, .. } = self;
-            match select3(Timer::after(poll), wait_drop(request, *mode), CONTROL.receive()).await {
+            match select3(wait, wait_drop(request, *mode), CONTROL.receive()).await {
                 Either3::First(()) => {}
                 Either3::Second(()) => return End::Aborted(AbortReason::RequestDropped),
                 Either3::Third(c) => {

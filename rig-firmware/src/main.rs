@@ -11,6 +11,7 @@
 #![no_main]
 
 mod capture;
+mod feed;
 mod host;
 mod line;
 #[cfg(feature = "standalone")]
@@ -18,6 +19,7 @@ mod pocket;
 // PIO instruction literals are grouped by field (opcode, delay/side-set, operand, data).
 #[allow(clippy::unusual_byte_groupings)]
 mod programs;
+mod ring;
 mod shared;
 mod slots;
 
@@ -30,11 +32,14 @@ use embassy_rp::{bind_interrupts, pio, usb};
 use embassy_time::{Duration, Ticker};
 use panic_halt as _;
 
-use crate::shared::{LedState, PINS};
+use p1sim_core::rig::pins::{LED_TICK_MS, StatusLed};
+
+use crate::shared::PINS;
 
 bind_interrupts!(struct Irqs {
     USBCTRL_IRQ => usb::InterruptHandler<USB>;
     PIO0_IRQ_0 => pio::InterruptHandler<PIO0>;
+    PIO0_IRQ_1 => feed::FeedHandler;
 });
 
 #[embassy_executor::main(executor = "embassy_rp::executor::Executor", entry = "cortex_m_rt::entry")]
@@ -57,6 +62,8 @@ async fn main(spawner: Spawner) {
     let led = Output::new(p.PIN_25, Level::Low);
     debug_assert_eq!(PINS.led, 25);
 
+    // The slot feed and capture interrupt; the tasks it serves start below.
+    feed::init();
     spawner.spawn(capture::task(sm1, capture_pin, rx_program).unwrap());
     spawner.spawn(line::task(common, sm0, data_pin).unwrap());
     spawner.spawn(line::request_task(request).unwrap());
@@ -78,20 +85,14 @@ async fn watchdog_task(mut watchdog: Watchdog) {
 }
 
 /// The LED: off with no host (host-driven build), on when idle and ready, blinking while a
-/// telegram is on the line, and a quick double flash after an error.
+/// telegram is on the line, and a quick double flash after an error (`rig::pins::LedState`).
 #[embassy_executor::task]
-async fn led_task(mut led: Output<'static>) {
-    let mut ticker = Ticker::every(Duration::from_millis(50));
-    let mut phase: u32 = 0;
+async fn led_task(led: Output<'static>) {
+    let mut led = StatusLed::new(led);
+    let mut ticker = Ticker::every(Duration::from_millis(LED_TICK_MS));
     loop {
-        let on = match shared::led_state() {
-            LedState::Waiting => false,
-            LedState::Ready => true,
-            LedState::Sending => phase % 4 < 2,
-            LedState::Error => phase % 6 < 1 || (phase % 6 == 2),
-        };
-        led.set_level(if on { Level::High } else { Level::Low });
-        phase = phase.wrapping_add(1);
+        // embassy-rp's pins cannot fail (`Infallible`).
+        let Ok(()) = led.show(shared::led_state());
         ticker.next().await;
     }
 }

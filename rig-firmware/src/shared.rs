@@ -12,6 +12,7 @@ use embassy_sync::channel::Channel;
 use embassy_sync::signal::Signal;
 use embassy_sync::watch::Watch;
 use heapless::Vec;
+use p1sim_core::rig::pins::LedState;
 use p1sim_core::rig::{
     Buffer, CaptureConfig, DeviceMsg, FaultPlan, LineConfig, MAX_CHUNK, PinMap, RequestMode, Status,
 };
@@ -94,15 +95,6 @@ pub static CAPTURE: Signal<Cs, CaptureConfig> = Signal::new();
 /// The Request input's level, as last seen by the request task.
 pub static REQUEST: Watch<Cs, bool, 2> = Watch::new();
 
-/// What the LED shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LedState {
-    Waiting,
-    Ready,
-    Sending,
-    Error,
-}
-
 static USB_UP: AtomicBool = AtomicBool::new(false);
 static SENDING: AtomicBool = AtomicBool::new(false);
 /// LED ticks (50 ms) left to show an error.
@@ -120,7 +112,7 @@ pub fn flag_error() {
     ERROR_TICKS.store(12, Ordering::Relaxed);
 }
 
-/// Called every LED tick.
+/// What the LED should show now; called every LED tick (an error shows for 12 ticks).
 pub fn led_state() -> LedState {
     let err = ERROR_TICKS.load(Ordering::Relaxed);
     if err > 0 {

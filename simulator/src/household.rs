@@ -38,7 +38,8 @@ mod tests {
     #[test]
     fn overrides_numbers_and_booleans() {
         let base = HouseholdConfig::default();
-        let h = apply_overrides(&base, &["solar_kwp=4.5".into(), "ev=true".into(), "annual_kwh = 5000".into()]).unwrap();
+        let h =
+            apply_overrides(&base, &["solar_kwp=4.5".into(), "ev=true".into(), "annual_kwh = 5000".into()]).unwrap();
         assert_eq!((h.solar_kwp, h.ev, h.annual_kwh), (4.5, true, 5000.0));
         assert_eq!(h.gas_m3_per_year, base.gas_m3_per_year);
     }

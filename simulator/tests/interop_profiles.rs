@@ -47,7 +47,8 @@ fn decimal(text: &str) -> Option<(i128, usize)> {
 fn instant_of_tst(tst: &str) -> jiff::Timestamp {
     let n = |r: std::ops::Range<usize>| tst[r].parse::<i16>().unwrap();
     let year = if n(0..2) >= 69 { 1900 + n(0..2) } else { 2000 + n(0..2) };
-    let dt = jiff::civil::datetime(year, n(2..4) as i8, n(4..6) as i8, n(6..8) as i8, n(8..10) as i8, n(10..12) as i8, 0);
+    let dt =
+        jiff::civil::datetime(year, n(2..4) as i8, n(4..6) as i8, n(6..8) as i8, n(8..10) as i8, n(10..12) as i8, 0);
     match tst.as_bytes().get(12) {
         Some(flag) => {
             let offset = jiff::tz::offset(if *flag == b'S' { 2 } else { 1 });

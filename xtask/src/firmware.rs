@@ -1,6 +1,7 @@
 //! `cargo xtask firmware`: builds the RP2040 rig firmware (its own workspace in `rig-firmware/`),
 //! turns the ELF into a UF2 for BOOTSEL drag-and-drop, and reports flash and RAM use; and
-//! `cargo xtask firmware-test`: runs the firmware in the rp2040js emulator harness.
+//! `cargo xtask firmware-test`: lints the firmware (its own clippy, both builds) and runs it in the
+//! rp2040js emulator harness.
 //!
 //! The UF2 writer is here rather than a tool to install: it is forty lines, and the only
 //! maintained converter (`elf2uf2-rs`) drags in libudev for its flashing mode.
@@ -109,8 +110,34 @@ pub fn build(opts: &Options) -> Result<Built, String> {
     Ok(Built { uf2: uf2_out })
 }
 
-/// Builds the host-driven and a standalone image, then runs the emulator tests on them.
+/// Lints the firmware with clippy, warnings denied, in both builds: it is its own workspace, so
+/// the host workspace's clippy never sees it.
+pub fn clippy() -> Result<(), String> {
+    ensure_target(TARGET)?;
+    let dir = root().join("rig-firmware");
+    for features in [&[][..], &["--features", "standalone"][..]] {
+        let status = Command::new(cargo_bin())
+            .args(["clippy", "--release", "--locked"])
+            .args(features)
+            .args(["--", "-D", "warnings"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", dir.join("target"))
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .env_remove("P1SIM_PROFILE")
+            .status()
+            .map_err(|e| format!("cannot run cargo clippy for the firmware: {e}"))?;
+        if !status.success() {
+            return Err(format!("clippy found problems in the firmware ({})", features.join(" ")));
+        }
+    }
+    Ok(())
+}
+
+/// Lints both firmware variants, builds the host-driven and a standalone image, then runs the
+/// emulator tests on them.
 pub fn test() -> Result<(), String> {
+    clippy()?;
     let host = build(&Options::default())?;
     let pocket = build(&Options { profile: Some("iskra-am550".into()), ..Options::default() })?;
     let emu = root().join("rig-firmware/emulator");

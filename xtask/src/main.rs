@@ -22,7 +22,10 @@ Tasks:
   firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
                flash and RAM use; --profile NAME [--seed N] [--key HEX] builds the standalone
                pocket meter sending that profile
-  firmware-test  build both firmware variants and run them in the rp2040js emulator harness
+  firmware-test  lint (clippy) and build both firmware variants and run them in the rp2040js
+               emulator harness
+  conformance  run the conformance suite against the reference decoder; other arguments go to
+               `p1sim conformance` (`--dut dsmr_parser --matrix` writes docs/compatibility.md)
 ";
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
             }
         },
         "firmware-test" => run.step("rig firmware in the emulator", firmware::test),
+        "conformance" => run.step("conformance suite", || conformance(&args[1..])),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -60,6 +64,32 @@ fn ci(run: &mut Run) {
     run.step("tests and snapshots", tests);
     run.step("no_std build", no_std);
     run.step("rig firmware in the emulator", firmware::test);
+    run.step("conformance suite", || conformance(&["--junit".into(), "target/conformance/reference.xml".into()]));
+}
+
+/// `p1sim conformance ARGS` from the workspace root (reference decoder unless `--dut` says
+/// otherwise); a bare `--matrix` writes the compatibility matrix to docs/compatibility.md.
+fn conformance(args: &[String]) -> Result<(), String> {
+    let mut pass: Vec<String> = Vec::new();
+    for (i, a) in args.iter().enumerate() {
+        pass.push(a.clone());
+        if a == "--matrix" && args.get(i + 1).is_none_or(|next| next.starts_with("--")) {
+            pass.push("docs/compatibility.md".into());
+        }
+    }
+    let status = Command::new(cargo_bin())
+        .args(["run", "--quiet", "--locked", "-p", "p1sim", "--", "conformance"])
+        .args(&pass)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run cargo run -p p1sim: {e}"))?;
+    match status.code() {
+        Some(0) => Ok(()),
+        // A matrix records what a decoder fails; failing cases are its content, not an error.
+        Some(1) if pass.iter().any(|a| a == "--matrix") => Ok(()),
+        Some(1) => Err("the conformance suite failed: see the failing cases above".into()),
+        _ => Err(format!("`p1sim conformance {}` could not run: see its error above", pass.join(" "))),
+    }
 }
 
 /// All workspace tests. insta fails on a changed or new snapshot instead of writing it, and

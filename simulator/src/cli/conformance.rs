@@ -137,9 +137,7 @@ pub fn run(args: Args) -> Result<Outcome> {
     cancel_on_ctrl_c(Arc::clone(&cancel));
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(cases.len() as u64);
-        if let Ok(style) =
-            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}")
-        {
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}") {
             bar.set_style(style.progress_chars("=> "));
         }
         bar
@@ -209,13 +207,26 @@ fn command_line() -> String {
     std::iter::once("p1sim".to_string()).chain(std::env::args().skip(1).map(quote)).collect::<Vec<_>>().join(" ")
 }
 
-/// Ctrl-C stops the run cleanly: running decoders are killed with their process groups (they
-/// sit in their own groups, so the terminal's SIGINT does not reach them).
+/// Ctrl-C (or SIGTERM) stops the run cleanly: running decoders are killed with their process
+/// groups (they sit in their own groups, so the terminal's SIGINT does not reach them).
 fn cancel_on_ctrl_c(flag: Arc<AtomicBool>) {
     std::thread::spawn(move || {
         let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        if rt.block_on(tokio::signal::ctrl_c()).is_ok() {
+        rt.block_on(async {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            let terminated = async {
+                match term.as_mut() {
+                    Some(t) => {
+                        t.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => if r.is_err() { return },
+                () = terminated => {}
+            }
             flag.store(true, Ordering::Relaxed);
-        }
+        });
     });
 }

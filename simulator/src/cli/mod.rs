@@ -15,6 +15,7 @@ mod emit;
 mod faults;
 mod line;
 mod profiles;
+mod rig;
 mod run;
 mod wave;
 
@@ -41,7 +42,8 @@ pub enum Outcome {
                   p1sim run --profile iskra-am550 --tcp 127.0.0.1:2001\n  \
                   p1sim wave --profile kamstrup-162 --through transistor-inverter --vcd kamstrup.vcd\n  \
                   p1sim decode kamstrup.txt --json\n  \
-                  p1sim conformance --dut dsmr_parser"
+                  p1sim conformance --dut dsmr_parser\n  \
+                  p1sim rig info /dev/ttyACM0"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -57,6 +59,7 @@ enum Command {
     Run(run::Args),
     Wave(wave::Args),
     Conformance(conformance::Args),
+    Rig(rig::Args),
 }
 
 /// Runs the command line and maps the result onto an exit code.
@@ -89,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Run(a) => run::run(a),
         Command::Wave(a) => wave::run(a),
         Command::Conformance(a) => conformance::run(a),
+        Command::Rig(a) => rig::run(a),
     }
 }
 

@@ -27,7 +27,8 @@ use crate::start::parse_start;
     p1sim run --profile kamstrup-162 --pty /tmp/p1 --as-seen-by 8N1   # a wrongly set reader\n  \
     p1sim run --profile iskra-am550 --serial /dev/ttyUSB0 --request cts\n  \
     p1sim run --profile iskra-am550 --state meter.json   # counters survive restarts\n  \
-    p1sim run --profile iskra-am550 --fleet 1000 --tcp 127.0.0.1:20000")]
+    p1sim run --profile iskra-am550 --fleet 1000 --tcp 127.0.0.1:20000\n  \
+    p1sim run --profile iskra-am550 --rig /dev/ttyACM0 --capture board.bin")]
 pub struct Args {
     /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
     #[arg(long, short = 'p', value_name = "NAME|PATH")]
@@ -97,6 +98,24 @@ pub struct Args {
     /// Apply a fault scenario to the telegrams: a shipped name (see `p1sim faults`) or a TOML file.
     #[arg(long, value_name = "FILE|NAME")]
     faults: Option<String>,
+    /// Send the telegrams through the RP2040 rig on this serial device (a real inverted, open
+    /// collector P1 line for an interface board; the scenario's [wire] bit faults apply).
+    #[arg(long, value_name = "DEV")]
+    rig: Option<String>,
+    /// Whether the rig obeys the board's Request line.
+    #[arg(long, value_enum, default_value_t = RigRequest::Honour, requires = "rig")]
+    rig_request: RigRequest,
+    /// Write the bytes the board under test delivered to the rig's capture input to FILE.
+    #[arg(long, value_name = "FILE", requires = "rig")]
+    capture: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RigRequest {
+    /// Send only while the board holds Request high, as a meter does.
+    Honour,
+    /// Send whatever Request does (boards that never raise it).
+    Ignore,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -139,7 +158,18 @@ pub fn run(args: Args) -> Result<Outcome> {
         PaceArg::Line => Pace::Line { tick },
         PaceArg::Burst => Pace::Burst,
     };
-    let any_output = args.pty.is_some() || args.tcp.is_some() || args.serial.is_some();
+    let any_output = args.pty.is_some() || args.tcp.is_some() || args.serial.is_some() || args.rig.is_some();
+    if args.rig.is_some() && args.fleet > 1 {
+        bail!("--rig drives one rig with one meter; drop --fleet");
+    }
+    let rig = args.rig.map(|device| crate::rig::output::RigPlan {
+        device,
+        request: match args.rig_request {
+            RigRequest::Honour => p1sim_core::rig::RequestMode::Honour,
+            RigRequest::Ignore => p1sim_core::rig::RequestMode::Ignore,
+        },
+        capture: args.capture,
+    });
     let faults = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
     let plan = Plan {
         seed: args.seed,
@@ -151,6 +181,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         pty: if any_output { args.pty.map(Some) } else { Some(Some(PathBuf::from("./p1-meter"))) },
         tcp: args.tcp,
         serial: args.serial.map(|d| (d, args.request)),
+        rig,
         control: args.control,
         state: args.state,
         max_clients: args.max_clients,

@@ -44,6 +44,7 @@ pub enum Detail {
     Pty(Arc<PtyStats>),
     Tcp(Arc<Hub>),
     Serial(Arc<SerialStats>),
+    Rig(Arc<crate::rig::output::RigStats>),
 }
 
 /// What the handlers reach.
@@ -190,6 +191,7 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
                     "reconnects": s.reconnects.load(Relaxed),
                     "lost_telegrams": s.lost_telegrams.load(Relaxed),
                 }),
+                Detail::Rig(s) => s.to_json(),
             };
             if let (Some(v), Value::Object(d)) = (v.as_object_mut(), detail) {
                 v.extend(d);

@@ -77,6 +77,8 @@ pub struct Plan {
     pub pty: Option<Option<PathBuf>>,
     pub tcp: Option<SocketAddr>,
     pub serial: Option<(String, RequestPin)>,
+    /// The RP2040 rig (`--rig`).
+    pub rig: Option<crate::rig::output::RigPlan>,
     pub control: Option<SocketAddr>,
     pub state: Option<PathBuf>,
     pub max_clients: usize,
@@ -270,6 +272,23 @@ async fn single(plan: Plan) -> Result<()> {
     if !lines.is_empty() {
         pacers.push(Pacer::start("p1sim-pacer", lines)?);
     }
+    // The rig paces its own line; it takes the meter's telegrams as a pacer does.
+    let rig = match &plan.rig {
+        Some(r) => Some(crate::rig::output::RigOutput::start(r, &profile, plan.faults.as_ref())?),
+        None => None,
+    };
+    let mut senders: Vec<_> = pacers.iter().map(Pacer::sender).collect();
+    if let Some(r) = &rig {
+        report.push(r.describe().to_string());
+        senders.push(r.sender());
+        outputs.push(OutputInfo {
+            meter: 0,
+            kind: "rig",
+            name: r.name().to_string(),
+            line: Arc::clone(&r.line),
+            detail: Detail::Rig(Arc::clone(&r.stats)),
+        });
+    }
 
     let (tx, rx) = mpsc::channel(64);
     let task = MeterTask {
@@ -277,7 +296,7 @@ async fn single(plan: Plan) -> Result<()> {
         generator,
         clock,
         phase: Duration::ZERO,
-        pacers: pacers.iter().map(Pacer::sender).collect(),
+        pacers: senders,
         state: state_file.clone(),
         transform: Some(Box::new(FaultStage::new(plan.faults.clone(), plan.seed))),
         rx,
@@ -313,6 +332,10 @@ async fn single(plan: Plan) -> Result<()> {
 
     wait_for_stop(meter_task).await?;
     shutdown(&api, pacers).await;
+    if let Some(r) = rig {
+        let summary = tokio::task::spawn_blocking(move || r.stop()).await.unwrap_or_default();
+        eprintln!("p1sim run: {summary}");
+    }
     Ok(())
 }
 
@@ -385,8 +408,8 @@ async fn fleet(plan: Plan) -> Result<()> {
     let Some(base) = plan.tcp else {
         bail!("--fleet serves each meter on its own TCP port: give --tcp HOST:PORT (meter i listens on PORT+i)");
     };
-    if plan.pty.is_some() || plan.serial.is_some() {
-        bail!("--fleet serves TCP only: one port per meter; drop --pty and --serial");
+    if plan.pty.is_some() || plan.serial.is_some() || plan.rig.is_some() {
+        bail!("--fleet serves TCP only: one port per meter; drop --pty, --serial and --rig");
     }
     if plan.state.is_some() {
         bail!("--fleet does not keep --state (a state file holds one meter); run single meters with --state");

@@ -3,7 +3,7 @@
 //! virtualenv with a pinned PyPI package for interop tests.
 #![allow(dead_code)]
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -247,31 +247,9 @@ pub fn workspace_target() -> PathBuf {
 }
 
 /// A virtualenv under `target/py/NAME-VERSION` with `NAME==VERSION` installed from PyPI; its
-/// Python interpreter. Built once: later calls (and other test processes) reuse it, and a file
-/// lock makes concurrent callers wait for the first instead of building twice.
+/// Python interpreter. Built once and file-locked by the conformance crate's `python` module
+/// (the same code `p1sim conformance --dut dsmr_parser` uses), so tests and runs share it.
 pub fn python_with(package: &str, version: &str) -> PathBuf {
-    let root = workspace_target().join("py");
-    fs::create_dir_all(&root).unwrap();
-    let venv = root.join(format!("{package}-{version}"));
-    let python = venv.join("bin").join("python");
-    let ready = venv.join(".p1sim-ready");
-    let lock = File::create(root.join(format!(".{package}-{version}.lock"))).unwrap();
-    // Released when `lock` is dropped, or when the process dies.
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("cannot lock the venv");
-    if ready.exists() {
-        return python;
-    }
-    let _ = fs::remove_dir_all(&venv);
-    let status = Command::new("python3").args(["-m", "venv"]).arg(&venv).status();
-    assert!(
-        status.is_ok_and(|s| s.success()),
-        "cannot create a virtualenv at {} with `python3 -m venv` (is python3 with venv installed?)",
-        venv.display()
-    );
-    let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", &format!("{package}=={version}")])
-        .status();
-    assert!(status.is_ok_and(|s| s.success()), "pip could not install {package}=={version} into {}", venv.display());
-    fs::write(&ready, b"").unwrap();
-    python
+    p1sim_conformance::python::venv_with(&workspace_target().join("py"), package, version)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -69,11 +69,22 @@ impl std::error::Error for FrameError {}
 /// holds the unencoded body; [`MAX_BODY`] bytes always suffice for both buffers' needs
 /// (`out` needs [`super::MAX_FRAME`]).
 pub fn encode<T: Serialize>(msg: &T, scratch: &mut [u8], out: &mut [u8]) -> Result<usize, FrameError> {
+    encode_versioned(PROTOCOL_VERSION, msg, scratch, out)
+}
+
+/// [`encode`] with another version byte: what a host or firmware of another release sends, for
+/// testing that the other side names the mismatch.
+pub fn encode_versioned<T: Serialize>(
+    version: u8,
+    msg: &T,
+    scratch: &mut [u8],
+    out: &mut [u8],
+) -> Result<usize, FrameError> {
     let limit = scratch.len().min(MAX_BODY);
     if limit < 1 + CRC_LEN {
         return Err(FrameError::BufferTooSmall);
     }
-    scratch[0] = PROTOCOL_VERSION;
+    scratch[0] = version;
     let body_end = {
         let (_, rest) = scratch[..limit - CRC_LEN].split_at_mut(1);
         1 + postcard::to_slice(msg, rest).map_err(|_| FrameError::BufferTooSmall)?.len()
@@ -294,6 +305,14 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert!(matches!(got[0], Err(FrameError::Crc | FrameError::Cobs)), "{:?}", got[0]);
         assert_eq!(decode_host(got[1].as_ref().unwrap()).unwrap(), HostMsg::ConfigureLine(LineConfig::P1));
+    }
+
+    #[test]
+    fn frames_of_another_version_are_named() {
+        let mut scratch = [0u8; MAX_BODY];
+        let mut out = [0u8; MAX_FRAME];
+        let n = encode_versioned(PROTOCOL_VERSION + 3, &HostMsg::Hello, &mut scratch, &mut out).unwrap();
+        assert_eq!(read_all(&out[..n], 7), vec![Err(FrameError::Version(PROTOCOL_VERSION + 3))]);
     }
 
     #[test]

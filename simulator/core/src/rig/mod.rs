@@ -12,6 +12,7 @@
 //! be read never stops the rig: it answers with [`DeviceMsg::Error`] and goes on with the next.
 
 pub mod frame;
+pub mod pins;
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};

@@ -117,6 +117,34 @@ impl<'p> Framer<'p> {
         self.next
     }
 
+    /// The plan's extra idle after every character, in 1/256 bit.
+    pub(crate) fn gap(&self) -> u64 {
+        self.gap
+    }
+
+    /// Whether the next character carries no fault of its own (flip, glitch, idle or break):
+    /// then its slot is just its frame bits followed by the plan's gap, and
+    /// [`Framer::take_clean`] may stand in for [`Framer::frame`].
+    #[inline]
+    pub(crate) fn next_is_clean(&self) -> bool {
+        // Faults are sorted and every character passes through here or `frame`, so the fault
+        // under the cursor never names an earlier character.
+        self.faults.get(self.cursor).is_none_or(|f| u64::from(f.char()) > self.next)
+    }
+
+    /// Takes the next character, which [`Framer::next_is_clean`] said has no faults, as its
+    /// bare frame.
+    #[inline]
+    pub(crate) fn take_clean(&mut self, byte: u8) -> CharFrame {
+        self.next += 1;
+        CharFrame::new(byte, self.framing)
+    }
+
+    /// Bit times in one character frame.
+    pub(crate) fn frame_len(&self) -> u32 {
+        self.framing.bits_per_char()
+    }
+
     /// Builds the slot of the next character into `slot`.
     pub(crate) fn frame(&mut self, byte: u8, slot: &mut Slot) {
         let index = self.next;

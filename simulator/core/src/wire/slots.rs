@@ -58,6 +58,23 @@ use crate::wire::fault::{BitFault, FaultPlan, SUB};
 use crate::wire::framer::{Framer, Slot, Timebase};
 use crate::wire::{Level, PS_PER_S, Polarity, Run, Symbol, WireError};
 
+/// Four bits at 8 slots per bit: bit `i` of the index set makes slots `8i..8i+8` high.
+const EXPAND8: [u32; 16] = {
+    let mut t = [0u32; 16];
+    let mut i = 0;
+    while i < 16 {
+        let mut b = 0;
+        while b < 4 {
+            if i >> b & 1 == 1 {
+                t[i] |= 0xFF << (8 * b);
+            }
+            b += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 /// How the rig puts slots on the pin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotConfig {
@@ -111,6 +128,12 @@ pub struct SlotEncoder<'p> {
     /// `scale` times 0 to 12 whole bits: the segment ends of a character without faults, looked
     /// up instead of multiplied (the M0+ has no 64-bit multiply).
     per_bit: [u64; 13],
+    /// `scale` times the plan's gap, for the fast path of characters without faults; `None`
+    /// for gaps so long (over 65,536 bits) that only the general path computes them exactly.
+    gap_q32: Option<u64>,
+    /// Slots per bit when that is a whole number up to 32 (no skew, or a skew that divides
+    /// evenly), else 0: then characters starting on a slot edge are whole-bit slot patterns.
+    whole_bit: u32,
     /// The current character's start edge in slots: whole slots, and the fraction in 1/2^32.
     /// Carried exactly from character to character, so rounding never accumulates.
     start: u64,
@@ -147,6 +170,14 @@ impl<'p> SlotEncoder<'p> {
         for (k, p) in per_bit.iter_mut().enumerate() {
             *p = k as u64 * u64::from(SUB) * scale;
         }
+        // Below 2^24 the product is exact and equals `offset_q32` of any whole-bit offset plus
+        // the gap, which is what the general path computes for the same segment end.
+        let gap_q32 = (framer.gap() < 1 << 24).then(|| framer.gap() * scale);
+        // Up to a word per bit: the fast path ORs one bit's slots into at most two words.
+        let whole_bit = match (per_bit[1] >> 32, per_bit[1] as u32) {
+            (n @ 1..=32, 0) => n as u32,
+            _ => 0,
+        };
         let slot = Slot::new();
         let mark_high = cfg.polarity.level(Symbol::Mark).is_high();
         Ok(SlotEncoder {
@@ -154,6 +185,8 @@ impl<'p> SlotEncoder<'p> {
             cfg,
             scale,
             per_bit,
+            gap_q32,
+            whole_bit,
             start: 0,
             frac: 0,
             mark_high,
@@ -229,6 +262,19 @@ impl<'p> SlotEncoder<'p> {
     ///   gap; the next character starts at the next slot after it.
     /// - Fault-plan character indices count every byte pulled, across calls.
     pub fn fill(&mut self, words: &mut [u32], src: &mut impl Iterator<Item = u8>) -> Filled {
+        self.fill_marked(words, src, &mut |_| {})
+    }
+
+    /// [`SlotEncoder::fill`], also calling `frame_end` once for every byte pulled from `src`,
+    /// with the slot (counted as [`SlotEncoder::slots`] counts) at which that character's frame
+    /// ends: the end of its last stop bit, before any gap, idle or break. A state machine that
+    /// counts the slots it shifted out can then tell exactly which characters went out whole.
+    pub fn fill_marked(
+        &mut self,
+        words: &mut [u32],
+        src: &mut impl Iterator<Item = u8>,
+        frame_end: &mut impl FnMut(u64),
+    ) -> Filled {
         let mut w = 0;
         loop {
             while self.seg < self.slot.len() {
@@ -251,8 +297,11 @@ impl<'p> SlotEncoder<'p> {
             }
             match src.next() {
                 Some(b) => {
-                    self.framer.frame(b, &mut self.slot);
-                    self.seg = 0;
+                    if !self.clean_char(b, words, &mut w, frame_end) {
+                        self.framer.frame(b, &mut self.slot);
+                        self.seg = 0;
+                        frame_end(self.end_slot(u64::from(self.framer.frame_len()) * u64::from(SUB)));
+                    }
                 }
                 None => {
                     let idle = self.mark_high;
@@ -272,6 +321,117 @@ impl<'p> SlotEncoder<'p> {
                 }
             }
         }
+    }
+
+    /// The fast path: writes a character without faults bit by bit straight into `words`, with
+    /// every bit's end looked up rather than multiplied and no segment list built. Returns
+    /// `false` (having taken nothing) when the character has faults of its own, the gap is too
+    /// long for it, or `words` lacks room for the whole character; the general path then
+    /// frames it and can stop mid-character. Bit ends are rounded exactly as the general
+    /// path rounds its segment ends, which are a subset of them, so the slots are the same.
+    #[inline]
+    fn clean_char(&mut self, byte: u8, words: &mut [u32], w: &mut usize, frame_end: &mut impl FnMut(u64)) -> bool {
+        let Some(gap_q32) = self.gap_q32 else { return false };
+        if !self.framer.next_is_clean() {
+            return false;
+        }
+        let len = self.framer.frame_len() as usize;
+        // Rounding to the nearest slot: the fraction, plus one half.
+        let base = u64::from(self.frac) + (1 << 31);
+        let total = self.per_bit[len] + gap_q32;
+        let end = self.start + ((base + total) >> 32);
+        let room = (words.len() - *w) as u64 * 32 - u64::from(self.nacc);
+        if end.saturating_sub(self.slots) > room {
+            return false;
+        }
+        // Within the character everything is a small count of slots from its start edge, kept
+        // in 32-bit locals: the M0+ has eight low registers and no 64-bit arithmetic to spare.
+        // Ends are `start + (base + scale * offset) >> 32`, the general path's rounding.
+        let Some(pos) = self.slots.checked_sub(self.start).and_then(|p| u32::try_from(p).ok()) else {
+            return false;
+        };
+        let frame = self.framer.take_clean(byte);
+        frame_end(self.start + ((base + self.per_bit[len]) >> 32));
+        let rel = |q: u64| ((base + q) >> 32) as u32;
+        let (mut acc, mut nacc, mut pos, mut at) = (self.acc, self.nacc, pos, *w);
+        let mut last_high = self.last_high;
+        let n = self.whole_bit;
+        let mut first = 0;
+        if n > 0 && self.frac == 0 && pos == 0 {
+            // Every bit is exactly `n` slots from a slot edge (the common case: no skew, as
+            // the rig runs): each bit ORs `n` ones or zeros into the word, and the rounding
+            // of ends is moot. The stop bits' mark is followed by the gap's (below).
+            let ones = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+            let bits = if self.mark_high { frame.bits } else { !frame.bits };
+            let mut k = 0;
+            if n == 8 {
+                // The rig's 8 slots per bit: four bits make a whole word, looked up.
+                while k + 4 <= len {
+                    let x = EXPAND8[usize::from((bits >> k) & 0xF)];
+                    acc |= x << nacc;
+                    if let Some(slot) = words.get_mut(at) {
+                        *slot = acc;
+                    }
+                    at += 1;
+                    acc = if nacc == 0 { 0 } else { x >> (32 - nacc) };
+                    k += 4;
+                }
+            }
+            while k < len {
+                let fill = if (bits >> k) & 1 == 1 { ones } else { 0 };
+                acc |= fill << nacc;
+                let next = nacc + n;
+                if next < 32 {
+                    nacc = next;
+                    k += 1;
+                    continue;
+                }
+                if let Some(slot) = words.get_mut(at) {
+                    *slot = acc;
+                }
+                at += 1;
+                // What did not fit: nacc > 0 here unless n == 32, when nothing is left over.
+                acc = if next == 32 { 0 } else { fill >> (32 - nacc) };
+                nacc = next - 32;
+                k += 1;
+            }
+            pos = len as u32 * n;
+            last_high = self.mark_high;
+            // Only the gap after the last stop bit is left, for the loop below.
+            first = len - 1;
+        }
+        for k in first..len {
+            let high = ((frame.bits >> k) & 1 == 1) == self.mark_high;
+            // The stop bits and the gap are all mark: the last bit runs to the gap's end.
+            let end = rel(if k + 1 == len { total } else { self.per_bit[k + 1] });
+            let Some(mut count) = end.checked_sub(pos).filter(|&c| c > 0) else { continue };
+            pos = end;
+            last_high = high;
+            let fill = if high { u32::MAX } else { 0 };
+            loop {
+                let free = 32 - nacc;
+                if count < free {
+                    // count < 32 here, so the shift is in range.
+                    acc |= (fill & ((1u32 << count) - 1)) << nacc;
+                    nacc += count;
+                    break;
+                }
+                acc |= fill << nacc;
+                if let Some(slot) = words.get_mut(at) {
+                    *slot = acc;
+                }
+                at += 1;
+                acc = 0;
+                nacc = 0;
+                count -= free;
+            }
+        }
+        self.slots = self.start + u64::from(pos);
+        (self.acc, self.nacc, self.last_high, *w) = (acc, nacc, last_high, at);
+        let q = u64::from(self.frac) + total;
+        self.start += q >> 32;
+        self.frac = q as u32;
+        true
     }
 
     /// Appends `count` slots at `high`; `false` if `words` filled up before all were written.
@@ -456,5 +616,107 @@ mod tests {
                 Run::new(Level::High, 104_166_666 - 78_125_000),
             ]
         );
+    }
+
+    #[test]
+    fn frame_ends_mark_the_last_stop_bit() {
+        // 8N1 at 8x: every frame is 80 slots; the gap of half a bit (4 slots) is not part of it.
+        let plan = FaultPlan { gap: BitSpan(128), ..FaultPlan::CLEAN };
+        let mut enc = SlotEncoder::new(ttl(8), plan).unwrap();
+        let mut ends = Vec::new();
+        let mut words = [0u32; 64];
+        enc.fill_marked(&mut words, &mut [0x55u8, 0xAA, 0x00].into_iter(), &mut |e| ends.push(e));
+        assert_eq!(ends, [80, 164, 248]);
+        // A break after the first character delays the next frame but not the first's end.
+        let faults = [BitFault::Break { after: 0, length: BitSpan::bits(5) }];
+        let mut enc = SlotEncoder::new(ttl(8), FaultPlan { faults: &faults[..], ..FaultPlan::CLEAN }).unwrap();
+        let mut ends = Vec::new();
+        enc.fill_marked(&mut words, &mut [0x55u8, 0xAA].into_iter(), &mut |e| ends.push(e));
+        assert_eq!(ends, [80, 80 + 48 + 80]);
+    }
+
+    mod props {
+        use super::*;
+        use crate::spec::Parity;
+        use proptest::prelude::*;
+
+        /// A fault on one of the first 64 characters; bits and widths are fitted to the framing
+        /// and oversampling in the test.
+        fn fault() -> impl Strategy<Value = BitFault> {
+            prop_oneof![
+                (0u32..64, any::<u8>()).prop_map(|(char, bit)| BitFault::Flip { char, bit }),
+                (0u32..64, 0u32..3500, 0u32..600, any::<bool>()).prop_map(|(char, at, width, mark)| {
+                    BitFault::Glitch {
+                        char,
+                        at: BitSpan(at),
+                        width: BitSpan(width),
+                        level: if mark { Symbol::Mark } else { Symbol::Space },
+                    }
+                }),
+                (0u32..64, 0u32..4000).prop_map(|(after, l)| BitFault::Idle { after, length: BitSpan(l) }),
+                (0u32..64, 0u32..4000).prop_map(|(after, l)| BitFault::Break { after, length: BitSpan(l) }),
+            ]
+        }
+
+        /// Everything one encoder produced: words and `Filled`s of every call, frame ends.
+        fn run(mut enc: SlotEncoder<'_>, bytes: &[u8], buf: usize) -> (Vec<u32>, Vec<Filled>, Vec<u64>, u64, u64) {
+            let (mut words, mut filled, mut ends) = (Vec::new(), Vec::new(), Vec::new());
+            // Two bursts with the source running dry between them.
+            for part in [&bytes[..bytes.len() / 2], &bytes[bytes.len() / 2..]] {
+                let mut src = part.iter().copied();
+                loop {
+                    let mut b = vec![0u32; buf];
+                    let f = enc.fill_marked(&mut b, &mut src, &mut |e| ends.push(e));
+                    words.extend_from_slice(&b[..f.words]);
+                    filled.push(f);
+                    if f.drained {
+                        break;
+                    }
+                }
+            }
+            (words, filled, ends, enc.slots(), enc.chars())
+        }
+
+        proptest! {
+            /// The fast path for characters without faults writes exactly the slots the general
+            /// path (segments of a framed slot) writes, whatever the buffer size, framing,
+            /// oversampling, skew, gap and the faults on other characters.
+            #[test]
+            fn the_fast_path_matches_the_general_path(
+                data_bits in 5u8..=8, parity in 0usize..3, stop_bits in 1u8..=2,
+                oversample in prop_oneof![Just(8u8), 1u8..=32],
+                skew in prop_oneof![Just(0i32), Just(-500_000), Just(-250_000), -500_000i32..=500_000],
+                gap in prop_oneof![Just(0u32), 0u32..2048], inverted in any::<bool>(), buf in 1usize..40,
+                bytes in proptest::collection::vec(any::<u8>(), 1..64),
+                faults in proptest::collection::vec(fault(), 0..5),
+            ) {
+                let framing = Framing {
+                    data_bits, parity: [Parity::None, Parity::Even, Parity::Odd][parity], stop_bits,
+                };
+                let frame_len = framing.bits_per_char() as u8;
+                let min_width = SUB.div_ceil(u32::from(oversample));
+                let mut faults: Vec<BitFault> = faults
+                    .into_iter()
+                    .map(|f| match f {
+                        BitFault::Flip { char, bit } => BitFault::Flip { char, bit: bit % frame_len },
+                        BitFault::Glitch { char, at, width, level } => {
+                            BitFault::Glitch { char, at, width: BitSpan(width.0.max(min_width)), level }
+                        }
+                        other => other,
+                    })
+                    .collect();
+                crate::wire::fault::sort_faults(&mut faults);
+                let cfg = SlotConfig {
+                    line: LineSettings { baud: 115_200, framing },
+                    oversample,
+                    polarity: if inverted { Polarity::Inverted } else { Polarity::Normal },
+                };
+                let plan = FaultPlan { faults: &faults[..], skew_ppm: skew, gap: BitSpan(gap) };
+                let Ok(fast) = SlotEncoder::new(cfg, plan) else { return Ok(()) };
+                let mut general = fast.clone();
+                general.gap_q32 = None;
+                prop_assert_eq!(run(fast, &bytes, buf), run(general, &bytes, buf));
+            }
+        }
     }
 }

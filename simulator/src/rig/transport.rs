@@ -1,0 +1,280 @@
+//! How the rig client reaches a rig: a byte stream with short read timeouts (the rig's USB
+//! CDC-ACM serial port, or an in-memory pipe in tests) and a [`Connector`] that opens it again
+//! after the device disappears.
+//!
+//! Reads wait at most [`READ_TIMEOUT`] and return `Ok(0)` when nothing came, so a reader thread
+//! can notice it should stop; an error means the device is gone.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow};
+use serialport::SerialPort;
+
+/// Longest a read waits for a byte.
+pub const READ_TIMEOUT: Duration = Duration::from_millis(50);
+
+/// One open connection to a rig.
+pub trait Transport: Send {
+    /// Reads what has arrived, waiting at most [`READ_TIMEOUT`]: `Ok(0)` when nothing did, an
+    /// error when the device is gone.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes all of `bytes`. The rig takes USB data only as fast as its line sends, so this
+    /// may wait for seconds at slow baud rates; an error means the device is gone.
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// A second handle on the same connection, so one thread can read while another writes.
+    fn try_clone(&self) -> io::Result<Box<dyn Transport>>;
+}
+
+/// Opens connections to one rig, as often as it takes.
+pub trait Connector: Send {
+    /// What to call the device in messages (its path).
+    fn name(&self) -> &str;
+    /// Opens the device; errors say what is wrong and how to fix it.
+    fn open(&mut self) -> Result<Box<dyn Transport>>;
+}
+
+/// The rig's serial port (`/dev/ttyACM0`, `/dev/serial/by-id/usb-p1sim_p1sim_rig_...`).
+#[derive(Debug, Clone)]
+pub struct SerialConnector {
+    path: String,
+}
+
+impl SerialConnector {
+    pub fn new(path: impl Into<String>) -> SerialConnector {
+        SerialConnector { path: path.into() }
+    }
+}
+
+impl Connector for SerialConnector {
+    fn name(&self) -> &str {
+        &self.path
+    }
+
+    fn open(&mut self) -> Result<Box<dyn Transport>> {
+        // USB CDC ignores the baud rate; DTR tells the firmware a host is there.
+        let mut port = serialport::new(&self.path, 115_200)
+            .timeout(READ_TIMEOUT)
+            .open()
+            .map_err(|e| explain_open_error(&self.path, &e))?;
+        let _ = port.write_data_terminal_ready(true);
+        let _ = port.clear(serialport::ClearBuffer::Input);
+        Ok(Box::new(SerialTransport { port }))
+    }
+}
+
+/// What to do about a rig port that does not open.
+fn explain_open_error(path: &str, e: &serialport::Error) -> anyhow::Error {
+    let io_kind = match e.kind() {
+        serialport::ErrorKind::Io(k) => Some(k),
+        _ => None,
+    };
+    let text = e.to_string();
+    if matches!(e.kind(), serialport::ErrorKind::NoDevice) || io_kind == Some(io::ErrorKind::NotFound) {
+        anyhow!(
+            "cannot open the rig at {path}: no such device ({text}). Is the Pico plugged in and flashed with the \
+             rig firmware? It shows up as /dev/ttyACM* (`ls /dev/ttyACM* /dev/serial/by-id/`; the by-id name, \
+             usb-p1sim_p1sim_rig_..., stays the same when it is replugged)"
+        )
+    } else if io_kind == Some(io::ErrorKind::PermissionDenied) {
+        anyhow!(
+            "cannot open the rig at {path}: permission denied ({text}). Add your user to the group that owns \
+             the device, usually dialout (`sudo usermod -aG dialout $USER`, then log out and in again); \
+             `ls -l {path}` shows the group"
+        )
+    } else if text.contains("busy") || text.contains("Resource temporarily unavailable") {
+        anyhow!(
+            "cannot open the rig at {path}: another program has it open ({text}); close the terminal, \
+             ModemManager or the other p1sim that holds it"
+        )
+    } else if text.contains("Not a typewriter") || text.contains("Inappropriate ioctl") {
+        anyhow!("cannot open the rig at {path}: it is not a serial port ({text}); give the rig's /dev/ttyACM* device")
+    } else {
+        anyhow!("cannot open the rig at {path}: {text}")
+    }
+}
+
+struct SerialTransport {
+    port: Box<dyn SerialPort>,
+}
+
+impl Transport for SerialTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.port.read(buf) {
+            // With a timeout set, zero bytes is a hang-up, not "nothing yet".
+            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the device hung up")),
+            Ok(n) => Ok(n),
+            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => Ok(0),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            match self.port.write(bytes) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::WriteZero, "the device took nothing")),
+                Ok(n) => bytes = &bytes[n..],
+                // The rig is busy sending a slow line; a gone device errors instead.
+                Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.port.flush()
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn Transport>> {
+        let port = self.port.try_clone().map_err(io::Error::other)?;
+        Ok(Box::new(SerialTransport { port }))
+    }
+}
+
+/// An in-memory byte pipe in both directions: the host's end and the device's end of a rig
+/// that exists only in a test. Dropping the plug ([`MemoryLink::unplug`]) makes both ends fail
+/// as a pulled USB cable does.
+#[derive(Debug, Clone)]
+pub struct MemoryLink {
+    to_device: Arc<Channel>,
+    to_host: Arc<Channel>,
+    plugged: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    bytes: Mutex<VecDeque<u8>>,
+    ready: Condvar,
+}
+
+impl MemoryLink {
+    pub fn new() -> MemoryLink {
+        MemoryLink {
+            to_device: Arc::new(Channel::default()),
+            to_host: Arc::new(Channel::default()),
+            plugged: Arc::new(AtomicBool::new(true)),
+        }
+    }
+
+    /// The host's end.
+    pub fn host(&self) -> MemoryEnd {
+        MemoryEnd { rx: Arc::clone(&self.to_host), tx: Arc::clone(&self.to_device), plugged: Arc::clone(&self.plugged) }
+    }
+
+    /// The device's end.
+    pub fn device(&self) -> MemoryEnd {
+        MemoryEnd { rx: Arc::clone(&self.to_device), tx: Arc::clone(&self.to_host), plugged: Arc::clone(&self.plugged) }
+    }
+
+    /// Pulls the cable: every read and write on either end fails from now on.
+    pub fn unplug(&self) {
+        self.plugged.store(false, Ordering::SeqCst);
+        self.to_device.ready.notify_all();
+        self.to_host.ready.notify_all();
+    }
+
+    pub fn is_plugged(&self) -> bool {
+        self.plugged.load(Ordering::SeqCst)
+    }
+}
+
+impl Default for MemoryLink {
+    fn default() -> Self {
+        MemoryLink::new()
+    }
+}
+
+/// One end of a [`MemoryLink`].
+#[derive(Debug, Clone)]
+pub struct MemoryEnd {
+    rx: Arc<Channel>,
+    tx: Arc<Channel>,
+    plugged: Arc<AtomicBool>,
+}
+
+impl MemoryEnd {
+    fn gone() -> io::Error {
+        io::Error::new(io::ErrorKind::BrokenPipe, "unplugged")
+    }
+}
+
+impl Transport for MemoryEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let deadline = Instant::now() + READ_TIMEOUT;
+        let mut q = self.rx.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if !self.plugged.load(Ordering::SeqCst) {
+                return Err(Self::gone());
+            }
+            if !q.is_empty() {
+                let n = buf.len().min(q.len());
+                for (b, v) in buf.iter_mut().zip(q.drain(..n)) {
+                    *b = v;
+                }
+                return Ok(n);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(0);
+            }
+            q = self.rx.ready.wait_timeout(q, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        if !self.plugged.load(Ordering::SeqCst) {
+            return Err(Self::gone());
+        }
+        self.tx.bytes.lock().unwrap_or_else(|e| e.into_inner()).extend(bytes);
+        self.tx.ready.notify_all();
+        Ok(())
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn Transport>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+impl Read for MemoryEnd {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Transport::read(self, buf)
+    }
+}
+
+impl Write for MemoryEnd {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Transport::write_all(self, buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_cross_both_ways_and_unplugging_fails_both_ends() {
+        let link = MemoryLink::new();
+        let (mut host, mut device) = (link.host(), link.device());
+        Transport::write_all(&mut host, b"hello").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(Transport::read(&mut device, &mut buf).unwrap(), 5);
+        assert_eq!(&buf[..5], b"hello");
+        assert_eq!(Transport::read(&mut host, &mut buf).unwrap(), 0, "nothing came: a timeout, not an error");
+        link.unplug();
+        assert!(Transport::read(&mut device, &mut buf).is_err());
+        assert!(Transport::write_all(&mut host, b"x").is_err());
+    }
+
+    #[test]
+    fn a_missing_device_is_named_with_the_fix() {
+        let err = SerialConnector::new("/dev/p1sim-no-such-rig").open().err().expect("no such device");
+        let text = err.to_string();
+        assert!(text.contains("/dev/p1sim-no-such-rig"), "{text}");
+        assert!(text.contains("plugged in"), "{text}");
+    }
+}

@@ -1,0 +1,269 @@
+//! `p1sim conformance` end to end with the real binary: every transport carries the suite to an
+//! external decoder (the reference.sh adapter around `p1sim decode`), hanging and crashing
+//! decoders fail their cases without leaving processes behind, the exit-code contract, the
+//! reports, partitions, and the minimal example adapter of conformance/adapters/README.md.
+
+mod support;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{p1sim, temp_dir, wait_bounded};
+
+/// The workspace root: adapters are referred to relative to it, as the README does.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// `p1sim conformance ARGS` from the workspace root, bounded to ten minutes.
+fn conformance(args: &[&str]) -> Run {
+    let mut child = p1sim()
+        .arg("conformance")
+        .args(args)
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("p1sim starts");
+    let read = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = pipe.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = read(Box::new(child.stdout.take().unwrap()));
+    let err = read(Box::new(child.stderr.take().unwrap()));
+    let status = wait_bounded(&mut child, Duration::from_secs(600));
+    Run { code: status.code().unwrap_or(-1), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+fn reference_sh() -> String {
+    root().join("conformance/adapters/reference.sh").display().to_string()
+}
+
+fn assert_all_pass(run: &Run, cases: usize) {
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!("{cases}/{cases}  all passed")), "{}", run.stdout);
+}
+
+fn suite_size() -> usize {
+    p1sim_conformance::suite::cases().len()
+}
+
+#[test]
+fn the_reference_adapter_passes_every_case_over_stdin() {
+    assert_all_pass(&conformance(&["--dut", &reference_sh(), "--transport", "stdin"]), suite_size());
+}
+
+#[test]
+fn the_reference_adapter_passes_every_case_over_tcp() {
+    assert_all_pass(&conformance(&["--dut", &reference_sh(), "--transport", "tcp"]), suite_size());
+}
+
+#[test]
+fn the_reference_adapter_passes_every_case_in_one_persistent_process() {
+    assert_all_pass(&conformance(&["--dut", &reference_sh(), "--persistent"]), suite_size());
+}
+
+#[test]
+fn the_reference_adapter_passes_a_third_of_the_suite_over_a_pty() {
+    // A PTY case waits for the decoder to open the port and settle; a third of the suite (every
+    // class) keeps the test short.
+    let third = p1sim_conformance::runner::select(
+        p1sim_conformance::suite::cases(),
+        None,
+        Some(p1sim_conformance::runner::Partition { k: 1, n: 3 }),
+    );
+    let run = conformance(&["--dut", &reference_sh(), "--transport", "pty", "--partition", "1/3"]);
+    assert_all_pass(&run, third.len());
+}
+
+/// Processes whose command line contains `marker`.
+fn processes_with(marker: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(cmd) = std::fs::read(e.path().join("cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(marker) && !cmd.contains("conformance") {
+                found.push(format!("{}: {cmd}", e.file_name().to_string_lossy()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_hanging_decoder_times_out_fails_and_leaves_no_process() {
+    // The check below can see a leftover: a sleep of our own shows up until it is killed.
+    let mut own = std::process::Command::new("sleep").arg("97.1230").spawn().unwrap();
+    // Its command line shows once exec has finished setting it up, a moment after spawn returns.
+    let seen = (0..200).any(|_| {
+        std::thread::sleep(Duration::from_millis(10));
+        processes_with("sleep 97.1230").len() == 1
+    });
+    assert!(seen, "a running sleep is visible in /proc");
+    let _ = own.kill();
+    let _ = own.wait();
+    assert!(processes_with("sleep 97.1230").is_empty());
+    for transport in ["stdin", "pty", "tcp"] {
+        // A decoder that never answers, with a child of its own in the background: the runner
+        // must kill the whole process group. Each transport gets its own sleep length to look for.
+        let secs = match transport {
+            "stdin" => "97.1231",
+            "pty" => "97.1232",
+            _ => "97.1233",
+        };
+        let dut = format!("sleep {secs} & sleep {secs}");
+        let run = conformance(&[
+            "--dut",
+            &dut,
+            "--transport",
+            transport,
+            "--timeout",
+            "1",
+            "--filter",
+            "clean/iskra-am550/clean/s",
+            "--jobs",
+            "2",
+        ]);
+        assert_eq!(run.code, 1, "{transport}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("did not finish within 1 s"), "{transport}: {}", run.stdout);
+        assert!(run.stdout.contains("0/6  6 failed"), "{transport}: every case ran and failed: {}", run.stdout);
+        if transport == "pty" {
+            assert!(run.stdout.contains("the decoder never opened P1SIM_PTY"), "{}", run.stdout);
+        }
+        if transport == "tcp" {
+            assert!(run.stdout.contains("the decoder never connected to P1SIM_TCP"), "{}", run.stdout);
+        }
+        let left = processes_with(&format!("sleep {secs}"));
+        assert!(left.is_empty(), "{transport}: processes left behind: {left:?}");
+    }
+}
+
+#[test]
+fn a_crashing_decoder_fails_its_cases_and_the_run_goes_on() {
+    let run = conformance(&["--dut", "kill -SEGV $$", "--filter", "clean/iskra-am550/clean/s"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.stdout.matches("killed by signal 11 (SIGSEGV)").count(), 6, "{}", run.stdout);
+    let run = conformance(&["--dut", "echo 'decoder broke' >&2; exit 3", "--filter", "clean/iskra-am550/clean/s1"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stdout.contains("the decoder failed: exit status 3; its last error line: decoder broke"),
+        "{}",
+        run.stdout
+    );
+    // A persistent decoder that dies is restarted for the next case.
+    let run = conformance(&["--dut", "kill -SEGV $$", "--persistent", "--filter", "clean/iskra-am550/clean/s"]);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.stdout.matches("FAIL ").count(), 6, "{}", run.stdout);
+}
+
+#[test]
+fn exit_codes_follow_the_contract() {
+    let ok = conformance(&["--filter", "crc-check/"]);
+    assert_eq!(ok.code, 0, "{}", ok.stderr);
+    // Prints nothing: every telegram it should have accepted is missing.
+    let failing = conformance(&["--dut", "true", "--filter", "clean/iskra-am550/clean/s1"]);
+    assert_eq!(failing.code, 1);
+    assert!(failing.stdout.contains("FAIL clean/iskra-am550/clean/s1"), "{}", failing.stdout);
+    assert!(failing.stdout.contains("expected it, but the decoder reported nothing more"), "{}", failing.stdout);
+    for (args, says) in [
+        (&["--partition", "0/2"][..], "invalid partition"),
+        (&["--timeout", "0"], "greater than 0"),
+        (&["--transport", "serial"], "expected stdin, pty or tcp"),
+        (&["--filter", "no-such-case"], "no case matches"),
+        (&["--transport", "tcp"], "runs in-process"),
+        (&["--dut", "true", "--persistent", "--transport", "pty"], "stdin only"),
+        (&["--dut", "p1sim-no-such-decoder", "--filter", "clean/"], "cannot be started"),
+        (&["--jobs", "0"], "--jobs"),
+    ] {
+        let run = conformance(args);
+        assert_eq!(run.code, 2, "{args:?}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn partitions_list_every_case_exactly_once() {
+    let names = |args: &[&str]| -> Vec<String> {
+        let run = conformance(args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.stdout.lines().map(|l| l.split('\t').next().unwrap().to_string()).collect()
+    };
+    let mut all = names(&["--list"]);
+    assert_eq!(all.len(), suite_size());
+    let mut parts: Vec<String> = (1..=3).flat_map(|k| names(&["--list", "--partition", &format!("{k}/3")])).collect();
+    all.sort();
+    parts.sort();
+    assert_eq!(parts, all);
+    let globbed = names(&["--list", "--filter", "legacy-dsmr2/*/s1"]);
+    assert!(!globbed.is_empty() && globbed.iter().all(|n| n.starts_with("legacy-dsmr2/") && n.ends_with("/s1")));
+}
+
+#[test]
+fn reports_are_written_for_ci_and_tools() {
+    let dir = temp_dir("conformance-reports");
+    let (json, junit, matrix) = (dir.join("r.json"), dir.join("r.xml"), dir.join("docs/matrix.md"));
+    let run = conformance(&[
+        "--dut",
+        "true",
+        "--filter",
+        "crc-check/iskra-am550/",
+        "--json",
+        json.to_str().unwrap(),
+        "--junit",
+        junit.to_str().unwrap(),
+        "--matrix",
+        matrix.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["schema_version"], 1);
+    assert_eq!(doc["dut"], "true");
+    assert_eq!(doc["transport"], "stdin");
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(!cases.is_empty());
+    for c in cases {
+        assert_eq!(c["class"], "crc-check");
+        assert!(c["name"].as_str().unwrap().starts_with("crc-check/iskra-am550/"));
+        assert!(c["duration_ms"].is_u64());
+        // A decoder that reports nothing passes only the cases where nothing is to be accepted.
+        assert_eq!(c["passed"], c["problems"].as_array().unwrap().is_empty());
+    }
+    assert_eq!(doc["classes"][0]["total"], cases.len());
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<testsuite name=\"crc-check\""), "{xml}");
+    let md = std::fs::read_to_string(&matrix).unwrap();
+    assert!(md.contains("| crc-check | wrong and missing CRCs"), "{md}");
+    assert!(md.contains("- command: `p1sim conformance --dut true"), "{md}");
+}
+
+#[test]
+fn the_minimal_example_adapter_runs_as_the_readme_says() {
+    let dir = temp_dir("conformance-minimal");
+    let json = dir.join("minimal.json");
+    let run = conformance(&[
+        "--dut",
+        "python3 conformance/adapters/minimal.py",
+        "--filter",
+        "*/clean/s1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    // The toy decoder has no AES: it passes every clean telegram except Smarty's.
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for c in doc["cases"].as_array().unwrap() {
+        assert_eq!(c["passed"], c["class"] != "encrypted", "{c}");
+    }
+}
