@@ -235,6 +235,10 @@ fn faults(out: &mut Vec<Case>) {
                     "the middle telegram's M-Bus timestamps read 632525252525W",
                     Fault::Placeholder { value: Placeholder::NoData },
                 );
+            }
+            // Iskra's empty channel 1 is DSMR 4/5 behaviour (Q1): a `24.2.1` reading has no place
+            // in a DSMR 2.2/3 telegram, whose readings are `24.3.0` records.
+            if !p.mbus.is_empty() && !p.spec.is_legacy() {
                 add(
                     Class::Placeholders,
                     "ghost-mbus",

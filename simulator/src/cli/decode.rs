@@ -57,6 +57,9 @@ pub fn run(args: Args) -> Result<Outcome> {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A terminal whose other side hung up (a PTY the meter closed, an unplugged USB
+            // serial adapter) reports EIO: for a decoder that is the end of its input.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => break,
             Err(e) => return Err(e).with_context(|| format!("cannot read {name}")),
         };
         decoder.feed(&chunk[..n], |ev| printer.event(ev, &mut out));
