@@ -8,6 +8,7 @@ pub mod cli;
 pub mod emit;
 pub mod household;
 pub mod live;
+pub mod port_error;
 pub mod rig;
 pub mod start;
 pub mod state;

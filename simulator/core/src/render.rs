@@ -223,16 +223,7 @@ impl Compiler {
             }
             Kind::MBusLegacy { channel, num, status, period, capture } => {
                 self.time(TimeSource::MBusCapture(*channel), false);
-                let sk = &mut self.t.skeleton;
-                sk.put_byte(b'(');
-                sk.put(status.as_bytes());
-                sk.put(b")(");
-                sk.put(period.as_bytes());
-                sk.put(b")(1)(");
-                write_obis(sk, *capture);
-                sk.put(b")(");
-                sk.put(num.unit.as_deref().unwrap_or("").as_bytes());
-                sk.put(b")\r\n");
+                write_legacy_header(&mut self.t.skeleton, status, period, *capture, num);
                 self.number(Source::MBus(*channel), 3, &Num { format: num.format, unit: None }, Rounding::Truncate);
             }
             Kind::FailureLog { .. } | Kind::DemandHistory { .. } | Kind::TextMessage | Kind::TextCode => {
@@ -490,19 +481,27 @@ pub fn write_value_part(profile: &Profile, kind: &Kind, r: &Readings, out: &mut 
             let value = r.mbus_value(*channel);
             out.put_byte(b'(');
             value.map_or(r.time, |v| v.captured).write_tst12(out);
-            out.put(b")(");
-            out.put(status.as_bytes());
-            out.put(b")(");
-            out.put(period.as_bytes());
-            out.put(b")(1)(");
-            write_obis(out, *capture);
-            out.put(b")(");
-            out.put(num.unit.as_deref().unwrap_or("").as_bytes());
-            out.put(b")\r\n(");
+            out.put_byte(b')');
+            write_legacy_header(out, status, period, *capture, num);
+            out.put_byte(b'(');
             write_fixed(out, value.map_or(0, |v| v.milli), 3, num.format, Rounding::Truncate);
             out.put_byte(b')');
         }
     }
+}
+
+/// The middle of a DSMR 2.2/3 gas record, after its capture time: `(status)(period)(1)(capture
+/// OBIS)(unit)` and the line break before the value's own line.
+fn write_legacy_header(out: &mut impl Out, status: &str, period: &str, capture: Obis, num: &Num) {
+    out.put_byte(b'(');
+    out.put(status.as_bytes());
+    out.put(b")(");
+    out.put(period.as_bytes());
+    out.put(b")(1)(");
+    write_obis(out, capture);
+    out.put(b")(");
+    out.put(num.unit.as_deref().unwrap_or("").as_bytes());
+    out.put(b")\r\n");
 }
 
 /// `(count)(0-0:96.7.19)(end)(duration*s)...` in the vendor's order, with Kaifa's dummy entry.

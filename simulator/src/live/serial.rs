@@ -6,7 +6,7 @@
 //! slave, which opens and writes like a port but has no modem lines and ignores 7E1
 //! (engineering-style.md 2.5): that is how it is tested without hardware.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as Atomic};
@@ -76,35 +76,17 @@ pub fn open_port(path: &str, line: LineSettings) -> Result<Box<dyn SerialPort>> 
 }
 
 fn explain_open_error(path: &str, line: LineSettings, e: &serialport::Error) -> anyhow::Error {
-    let io_kind = match e.kind() {
-        serialport::ErrorKind::Io(k) => Some(k),
-        _ => None,
-    };
-    let text = e.to_string();
-    if matches!(e.kind(), serialport::ErrorKind::NoDevice) || io_kind == Some(io::ErrorKind::NotFound) {
-        anyhow!(
-            "cannot open {path}: no such device ({text}). Is the USB-UART plugged in? \
-             `ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/` lists the ports; the /dev/serial/by-id/ \
-             names stay the same when the adapter is replugged"
-        )
-    } else if io_kind == Some(io::ErrorKind::PermissionDenied) {
-        anyhow!(
-            "cannot open {path}: permission denied ({text}). Add your user to the group that owns the \
-             device, usually dialout (`sudo usermod -aG dialout $USER`, then log out and in again); \
-             `ls -l {path}` shows the group"
-        )
-    } else if text.contains("busy") || text.contains("Resource temporarily unavailable") {
-        anyhow!(
-            "cannot open {path}: it is in use by another program ({text}); close the terminal, \
-             ModemManager or other p1sim that holds it"
-        )
-    } else if text.contains("Not a typewriter") || text.contains("Inappropriate ioctl") {
-        anyhow!("cannot open {path}: it is not a serial port ({text}); give the device of a USB-UART or UART")
-    } else if matches!(e.kind(), serialport::ErrorKind::InvalidInput) {
-        anyhow!("cannot open {path} at {line}: the device does not accept these settings ({text})")
-    } else {
-        anyhow!("cannot open {path}: {text}")
-    }
+    crate::port_error::explain(
+        crate::port_error::Port {
+            path,
+            role: "",
+            missing_hint: "Is the USB-UART plugged in? `ls /dev/ttyUSB* /dev/ttyACM* /dev/serial/by-id/` lists the \
+                           ports; the /dev/serial/by-id/ names stay the same when the adapter is replugged",
+            expected: "the device of a USB-UART or UART",
+            line: Some(line),
+        },
+        e,
+    )
 }
 
 fn read_pin(port: &mut dyn SerialPort, pin: RequestPin) -> serialport::Result<bool> {

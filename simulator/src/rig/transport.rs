@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use serialport::SerialPort;
 
 /// Longest a read waits for a byte.
@@ -68,33 +68,18 @@ impl Connector for SerialConnector {
 
 /// What to do about a rig port that does not open.
 fn explain_open_error(path: &str, e: &serialport::Error) -> anyhow::Error {
-    let io_kind = match e.kind() {
-        serialport::ErrorKind::Io(k) => Some(k),
-        _ => None,
-    };
-    let text = e.to_string();
-    if matches!(e.kind(), serialport::ErrorKind::NoDevice) || io_kind == Some(io::ErrorKind::NotFound) {
-        anyhow!(
-            "cannot open the rig at {path}: no such device ({text}). Is the Pico plugged in and flashed with the \
-             rig firmware? It shows up as /dev/ttyACM* (`ls /dev/ttyACM* /dev/serial/by-id/`; the by-id name, \
-             usb-p1sim_p1sim_rig_..., stays the same when it is replugged)"
-        )
-    } else if io_kind == Some(io::ErrorKind::PermissionDenied) {
-        anyhow!(
-            "cannot open the rig at {path}: permission denied ({text}). Add your user to the group that owns \
-             the device, usually dialout (`sudo usermod -aG dialout $USER`, then log out and in again); \
-             `ls -l {path}` shows the group"
-        )
-    } else if text.contains("busy") || text.contains("Resource temporarily unavailable") {
-        anyhow!(
-            "cannot open the rig at {path}: another program has it open ({text}); close the terminal, \
-             ModemManager or the other p1sim that holds it"
-        )
-    } else if text.contains("Not a typewriter") || text.contains("Inappropriate ioctl") {
-        anyhow!("cannot open the rig at {path}: it is not a serial port ({text}); give the rig's /dev/ttyACM* device")
-    } else {
-        anyhow!("cannot open the rig at {path}: {text}")
-    }
+    crate::port_error::explain(
+        crate::port_error::Port {
+            path,
+            role: "the rig at ",
+            missing_hint: "Is the Pico plugged in and flashed with the rig firmware? It shows up as /dev/ttyACM* \
+                           (`ls /dev/ttyACM* /dev/serial/by-id/`; the by-id name, usb-p1sim_p1sim_rig_..., stays \
+                           the same when it is replugged)",
+            expected: "the rig's /dev/ttyACM* device",
+            line: None,
+        },
+        e,
+    )
 }
 
 struct SerialTransport {
