@@ -33,8 +33,9 @@ pub enum Outcome {
     version,
     about = "Smart-meter simulator and test rig for the P1 port (DSMR, e-MUCS, Swedish HAN, Smarty)",
     long_about = "p1sim generates telegrams that are byte-for-byte what a real meter of a given make sends, \
-                  decodes them, and (in later commands) puts them on a line for a decoder or an interface \
-                  board under test.",
+                  decodes them, emulates a meter live on a pseudo-terminal, TCP or a serial port, puts them on a \
+                  simulated or real (RP2040 rig) P1 line with faults down to the bit, and checks decoders \
+                  against a golden conformance suite.",
     after_help = "Examples:\n  \
                   p1sim profiles\n  \
                   p1sim emit --profile iskra-am550 --count 3\n  \
