@@ -5,18 +5,9 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use p1sim_core::decode::{Decoder, Event};
-use p1sim_core::generator::Generator;
 
-/// `n` consecutive telegrams of a profile, concatenated.
-fn stream(profile: &str, n: usize) -> Vec<u8> {
-    let p = p1sim_core::builtin::get(profile).unwrap().unwrap();
-    let mut g = Generator::new(p.clone(), p.household.clone(), 1, 1_768_474_800, None).unwrap();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        g.next_into(&mut out);
-    }
-    out
-}
+mod common;
+use common::stream;
 
 fn decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("decode");

@@ -8,22 +8,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use p1sim_core::generator::Generator;
 use p1sim_core::spec::{Framing, LineSettings};
 use p1sim_core::wire::{FaultPlan, LineEncoder, Polarity, Receiver, ReceiverConfig, Run, SlotConfig, SlotEncoder};
 
-const LINE: LineSettings = LineSettings { baud: 115_200, framing: Framing::EIGHT_N1 };
+mod common;
+use common::stream;
 
-/// `n` consecutive telegrams of a profile, concatenated.
-fn stream(profile: &str, n: usize) -> Vec<u8> {
-    let p = p1sim_core::builtin::get(profile).unwrap().unwrap();
-    let mut g = Generator::new(p.clone(), p.household.clone(), 1, 1_768_474_800, None).unwrap();
-    let mut out = Vec::new();
-    for _ in 0..n {
-        g.next_into(&mut out);
-    }
-    out
-}
+const LINE: LineSettings = LineSettings { baud: 115_200, framing: Framing::EIGHT_N1 };
 
 fn wire(c: &mut Criterion) {
     let bytes = stream("iskra-am550", 20);

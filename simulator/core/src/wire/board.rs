@@ -15,7 +15,7 @@
 use alloc::string::String;
 use core::fmt;
 
-use crate::wire::{Level, PS_PER_S, Run};
+use crate::wire::{Level, PS_PER_S, Run, RunMerger};
 
 /// Capacitance of P1 cable per metre (flat telephone cable, assumed: about 50 pF/m).
 pub const CABLE_PF_PER_M: f64 = 50.0;
@@ -302,7 +302,8 @@ pub struct BoardSim {
     volts: f64,
     /// The first stage's state: the node above its threshold.
     high: bool,
-    pending: Option<Run>,
+    /// Output, coalesced by level.
+    runs: RunMerger,
 }
 
 impl BoardSim {
@@ -314,7 +315,7 @@ impl BoardSim {
             None => 0.0,
         };
         let high = volts >= board.rising_volts;
-        BoardSim { board, c, volts, high, pending: None }
+        BoardSim { board, c, volts, high, runs: RunMerger::new() }
     }
 
     pub fn board(&self) -> &Board {
@@ -390,23 +391,11 @@ impl BoardSim {
 
     /// Emits the run held back for merging.
     pub fn flush(&mut self, sink: &mut impl FnMut(Run)) {
-        if let Some(r) = self.pending.take() {
-            sink(r);
-        }
+        self.runs.flush(sink);
     }
 
     fn put(&mut self, level: Level, ps: u64, sink: &mut impl FnMut(Run)) {
-        if ps == 0 {
-            return;
-        }
-        match &mut self.pending {
-            Some(r) if r.level == level => r.ps = r.ps.saturating_add(ps),
-            _ => {
-                if let Some(r) = self.pending.replace(Run::new(level, ps)) {
-                    sink(r);
-                }
-            }
-        }
+        self.runs.put(level, ps, sink);
     }
 }
 

@@ -20,7 +20,7 @@
 use crate::spec::LineSettings;
 use crate::wire::fault::{BitFault, FaultPlan};
 use crate::wire::framer::{Framer, Slot, Timebase};
-use crate::wire::{Level, PS_PER_S, Polarity, Run, Symbol, WireError};
+use crate::wire::{Level, PS_PER_S, Polarity, Run, RunMerger, Symbol, WireError};
 
 /// A UART transmitter that writes runs of electrical levels, in picoseconds.
 ///
@@ -36,7 +36,8 @@ pub struct LineEncoder<'p> {
     nom: u64,
     /// Picoseconds written so far, pending run included.
     now: u64,
-    pending: Option<Run>,
+    /// Output, coalesced by level.
+    runs: RunMerger,
     slot: Slot,
 }
 
@@ -46,7 +47,7 @@ impl<'p> LineEncoder<'p> {
     pub fn new(line: LineSettings, polarity: Polarity, plan: FaultPlan<&'p [BitFault]>) -> Result<Self, WireError> {
         let framer = Framer::new(line, plan)?;
         let tb = Timebase::new(u128::from(PS_PER_S), u128::from(line.baud), plan.skew_ppm);
-        Ok(LineEncoder { framer, polarity, line, tb, nom: 0, now: 0, pending: None, slot: Slot::new() })
+        Ok(LineEncoder { framer, polarity, line, tb, nom: 0, now: 0, runs: RunMerger::new(), slot: Slot::new() })
     }
 
     pub fn line(&self) -> LineSettings {
@@ -97,24 +98,12 @@ impl<'p> LineEncoder<'p> {
 
     /// Emits the run held back for merging.
     pub fn flush(&mut self, sink: &mut impl FnMut(Run)) {
-        if let Some(r) = self.pending.take() {
-            sink(r);
-        }
+        self.runs.flush(sink);
     }
 
     fn put(&mut self, level: Level, ps: u64, sink: &mut impl FnMut(Run)) {
-        if ps == 0 {
-            return;
-        }
         self.now = self.now.saturating_add(ps);
-        match &mut self.pending {
-            Some(r) if r.level == level => r.ps = r.ps.saturating_add(ps),
-            _ => {
-                if let Some(r) = self.pending.replace(Run::new(level, ps)) {
-                    sink(r);
-                }
-            }
-        }
+        self.runs.put(level, ps, sink);
     }
 }
 

@@ -159,6 +159,41 @@ impl Run {
     }
 }
 
+/// Holds back the last run so that consecutive runs at one level leave as a single run: both the
+/// transmitter and the board model emit many short pieces of what is, on the wire, one level.
+#[derive(Clone, Debug, Default)]
+pub struct RunMerger {
+    pending: Option<Run>,
+}
+
+impl RunMerger {
+    pub const fn new() -> RunMerger {
+        RunMerger { pending: None }
+    }
+
+    /// Adds `ps` at `level`, emitting the held run when the level changes. Empty runs vanish.
+    pub fn put(&mut self, level: Level, ps: u64, sink: &mut impl FnMut(Run)) {
+        if ps == 0 {
+            return;
+        }
+        match &mut self.pending {
+            Some(r) if r.level == level => r.ps = r.ps.saturating_add(ps),
+            _ => {
+                if let Some(r) = self.pending.replace(Run::new(level, ps)) {
+                    sink(r);
+                }
+            }
+        }
+    }
+
+    /// Emits the held run, if any.
+    pub fn flush(&mut self, sink: &mut impl FnMut(Run)) {
+        if let Some(r) = self.pending.take() {
+            sink(r);
+        }
+    }
+}
+
 /// The absolute times at which `runs` change level, with the new level, starting from time 0
 /// (the first run's level is the initial level and is not an edge).
 pub fn edges(runs: &[Run]) -> impl Iterator<Item = (u64, Level)> + '_ {
