@@ -136,6 +136,9 @@ impl Measurement {
     }
 
     fn judged(mut self) -> Measurement {
+        if let Value::Number(v) = self.value {
+            self.value = Value::Number(significant(v, 9));
+        }
         let (outcome, marginal) = match self.value {
             Value::None => (MeasOutcome::Unset, false),
             Value::Flag(v) => {
@@ -174,6 +177,16 @@ impl Measurement {
             Value::None => "not measured".into(),
         }
     }
+}
+
+/// `v` to `digits` significant digits: what a record keeps of a computed value (21999.999999999993
+/// Ω is 22000 Ω).
+pub fn significant(v: f64, digits: i32) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let scale = 10f64.powi(digits - 1 - v.abs().log10().floor() as i32);
+    (v * scale).round() / scale
 }
 
 /// A number as short as it can be written without losing what matters.
@@ -228,6 +241,8 @@ mod tests {
         assert_eq!(show(4.6584), "4.658");
         assert_eq!(show(22000.4), "22000.4");
         assert_eq!(show(f64::NAN), "none");
+        assert_eq!(significant(21999.999999999993, 9), 22000.0);
+        assert_eq!(significant(1.2345678e-6, 3), 1.23e-6);
         let m = Measurement::flag("raised", true, true);
         assert_eq!((m.value_text(), m.limits_text()), ("yes".into(), "x == true".into()));
     }

@@ -18,7 +18,7 @@ use p1sim_core::rig::{
 use p1sim_core::wire::board::{Board, LineSense, SenseCircuit};
 
 use crate::rig::fake::{Behaviour, FakeRig};
-use crate::rig::transport::connector_for;
+use crate::rig::transport::{Connector, connector_for};
 use crate::rig::{Rig, RigEvent, Settings};
 
 use super::readback::{PortReader, RequestVia};
@@ -97,12 +97,18 @@ pub struct Station {
 }
 
 impl Station {
-    /// A real rig at `device`.
+    /// A real rig at `device` (a serial device, or `tcp://HOST:PORT`).
     pub fn rig(device: &str, options: Options) -> Result<Station> {
+        Station::rig_with(connector_for(device), options)
+    }
+
+    /// A rig reached through `connector` (a real one, or a simulated rig paced like one).
+    pub fn rig_with(connector: Box<dyn Connector>, options: Options) -> Result<Station> {
+        let device = connector.name().to_string();
         let settings = settings_for(P1_LINE, 8);
-        let (rig, events) = Rig::connect(connector_for(device), settings)?;
+        let (rig, events) = Rig::connect(connector, settings)?;
         let info = rig.info();
-        let dut = Dut::Rig { device: device.to_string(), firmware: info.firmware.clone() };
+        let dut = Dut::Rig { device, firmware: info.firmware.clone() };
         Station::assemble(dut, rig, events, settings, None, options)
     }
 
@@ -287,10 +293,9 @@ impl Station {
     /// `drop_request_after`, Request drops after that many characters (the bench must drive
     /// Request).
     pub fn exchange(&mut self, telegram: &[u8], plan: FaultPlan, drop_request_after: Option<u32>) -> Result<Exchange> {
-        let mut stale = Vec::new();
-        self.poll(Duration::ZERO, &mut stale, &mut Vec::new());
+        // Output still arriving from before is not this telegram's.
+        self.poll(Duration::ZERO, &mut Vec::new(), &mut Vec::new());
         let line_time = self.char_time().mul_f64(telegram.len() as f64 * 1.2);
-        let deadline = Instant::now() + self.patient(line_time + Duration::from_secs(2));
         let mut drop_at = None;
         if let Some(chars) = drop_request_after {
             if let Some(fake) = &self.twin {
@@ -300,9 +305,15 @@ impl Station {
             }
         }
         let id = self.rig.send(Arc::from(telegram), plan);
+        self.await_telegram(id, self.patient(line_time + Duration::from_secs(2)), drop_at)
+    }
+
+    /// Waits for telegram `id` to finish, dropping Request at `drop_at`, and collects the
+    /// board's output until it settles.
+    fn await_telegram(&mut self, id: u16, within: Duration, mut drop_at: Option<Instant>) -> Result<Exchange> {
+        let deadline = Instant::now() + within;
         let mut ex = Exchange::default();
-        let mut done = false;
-        while !done {
+        loop {
             if let Some(at) = drop_at
                 && Instant::now() >= at
             {
@@ -312,9 +323,8 @@ impl Station {
             let now = Instant::now();
             if now >= deadline {
                 bail!(
-                    "the rig did not finish a {}-byte telegram within {:.1} s{}",
-                    telegram.len(),
-                    (deadline - now + self.patient(line_time)).as_secs_f64(),
+                    "the rig did not finish a telegram within {:.1} s{}",
+                    within.as_secs_f64(),
                     if self.request_high { "" } else { " (Request is low: the meter waits for it)" }
                 );
             }
@@ -323,12 +333,12 @@ impl Station {
             match self.events.recv_timeout(wait) {
                 Ok(RigEvent::SendComplete { id: i, bytes }) if i == id => {
                     ex.sent = bytes as usize;
-                    done = true;
+                    break;
                 }
                 Ok(RigEvent::SendAborted { id: i, bytes, reason }) if i == id => {
                     ex.sent = bytes as usize;
                     ex.cut = reason == AbortReason::RequestDropped;
-                    done = true;
+                    break;
                 }
                 Ok(RigEvent::Unsent { id: i }) if i == id => {
                     bail!("the rig went away while the telegram was being sent")
@@ -385,31 +395,7 @@ impl Station {
 
     /// Waits for telegram `id` to finish and its output to settle.
     pub fn finish(&mut self, id: u16, within: Duration) -> Result<Exchange> {
-        let end = Instant::now() + self.patient(within);
-        let mut ex = Exchange::default();
-        loop {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                bail!("the rig did not finish the queued telegram within {:.1} s", self.patient(within).as_secs_f64());
-            }
-            match self.events.recv_timeout(left.min(Duration::from_millis(20))) {
-                Ok(RigEvent::SendComplete { id: i, bytes }) if i == id => {
-                    ex.sent = bytes as usize;
-                    break;
-                }
-                Ok(RigEvent::SendAborted { id: i, bytes, reason }) if i == id => {
-                    ex.sent = bytes as usize;
-                    ex.cut = reason == AbortReason::RequestDropped;
-                    break;
-                }
-                Ok(other) => self.note(&other, &mut ex.got, &mut ex.request_edges),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => bail!("the rig connection closed"),
-            }
-            self.take_port(&mut ex.got);
-        }
-        self.settle(&mut ex.got, &mut ex.request_edges);
-        Ok(ex)
+        self.await_telegram(id, self.patient(within), None)
     }
 
     /// Drops whatever the rig still holds.

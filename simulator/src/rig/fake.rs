@@ -46,6 +46,9 @@ pub struct Behaviour {
     /// A board under test between the data output and the capture input (the virtual twin);
     /// takes the place of `loopback`.
     pub board: Option<Board>,
+    /// A twin's telegrams take their line time, as on a real rig: the answers to a telegram come
+    /// when its last character would have left the pin.
+    pub paced: bool,
 }
 
 impl Default for Behaviour {
@@ -58,6 +61,7 @@ impl Default for Behaviour {
             max_chunk: MAX_CHUNK as u16,
             standalone: false,
             board: None,
+            paced: false,
         }
     }
 }
@@ -205,7 +209,11 @@ impl FakeRig {
         self.inner.send_event(&DeviceMsg::RequestEdge { high, at_us });
         if high {
             for answer in self.inner.release_held() {
-                self.inner.send_event(&answer.as_msg());
+                match (&answer, answer.as_msg()) {
+                    (Answer::Wait(d), _) => std::thread::sleep(*d),
+                    (_, Some(m)) => self.inner.send_event(&m),
+                    (_, None) => {}
+                }
             }
         }
     }
@@ -314,7 +322,15 @@ impl Bench {
                     continue;
                 }
                 for answer in self.answer(msg, &mut current) {
-                    if write(end.as_mut(), self.behaviour.protocol, &answer.as_msg()).is_err() {
+                    let sent = match (&answer, answer.as_msg()) {
+                        (Answer::Wait(d), _) => {
+                            std::thread::sleep(*d);
+                            Ok(())
+                        }
+                        (_, Some(m)) => write(end.as_mut(), self.behaviour.protocol, &m),
+                        (_, None) => Ok(()),
+                    };
+                    if sent.is_err() {
                         return;
                     }
                 }
@@ -437,6 +453,10 @@ impl Bench {
             let Some((id, bytes, plan)) = t.held.pop_front() else { break };
             let cut = if honour { t.drop_after.take() } else { None };
             let send = cut.map_or(bytes.len(), |n| (n as usize).min(bytes.len()));
+            if self.behaviour.paced {
+                let bits = send as f64 * f64::from(status.line.framing.bits_per_char());
+                out.push(Answer::Wait(std::time::Duration::from_secs_f64(bits / f64::from(status.line.baud))));
+            }
             match t.twin.transmit(&status.line, &plan, &bytes, send) {
                 Ok(got) => {
                     if let Some(Feed(w)) = self.feed.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
@@ -470,14 +490,24 @@ impl Bench {
 
 /// An answer, owned so it outlives the locks taken to make it.
 enum Answer {
-    Hello { status: Status, firmware: String, protocol: u8, max_chunk: u16, standalone: bool },
+    /// Pause before the answers that follow (a paced twin's line time).
+    Wait(std::time::Duration),
+    Hello {
+        status: Status,
+        firmware: String,
+        protocol: u8,
+        max_chunk: u16,
+        standalone: bool,
+    },
     Captured(Vec<Captured>),
     Msg(Box<DeviceMsg<'static>>),
 }
 
 impl Answer {
-    fn as_msg(&self) -> DeviceMsg<'_> {
-        match self {
+    /// The message to write; `None` for a pause, which the sender sleeps through.
+    fn as_msg(&self) -> Option<DeviceMsg<'_>> {
+        Some(match self {
+            Answer::Wait(_) => return None,
             Answer::Hello { status, firmware, protocol, max_chunk, standalone } => DeviceMsg::Hello(Hello {
                 protocol: *protocol,
                 firmware,
@@ -494,7 +524,7 @@ impl Answer {
             // At most MAX_CAPTURED by construction (`chunks` above).
             Answer::Captured(c) => DeviceMsg::Captured(c.iter().copied().take(MAX_CAPTURED).collect()),
             Answer::Msg(m) => (**m).clone(),
-        }
+        })
     }
 }
 
