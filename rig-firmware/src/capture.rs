@@ -4,8 +4,8 @@
 //! timestamps to the host.
 //!
 //! The receiver samples every bit after the start bit (data, parity, the first stop bit) three
-//! times, at 7/16, 8/16 and 9/16 of the bit as a 16x UART does, and pushes the samples raw; this
-//! task takes each bit's majority, so a glitch is outvoted, and a framing or parity error is
+//! times, 1/8 bit apart around its middle as an 8x UART does, and pushes the samples raw; this
+//! task takes each bit's majority, so a glitch of up to 1/16 bit is outvoted, and a framing or parity error is
 //! reported with the character rather than silently dropped, as embassy's 8N1 PIO UART would. Inverted inputs use the GPIO input inverter, so the program
 //! always sees idle high.
 //!
@@ -41,7 +41,7 @@ pub fn check(cfg: &CaptureConfig) -> Result<(), ConfigError> {
     clkdiv(cfg.baud).map(|_| ()).ok_or(ConfigError::Baud)
 }
 
-/// The clock divider for 16 PIO cycles per bit, if it is within the PIO's 1..=65536 range.
+/// The clock divider for 32 PIO cycles per bit, if it is within the PIO's 1..=65536 range.
 fn clkdiv(baud: u32) -> Option<FixedU32<U8>> {
     let rate = u64::from(baud) * u64::from(RX_CYCLES_PER_BIT);
     let div256 = (u64::from(clk_sys_freq()) * 256 + rate / 2) / rate;

@@ -11,7 +11,7 @@ use anyhow::{Result, format_err};
 use p1sim_core::rig::{CaptureConfig, Captured, FaultPlan, LineConfig, flags};
 use p1sim_core::spec::LineSettings;
 use p1sim_core::wire::board::Board;
-use p1sim_core::wire::{self, BitFault, LineEncoder, PS_PER_S, ReceiverConfig, RxChar};
+use p1sim_core::wire::{self, BitFault, LineEncoder, PS_PER_S, ReceiverConfig, RxChar, Vote};
 
 use crate::wire::Downstream;
 
@@ -92,9 +92,15 @@ impl Twin {
 }
 
 /// The capture input as a receiver: its polarity says which level is idle (`Normal` is a TTL
-/// input, idle high), as the firmware's GPIO input inverter does.
+/// input, idle high), as the firmware's GPIO input inverter does, and it votes each bit from
+/// three samples 1/8 bit apart, as the firmware's PIO program samples.
 fn receiver_of(c: &CaptureConfig) -> Result<ReceiverConfig> {
-    Ok(ReceiverConfig { line: LineSettings { baud: c.baud, framing: c.framing }, input: c.polarity, phase: 0 })
+    Ok(ReceiverConfig {
+        line: LineSettings { baud: c.baud, framing: c.framing },
+        input: c.polarity,
+        phase: 0,
+        vote: Vote::Spread,
+    })
 }
 
 fn captured(c: RxChar) -> Captured {

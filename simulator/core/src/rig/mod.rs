@@ -490,9 +490,10 @@ pub const fn voted_bits(framing: Framing) -> u32 {
     framing.data_bits as u32 + if matches!(framing.parity, Parity::None) { 0 } else { 1 } + 1
 }
 
-/// Decodes a character the rig's capture receiver sampled three times a bit, at 7/16, 8/16 and
-/// 9/16 of each bit as a 16x UART does: `samples` holds `3 * voted_bits(framing)` samples in time
-/// order from bit 0. Each bit is the majority of its three; then as [`decode_char`].
+/// Decodes a character the rig's capture receiver sampled three times a bit, at 6/16, 8/16 and
+/// 10/16 of each bit (the wire model's [`crate::wire::receiver::Vote::Spread`]): `samples` holds
+/// `3 * voted_bits(framing)` samples in time order from bit 0. Each bit is the majority of its
+/// three; then as [`decode_char`].
 pub fn vote_char(framing: Framing, samples: u32) -> (u8, u8) {
     let n = voted_bits(framing);
     let mut bits = 0u32;

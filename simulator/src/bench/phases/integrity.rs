@@ -1,6 +1,9 @@
 //! Signal integrity: glitches of a set width on the line, spread over each telegram and placed
 //! at a seeded position inside each character's frame, alternately pulling the line to mark and
-//! letting it to space. A board with its reader's UART must not turn them into errors.
+//! letting it to space. A board with the reference receiver (the rig's capture input, or the
+//! twin's model of it) must not turn them into errors: it takes each bit's majority of three
+//! samples 1/8 bit apart, so a glitch of 1/16 bit changes one sample at most, unless the board
+//! stretches it.
 
 use anyhow::Result;
 use p1sim_core::rig::{Fault, FaultPlan};
@@ -12,9 +15,11 @@ use crate::bench::diagnose::Seen;
 use crate::bench::measure::{MeasOutcome, Measurement, show};
 use crate::bench::station::P1_LINE;
 
-/// Slots per bit the rig needs to place glitches of the plan's width (it takes at most 16).
+/// Slots per bit the rig needs to place glitches of the plan's width: one slot is the shortest
+/// glitch it makes, and it takes at most 16 slots per bit.
 fn oversampling_for(glitch_bits: f64) -> u8 {
-    if glitch_bits < 0.125 { 16 } else { 8 }
+    let slots = (1.0 / glitch_bits.max(1.0 / 16.0)).ceil() as u8;
+    slots.clamp(8, p1sim_core::rig::MAX_OVERSAMPLING)
 }
 
 pub fn run(ctx: &mut Ctx<'_>, name: &str, telegrams: u32, glitches: u32, glitch_bits: f64) -> Result<Found> {
