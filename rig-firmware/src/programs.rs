@@ -145,3 +145,48 @@ impl CaptureProgram {
         CaptureProgram { loaded: common.load_program(&program) }
     }
 }
+
+/// The edge timers (the `sensors` feature): two programs on PIO0 SM2 and SM3 at the full system
+/// clock, each started by a word from the CPU. The rise timer releases the data line and counts
+/// until the sense input (its `jmp pin`, GP6) reads high; the fall timer pulls the line low and
+/// counts until it reads low. Each pushes X, counted down from all ones once per two-cycle loop
+/// iteration, so the iterations are `!X`; a line that never crosses leaves the FIFO empty.
+///
+/// ```text
+/// rise: pull block          fall: pull block
+///       mov x, ~null              mov x, ~null
+///       set pindirs, 0            set pindirs, 1
+/// loop: jmp pin done        loop: jmp pin high
+///       jmp x-- loop              jmp done
+/// done: mov isr, x          high: jmp x-- loop
+///       push noblock        done: mov isr, x
+///                                 push noblock
+/// ```
+#[cfg(feature = "sensors")]
+pub fn edge_timer(rise: bool) -> Program<32> {
+    let mut a = Assembler::<32>::new();
+    let mut top = a.label();
+    let mut looping = a.label();
+    let mut done = a.label();
+    a.bind(&mut top);
+    a.pull(false, true);
+    a.mov(MovDestination::X, MovOperation::Invert, MovSource::NULL);
+    a.set(SetDestination::PINDIRS, u8::from(!rise));
+    a.bind(&mut looping);
+    if rise {
+        a.jmp(JmpCondition::PinHigh, &mut done);
+        a.jmp(JmpCondition::XDecNonZero, &mut looping);
+    } else {
+        let mut high = a.label();
+        a.jmp(JmpCondition::PinHigh, &mut high);
+        a.jmp(JmpCondition::Always, &mut done);
+        a.bind(&mut high);
+        a.jmp(JmpCondition::XDecNonZero, &mut looping);
+    }
+    a.bind(&mut done);
+    a.mov(MovDestination::ISR, MovOperation::None, MovSource::X);
+    a.push(false, false);
+    // Wraps back to `pull block`.
+    let _ = top;
+    a.assemble_program()
+}

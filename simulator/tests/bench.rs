@@ -17,14 +17,16 @@ use serde_json::Value;
 use support::rig_pty::{pty, rig_on_pty};
 use support::{p1sim, temp_dir};
 
-const PASSING: [&str; 4] = ["transistor-inverter", "transistor-inverter-bc847", "ftdi-inverted", "rs232-adapter"];
+const PASSING: [&str; 3] = ["transistor-inverter-bc847", "ftdi-inverted", "rs232-adapter"];
 
-/// (board, the first phase that fails, the cause).
-const FAILING: [(&str, &str, &str); 4] = [
+/// (board, the phase the diagnosis points at, the cause). The Raspberry Pi inverter receives
+/// every byte, but drives Request from a 3.3 V GPIO.
+const FAILING: [(&str, &str, &str); 5] = [
     ("direct-no-inverter", "data", "inverted"),
     ("direct-no-pullup", "data", "no-pull-up"),
     ("ftdi-not-inverted", "data", "inverted"),
     ("double-inverter", "data", "inverted"),
+    ("transistor-inverter", "request-level", "request-level"),
 ];
 
 /// A plan that runs in a fraction of a second: the phases a rig without sensors runs, small.
@@ -120,7 +122,7 @@ fn broken_boards_fail_in_the_right_phase_with_the_right_cause() {
         assert_eq!(record["diagnosis"]["cause"], cause, "{name}: {}", record["diagnosis"]);
         assert_eq!(record["diagnosis"]["phase"], failing_phase, "{name}");
         assert_eq!(phase(&record, failing_phase)["outcome"], "FAIL", "{name}");
-        assert_eq!(phase(&record, "request")["outcome"], "PASS", "{name}: Request is not what is wrong");
+        assert_eq!(phase(&record, "request")["outcome"], "PASS", "{name}: Request is raised");
         let shown = text(&out);
         assert!(shown.contains(&format!("Diagnosis: {cause}")) && shown.contains("Fix:"), "{name}:\n{shown}");
         assert_schema(&record);
@@ -158,9 +160,97 @@ fn a_weak_pull_up_on_a_long_cable_fails_at_115200_and_passes_at_9600() {
     assert_eq!(record["diagnosis"]["cause"], "slow-edges");
     assert_eq!(record["plan"]["legacy"], true);
     let ohms = measurement(&record, "pull-up", "pull-up-ohms")["value"].as_f64().unwrap();
-    assert!((ohms - 22_000.0).abs() < 1.0, "{ohms}");
+    assert!((ohms - 22_000.0).abs() < 220.0, "read through the rig's ADC steps: {ohms}");
     assert_schema(&record);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A board file in a temporary directory: a pull-up of `ohms` into a 5 V Schmitt input behind
+/// one inversion, Request tied high, and `extra` keys.
+fn board_file(dir: &Path, name: &str, ohms: u32, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!("[board]\nname = \"{name}\"\npull_up_ohms = {ohms}\ninversions = 1\nrequest = \"tied\"\n{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+#[test]
+fn a_47k_pull_up_fails_the_pull_up_phase_and_is_named() {
+    let dir = temp_dir("bench-47k");
+    let file = board_file(&dir, "weak-47k", 47_000, "");
+    let (out, record, _) = bench(&["--board", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let record = record.unwrap();
+    assert_eq!(phase(&record, "pull-up")["outcome"], "FAIL");
+    assert_eq!(record["diagnosis"]["cause"], "slow-edges");
+    assert_eq!(record["diagnosis"]["phase"], "pull-up");
+    let evidence = record["diagnosis"]["evidence"].as_str().unwrap();
+    assert!(evidence.contains("pull-up measures 47") && evidence.contains("Ω"), "{evidence}");
+    assert_eq!(phase(&record, "rise-time")["outcome"], "FAIL", "a 47k pull-up is slow too");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_board_drawing_300_ma_fails_the_supply_phase() {
+    let dir = temp_dir("bench-300ma");
+    let file = board_file(&dir, "esp-board", 4_700, "supply_ma = 300\nsupply_peak_ma = 420\noutput_high_volts = 3.3\n");
+    let (out, record, _) = bench(&["--board", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let record = record.unwrap();
+    assert_eq!(phase(&record, "supply")["outcome"], "FAIL");
+    assert_eq!(measurement(&record, "supply", "supply-average-ma")["value"], 300.0);
+    assert_eq!(record["diagnosis"]["cause"], "supply-current");
+    assert!(text(&out).contains("Diagnosis: supply-current"), "{}", text(&out));
+    // A board whose output stage is pulled up to 5 V, for the standard plan's 3.3 V reader.
+    let loud = board_file(&dir, "loud", 4_700, "output_high_volts = 5.0\n");
+    let (_, record, _) = bench(&["--board", loud.to_str().unwrap()]);
+    let record = record.unwrap();
+    assert_eq!(phase(&record, "output-level")["outcome"], "FAIL");
+    assert_eq!(record["diagnosis"]["cause"], "output-level");
+    assert_schema(&record);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn rig_measure_shows_every_quantity_of_a_rig_with_sensors() {
+    let board = Board::named("ftdi-inverted").unwrap();
+    let (_fake, p) = rig_on_pty(Behaviour { board: Some(board), ..Behaviour::default() });
+    let out = p1sim().args(["rig", "measure"]).arg(&p.path).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let m: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> = m["readings"].as_array().unwrap().iter().map(|r| r["quantity"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "line-open",
+            "line-loaded",
+            "rise",
+            "fall",
+            "request",
+            "output-high",
+            "supply-average",
+            "supply-peak",
+            "supply-voltage"
+        ]
+    );
+    let ohms = m["pull_up_ohms"].as_f64().unwrap();
+    assert!((ohms - 10_000.0).abs() < 100.0, "{ohms}");
+    assert_eq!(m["circuit"]["threshold_mv"], 3200);
+    let out = p1sim().args(["rig", "measure"]).arg(&p.path).output().unwrap();
+    let shown = text(&out);
+    assert!(shown.contains("data line released") && shown.contains("pull-up") && shown.contains("mV"), "{shown}");
+    // A version-1 firmware is refused for measurements with the command to update it.
+    let (_old, p) = rig_on_pty(Behaviour { protocol: 1, ..Behaviour::default() });
+    let out = p1sim().args(["rig", "measure"]).arg(&p.path).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("no electrical measurements") && text(&out).contains("cargo xtask firmware"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -229,7 +319,7 @@ fn junit_has_a_case_per_phase_with_the_limits() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let xml = std::fs::read_to_string(&xml).unwrap();
-    assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
+    assert_eq!(xml.matches("<testcase ").count(), 12, "{xml}");
     assert!(xml.contains("<skipped") && xml.contains("<failure"), "{xml}");
     assert!(xml.contains("pull-up-present: no [x == true] FAIL"), "{xml}");
     assert!(xml.contains(r#"name="cause" value="no-pull-up""#), "{xml}");

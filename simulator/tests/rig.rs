@@ -27,7 +27,7 @@ fn info_shows_what_the_rig_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("firmware      0.1.0-fake"), "{text}");
-    assert!(text.contains("protocol      1 (this p1sim speaks 1)"), "{text}");
+    assert!(text.contains("protocol      2 (this p1sim speaks 1 to 2)"), "{text}");
     assert!(text.contains("build         host-driven"), "{text}");
     assert!(text.contains("pins          data GP0, Request GP3, capture GP5, LED GP25"), "{text}");
     fake.seen(|s| assert_eq!((s.hellos, s.lines.len()), (1, 0), "info says Hello and changes nothing"));

@@ -74,7 +74,8 @@ pub fn build(opts: &Options) -> Result<Built, String> {
     // The host workspace's settings must not reach the firmware build.
     cmd.env_remove("RUSTFLAGS").env_remove("CARGO_BUILD_TARGET");
     if let Some(p) = &opts.profile {
-        cmd.args(["--features", "standalone"]).env("P1SIM_PROFILE", p);
+        // The pocket meter is a meter, not a test rig: no sensors.
+        cmd.args(["--no-default-features", "--features", "standalone"]).env("P1SIM_PROFILE", p);
         match &opts.seed {
             Some(s) => cmd.env("P1SIM_SEED", s),
             None => cmd.env_remove("P1SIM_SEED"),
@@ -115,7 +116,7 @@ pub fn build(opts: &Options) -> Result<Built, String> {
 pub fn clippy() -> Result<(), String> {
     ensure_target(TARGET)?;
     let dir = root().join("rig-firmware");
-    for features in [&[][..], &["--features", "standalone"][..]] {
+    for features in [&[][..], &["--no-default-features", "--features", "standalone"][..]] {
         let status = Command::new(cargo_bin())
             .args(["clippy", "--release", "--locked"])
             .args(features)

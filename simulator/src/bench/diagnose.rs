@@ -28,6 +28,12 @@ pub enum Cause {
     PullUpTooStrong,
     /// The board's output goes on after the meter stops.
     OutputNotGated,
+    /// Request is driven outside the 4.0-5.5 V the port asks for.
+    RequestLevel,
+    /// The board draws more from the port's +5 V than it gives.
+    SupplyCurrent,
+    /// The board's TTL output does not suit the reader's logic family.
+    OutputLevel,
 }
 
 impl Cause {
@@ -42,6 +48,9 @@ impl Cause {
             Cause::NoOutput => "no-output",
             Cause::PullUpTooStrong => "pull-up-too-strong",
             Cause::OutputNotGated => "output-not-gated",
+            Cause::RequestLevel => "request-level",
+            Cause::SupplyCurrent => "supply-current",
+            Cause::OutputLevel => "output-level",
         }
     }
 }
@@ -97,6 +106,21 @@ pub struct Facts {
     pub rise: Option<Seen<Limited<Option<f64>>>>,
     /// The longest cable the board passes on, in metres, against its limit.
     pub cable: Option<Seen<Limited<f64>>>,
+    /// The Request level in volts, against the lowest allowed.
+    pub request_level: Option<Seen<Limited<f64>>>,
+    /// The supply current.
+    pub supply: Option<Seen<SupplyFacts>>,
+    /// The board's output high level in volts, against the reader's supply.
+    pub output_level: Option<Seen<Limited<f64>>>,
+}
+
+/// What the supply phase saw, with its limits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SupplyFacts {
+    pub average_ma: f64,
+    pub peak_ma: f64,
+    pub max_average_ma: f64,
+    pub max_peak_ma: f64,
 }
 
 /// The bit-rate offsets, in percent, between which a board receives cleanly.
@@ -207,6 +231,63 @@ pub fn diagnose(f: &Facts, all_passed: bool) -> Diagnosis {
                  or remove the second inverter if there are two (an RS-232 adapter already inverts)",
             );
         }
+    }
+    if let Some(Seen { phase, passed: false, value: Limited { value: volts, limit } }) = &f.request_level {
+        let evidence = if volts < limit {
+            format!(
+                "Request (RJ12 pin 2) rises to only {} V under a meter's load; the port asks for 4.0 to 5.5 V, and some \
+                 meters give nothing below (the Landis+Gyr E360 is reported to need the full 5 V)",
+                show(*volts)
+            )
+        } else {
+            format!("Request (RJ12 pin 2) is driven to {} V, above the 5.5 V the port takes", show(*volts))
+        };
+        return d(
+            Cause::RequestLevel,
+            phase,
+            evidence,
+            "Drive Request from +5 V: tie pin 2 to pin 1, or let the reader's GPIO switch pin 1's +5 V onto pin 2 \
+             through a transistor; a 3.3 V GPIO straight on pin 2 is not enough, and Request must not go above 5.5 V",
+        );
+    }
+    if let Some(Seen { phase, passed: false, value: s }) = &f.supply {
+        return d(
+            Cause::SupplyCurrent,
+            phase,
+            format!(
+                "the board draws {} mA on average and {} mA at its peak from the port's +5 V (pin 1); the plan allows {} \
+                 and {} mA: a DSMR 5 or Smarty port gives 250 mA and trips from about 260 mA, a DSMR 4 port gives 100 mA",
+                show(s.average_ma),
+                show(s.peak_ma),
+                show(s.max_average_ma),
+                show(s.max_peak_ma)
+            ),
+            "Power the board from USB or its own supply, or draw less: lower the Wi-Fi transmit power, let the radio \
+             sleep, and add a bulk capacitor with a soft start so the start-up current does not trip the port",
+        );
+    }
+    if let Some(Seen { phase, passed: false, value: Limited { value: volts, limit: reader } }) = &f.output_level {
+        let evidence = if volts > reader {
+            format!(
+                "the board's TTL output idles at {} V, above what a {} V reader's input takes: it can damage a Raspberry \
+                 Pi's or an ESP's pin",
+                show(*volts),
+                show(*reader)
+            )
+        } else {
+            format!(
+                "the board's TTL output idles at only {} V, too low for a {} V reader to read as high",
+                show(*volts),
+                show(*reader)
+            )
+        };
+        return d(
+            Cause::OutputLevel,
+            phase,
+            evidence,
+            "Pull the output stage up to the reader's own supply (3.3 V for a Raspberry Pi or an ESP, 5 V for a 5 V \
+             adapter), not to the port's +5 V",
+        );
     }
     if let Some(p) = &f.pull_up
         && !p.passed
@@ -376,6 +457,42 @@ mod tests {
         let d = diagnose(&narrow, false);
         assert_eq!((d.cause, d.phase.as_deref()), (Cause::SlowEdges, Some("timing")));
         assert!(d.evidence.contains("-1% to 1.5%"), "{}", d.evidence);
+    }
+
+    #[test]
+    fn the_electrical_causes_name_their_values() {
+        let ok = Facts { request_raised: Some(true), data: Some(line(true)), ..Facts::default() };
+        let low = Facts {
+            request_level: Some(Seen {
+                phase: "request-level".into(),
+                passed: false,
+                value: Limited { value: 3.3, limit: 4.0 },
+            }),
+            ..ok.clone()
+        };
+        let d = diagnose(&low, false);
+        assert_eq!(d.cause, Cause::RequestLevel);
+        assert!(d.evidence.contains("only 3.3 V") && d.fix.contains("pin 1"), "{d:?}");
+        let hungry = Facts {
+            supply: Some(Seen {
+                phase: "supply".into(),
+                passed: false,
+                value: SupplyFacts { average_ma: 300.0, peak_ma: 420.0, max_average_ma: 250.0, max_peak_ma: 260.0 },
+            }),
+            ..ok.clone()
+        };
+        let d = diagnose(&hungry, false);
+        assert_eq!(d.cause, Cause::SupplyCurrent);
+        assert!(d.evidence.contains("300 mA on average") && d.evidence.contains("420 mA"), "{d:?}");
+        let five = Facts {
+            output_level: Some(Seen {
+                phase: "output-level".into(),
+                passed: false,
+                value: Limited { value: 5.0, limit: 3.3 },
+            }),
+            ..ok
+        };
+        assert_eq!(diagnose(&five, false).cause, Cause::OutputLevel);
     }
 
     #[test]

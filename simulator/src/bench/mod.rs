@@ -52,6 +52,7 @@ pub struct RunInfo {
 pub fn run(station: &mut Station, plan: &Plan, info: &RunInfo, progress: &mut dyn FnMut(Progress<'_>)) -> Record {
     let start = jiff::Timestamp::now();
     let started = Instant::now();
+    station.begin_run();
     let mut facts = Facts { readback_port: matches!(station.readback(), Readback::Port(_)), ..Facts::default() };
     let mut phases = Vec::with_capacity(plan.phases.len());
     for (i, phase) in plan.phases.iter().enumerate() {

@@ -83,6 +83,17 @@ pub enum Kind {
     RiseTime { max_bits: f64, marginal_bits: Option<f64> },
     /// The longest cable the board passes on (virtual twin only).
     Cable { min_m: f64, marginal_m: Option<f64> },
+    /// The level the board drives Request to, under a meter's load.
+    RequestLevel { min_volts: f64, max_volts: f64 },
+    /// The current the board draws from the port's +5 V, on average and at its peak.
+    Supply {
+        max_average_ma: f64,
+        max_peak_ma: f64,
+        #[serde(default = "default_window_ms")]
+        window_ms: u16,
+    },
+    /// The high level of the board's TTL output against the reader's logic family.
+    OutputLevel { reader_volts: f64 },
 }
 
 fn default_settle_ms() -> u64 {
@@ -93,6 +104,9 @@ fn default_hold_ms() -> u64 {
 }
 fn default_cut() -> f64 {
     0.33
+}
+fn default_window_ms() -> u16 {
+    500
 }
 
 impl Kind {
@@ -108,6 +122,9 @@ impl Kind {
             Kind::PullUp { .. } => "pull-up",
             Kind::RiseTime { .. } => "rise-time",
             Kind::Cable { .. } => "cable",
+            Kind::RequestLevel { .. } => "request-level",
+            Kind::Supply { .. } => "supply",
+            Kind::OutputLevel { .. } => "output-level",
         }
     }
 }
@@ -296,6 +313,30 @@ fn check(kind: &Kind) -> Result<(), (&'static str, String)> {
             within("min_m", min_m, 0.0, 1000.0)?;
             marginal_m.map_or(Ok(()), |m| within("marginal_m", m, min_m, 1000.0))
         }
+        Kind::RequestLevel { min_volts, max_volts } => {
+            within("min_volts", min_volts, 0.0, 30.0)?;
+            within("max_volts", max_volts, min_volts, 30.0)
+        }
+        Kind::Supply { max_average_ma, max_peak_ma, window_ms } => {
+            within("max_average_ma", max_average_ma, 0.0, 10_000.0)?;
+            within("max_peak_ma", max_peak_ma, max_average_ma, 10_000.0)?;
+            within("window_ms", f64::from(window_ms), 1.0, f64::from(p1sim_core::rig::MeasureRequest::MAX_WINDOW_MS))
+        }
+        Kind::OutputLevel { reader_volts } => within("reader_volts", reader_volts, 1.0, 12.0),
+    }
+}
+
+impl Plan {
+    /// How long the rig samples the supply current: the plan's supply phase's window, or half a
+    /// second.
+    pub fn supply_window_ms(&self) -> u16 {
+        self.phases
+            .iter()
+            .find_map(|p| match p.kind {
+                Kind::Supply { window_ms, .. } => Some(window_ms),
+                _ => None,
+            })
+            .unwrap_or_else(default_window_ms)
     }
 }
 
@@ -309,8 +350,22 @@ mod tests {
         let names: Vec<&str> = p.phases.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["request", "data", "legacy", "timing", "integrity", "gating", "pull-up", "rise-time", "cable"]
+            [
+                "request",
+                "data",
+                "legacy",
+                "timing",
+                "integrity",
+                "gating",
+                "pull-up",
+                "rise-time",
+                "request-level",
+                "supply",
+                "output-level",
+                "cable"
+            ]
         );
+        assert_eq!(p.supply_window_ms(), 500);
         assert_eq!(p.profiles.len(), 4);
         assert!(!p.legacy);
         assert_eq!(

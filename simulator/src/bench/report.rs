@@ -16,15 +16,9 @@ pub fn phase_line(index: usize, total: usize, p: &PhaseRecord) -> String {
         Outcome::Skip | Outcome::Error => p.note.clone().unwrap_or_default(),
         _ => p.evidence.first().cloned().unwrap_or_default(),
     };
-    let mut line = format!(
-        "[{}/{}] {:<14} {:<5} {:>6.2} s  {}",
-        index + 1,
-        total,
-        p.name,
-        p.outcome.label(),
-        p.duration_s,
-        detail
-    );
+    // The counter keeps its width, so the names line up past phase 9.
+    let counter = format!("[{:>width$}/{total}]", index + 1, width = total.to_string().len());
+    let mut line = format!("{counter} {:<14} {:<5} {:>6.2} s  {}", p.name, p.outcome.label(), p.duration_s, detail);
     if line.chars().count() > 160 {
         line = line.chars().take(157).collect::<String>() + "...";
     }

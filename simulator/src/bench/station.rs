@@ -13,21 +13,16 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use p1sim_core::LineSettings;
 use p1sim_core::rig::{
-    AbortReason, CaptureConfig, Captured, ErrorCode, FaultPlan, LineConfig, MAX_OVERSAMPLING, RequestMode,
+    AbortReason, CaptureConfig, Captured, ErrorCode, FaultPlan, LineConfig, MAX_OVERSAMPLING, MEASURE_VERSION,
+    MeasureRequest, Measured, Quantity, RequestMode, caps,
 };
-use p1sim_core::wire::board::{Board, LineSense, SenseCircuit};
+use p1sim_core::wire::board::{Board, LineSense};
 
 use crate::rig::fake::{Behaviour, FakeRig};
 use crate::rig::transport::{Connector, connector_for};
 use crate::rig::{Rig, RigEvent, Settings};
 
 use super::readback::{PortReader, RequestVia};
-
-/// The rig's data-line sense input as the reference design builds it (rig-firmware/README.md):
-/// a 100k/200k divider to its ADC and GPIO (300 kΩ on the line), a 10 kΩ load switched in by a
-/// MOSFET, and a GPIO threshold of 1.6 V behind the divider, 2.4 V on the line.
-pub const RIG_SENSE: SenseCircuit =
-    SenseCircuit { input_ohms: 300_000.0, known_load_ohms: 10_000.0, threshold_volts: 2.4 };
 
 /// What is under test, for the record.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +89,8 @@ pub struct Station {
     patience: f64,
     /// Captured characters the rig reported lost (its capture FIFO or USB queue overflowed).
     pub capture_lost: u64,
+    /// The rig's measurements of this board, taken once per run.
+    measured: Option<Measured>,
 }
 
 impl Station {
@@ -155,6 +152,7 @@ impl Station {
             lag,
             patience,
             capture_lost: 0,
+            measured: None,
         };
         // The reader's Request line starts low: the first phase decides when it rises.
         if station.can_drive_request() {
@@ -192,10 +190,59 @@ impl Station {
         }
     }
 
-    /// What the rig's data-line sense input reads: the twin computes it from the board model;
-    /// a rig without the sensors has none.
-    pub fn sense(&self) -> Option<LineSense> {
-        self.twin_board().map(|b| b.sense(&RIG_SENSE))
+    /// Starts a new board's run: measurements are taken afresh.
+    pub fn begin_run(&mut self) {
+        self.measured = None;
+        self.capture_lost = 0;
+    }
+
+    /// The rig's electrical measurements of the board, taken once per run with the line idle
+    /// (a twin's come from its model through the same protocol), with the supply sampled for
+    /// `window_ms`; `Err` says why there are none (no sensors, or a firmware that predates
+    /// them).
+    pub fn measured(&mut self, window_ms: u16) -> Result<std::result::Result<Measured, String>> {
+        if let Some(m) = &self.measured {
+            return Ok(Ok(m.clone()));
+        }
+        let info = self.rig.info();
+        if info.protocol < MEASURE_VERSION {
+            return Ok(Err(format!(
+                "the rig's firmware {} predates electrical measurements (rig protocol {}): update it with `cargo xtask \
+                 firmware` and flash it",
+                info.firmware, info.protocol
+            )));
+        }
+        if info.capabilities & caps::SENSORS == 0 {
+            return Ok(Err("this rig has no sensors; one built with the sense circuit of rig-firmware/README.md \
+                           measures this, and so does the virtual twin"
+                .into()));
+        }
+        let window_ms = window_ms.min(MeasureRequest::MAX_WINDOW_MS);
+        // Request as the board holds it while reading, so its level is read under load.
+        if self.can_drive_request() {
+            self.drive_request(true)?;
+            self.wait_request(true, Duration::from_millis(500));
+        }
+        self.rig.measure(MeasureRequest { supply_window_ms: window_ms })?;
+        let within = self.patient(Duration::from_millis(u64::from(window_ms)) + Duration::from_secs(3));
+        let end = Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                bail!("the rig did not answer the measurement within {:.1} s", within.as_secs_f64());
+            }
+            match self.events.recv_timeout(left) {
+                Ok(RigEvent::Measured(m)) => {
+                    self.measured = Some(m.clone());
+                    return Ok(Ok(m));
+                }
+                Ok(RigEvent::DeviceError { code, arg }) => {
+                    bail!("the rig could not measure: {} ({arg})", code.describe())
+                }
+                Ok(other) => self.note(&other, &mut Vec::new(), &mut Vec::new()),
+                Err(_) => {}
+            }
+        }
     }
 
     /// The line settings in force.
@@ -447,6 +494,16 @@ fn settings_for(line: LineSettings, oversampling: u8) -> Settings {
     s.capture = CaptureConfig { baud: line.baud, framing: line.framing, ..CaptureConfig::TTL };
     s.request = RequestMode::Honour;
     s
+}
+
+/// The data line as the rig's sense input read it, in volts and seconds.
+pub fn line_sense(m: &Measured) -> Option<LineSense> {
+    let mv = |q| m.get(q).and_then(|r| r.value).map(|v| f64::from(v) / 1000.0);
+    Some(LineSense {
+        open_volts: mv(Quantity::LineOpen)?,
+        loaded_volts: mv(Quantity::LineLoaded)?,
+        rise_s: m.get(Quantity::Rise).and_then(|r| r.value).map(|ns| f64::from(ns) / 1e9),
+    })
 }
 
 /// The DSMR 4/5 P1 line: 115200 8N1.

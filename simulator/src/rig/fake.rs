@@ -85,6 +85,7 @@ pub struct Seen {
     pub captures: Vec<CaptureConfig>,
     pub chunks: Vec<ChunkSeen>,
     pub cancels: usize,
+    pub measures: usize,
     /// Telegrams completed, by id, with their bytes.
     pub telegrams: Vec<(u16, Vec<u8>)>,
     /// Frames it could not read.
@@ -350,6 +351,8 @@ impl Bench {
                     protocol: self.behaviour.protocol,
                     max_chunk: self.behaviour.max_chunk,
                     standalone: self.behaviour.standalone,
+                    sensors: self.behaviour.board.is_some()
+                        && self.behaviour.protocol >= p1sim_core::rig::MEASURE_VERSION,
                 }]
             }
             HostMsg::ConfigureLine(cfg) => match cfg.validate() {
@@ -378,6 +381,20 @@ impl Bench {
                 }
                 Err(e) => vec![Answer::Msg(Box::new(DeviceMsg::Error { code: ErrorCode::Config, arg: e.code() }))],
             },
+            HostMsg::Measure(request) => {
+                seen.measures += 1;
+                if self.behaviour.protocol < p1sim_core::rig::MEASURE_VERSION {
+                    // A firmware of version 1 knows no such message.
+                    return vec![Answer::Msg(Box::new(DeviceMsg::Error { code: ErrorCode::Message, arg: 0 }))];
+                }
+                let twin = self.twin.lock().unwrap_or_else(|e| e.into_inner());
+                match twin.as_ref() {
+                    Some(t) => vec![Answer::Msg(Box::new(DeviceMsg::Measured(
+                        t.twin.measure(self.request_high.load(Ordering::SeqCst), request),
+                    )))],
+                    None => vec![Answer::Msg(Box::new(DeviceMsg::Error { code: ErrorCode::Unsupported, arg: 0 }))],
+                }
+            }
             HostMsg::Cancel => {
                 seen.cancels += 1;
                 *current = None;
@@ -498,6 +515,7 @@ enum Answer {
         protocol: u8,
         max_chunk: u16,
         standalone: bool,
+        sensors: bool,
     },
     Captured(Vec<Captured>),
     Msg(Box<DeviceMsg<'static>>),
@@ -508,7 +526,7 @@ impl Answer {
     fn as_msg(&self) -> Option<DeviceMsg<'_>> {
         Some(match self {
             Answer::Wait(_) => return None,
-            Answer::Hello { status, firmware, protocol, max_chunk, standalone } => DeviceMsg::Hello(Hello {
+            Answer::Hello { status, firmware, protocol, max_chunk, standalone, sensors } => DeviceMsg::Hello(Hello {
                 protocol: *protocol,
                 firmware,
                 mode: if *standalone { Mode::Standalone } else { Mode::HostDriven },
@@ -517,7 +535,8 @@ impl Answer {
                 capabilities: caps::CAPTURE
                     | caps::REQUEST
                     | caps::OPEN_DRAIN
-                    | if *standalone { caps::STANDALONE } else { caps::SEND },
+                    | if *standalone { caps::STANDALONE } else { caps::SEND }
+                    | if *sensors { caps::SENSORS } else { 0 },
                 max_chunk: *max_chunk,
                 status: *status,
             }),

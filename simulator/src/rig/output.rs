@@ -204,6 +204,8 @@ impl Shared {
                 st.up = s.request_high;
                 self.line.request.store(s.request_high, relaxed);
             }
+            // `run --rig` never asks for measurements.
+            RigEvent::Measured(_) => {}
             RigEvent::Overrun { .. } => {
                 self.stats.overruns.fetch_add(1, relaxed);
                 eprintln!("p1sim run: rig {}: {}", self.name, e.describe());

@@ -6,11 +6,24 @@
 //!
 //! It keeps the board and receiver state from one telegram to the next, and a clock of line
 //! time that the captured timestamps count, as the firmware's microseconds since boot do.
+//!
+//! It measures, too: the firmware's measurement sequence (`p1sim_core::rig::sense`) runs
+//! against the board model in place of the rig's ADC, load switch and edge timers, so a twin
+//! reports the quantities a rig with sensors reports, at the same resolution.
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use anyhow::{Result, format_err};
-use p1sim_core::rig::{CaptureConfig, Captured, FaultPlan, LineConfig, flags};
+use p1sim_core::rig::sense::{
+    self, FALL_LOOP_CYCLES, Input, RIG_CIRCUIT, RISE_LOOP_CYCLES, SenseHw, mv_to_adc, seconds_to_count,
+};
+use p1sim_core::rig::{
+    CaptureConfig, Captured, FaultPlan, LineConfig, MeasureRequest, Measured, Quantity, Reading, flags,
+};
 use p1sim_core::spec::LineSettings;
-use p1sim_core::wire::board::Board;
+use p1sim_core::wire::board::{Board, LineSense, METER_SINK_OHMS};
 use p1sim_core::wire::{self, BitFault, LineEncoder, PS_PER_S, ReceiverConfig, RxChar, Vote};
 
 use crate::wire::Downstream;
@@ -89,6 +102,99 @@ impl Twin {
     pub fn now_us(&self) -> u64 {
         self.now_ps / 1_000_000
     }
+
+    /// What a rig with sensors measures on this board, Request being `request_high`.
+    pub fn measure(&self, request_high: bool, _request: MeasureRequest) -> Measured {
+        let mut hw = ModelHw::new(&self.board, request_high);
+        let mut readings = complete(sense::measure_line(&mut hw, PIO_CLOCK_HZ)).unwrap_or_default();
+        let b = &self.board;
+        for (quantity, value, resolution) in [
+            (Quantity::SupplyAverage, b.supply_ma * 1000.0, SUPPLY_LSB_UA),
+            (Quantity::SupplyPeak, b.supply_peak_ma * 1000.0, SUPPLY_LSB_UA),
+            (Quantity::SupplyVoltage, 5_000.0, 4),
+        ] {
+            // Quantized as the current monitor reports it.
+            let value = (value / f64::from(resolution)).round() as i32 * resolution as i32;
+            let _ = readings.push(Reading { quantity, value: Some(value), resolution });
+        }
+        Measured { circuit: RIG_CIRCUIT, readings }
+    }
+}
+
+/// The PIO clock of the rig's edge timers: the RP2040's 125 MHz system clock.
+const PIO_CLOCK_HZ: u32 = 125_000_000;
+
+/// The current monitor's step (the INA219 calibrated for 100 µA a count).
+const SUPPLY_LSB_UA: u32 = 100;
+
+/// The rig's sensors, modelled: the line's levels from the board model, Request at the level
+/// the board drives it to, the board's output at its high level, and the edge times of the RC.
+struct ModelHw<'a> {
+    board: &'a Board,
+    sense: LineSense,
+    request_high: bool,
+    released: bool,
+    load: bool,
+    armed: bool,
+}
+
+impl<'a> ModelHw<'a> {
+    fn new(board: &'a Board, request_high: bool) -> Self {
+        let sense = board.sense(&RIG_CIRCUIT.into());
+        ModelHw { board, sense, request_high, released: false, load: false, armed: false }
+    }
+}
+
+impl SenseHw for ModelHw<'_> {
+    fn sink(&mut self) {
+        self.released = false;
+    }
+    fn release(&mut self) {
+        self.released = true;
+    }
+    fn set_load(&mut self, on: bool) {
+        self.load = on;
+    }
+    fn arm_edges(&mut self) {
+        self.armed = true;
+    }
+    fn rise_count(&mut self) -> Option<u32> {
+        let rise = self.sense.rise_s.filter(|_| self.armed)?;
+        Some(seconds_to_count(rise, RISE_LOOP_CYCLES, PIO_CLOCK_HZ))
+    }
+    fn fall_count(&mut self) -> Option<u32> {
+        if !self.armed {
+            return None;
+        }
+        // The meter's output sinks the line through its few ohms: from the released level to
+        // the threshold in a few nanoseconds (none when it was never above it).
+        let top = self.sense.open_volts;
+        let threshold = f64::from(RIG_CIRCUIT.threshold_mv) / 1000.0;
+        let tau = METER_SINK_OHMS * self.board.capacitance_f();
+        let fall = if top > threshold { tau * (top / threshold).ln() } else { 0.0 };
+        Some(seconds_to_count(fall, FALL_LOOP_CYCLES, PIO_CLOCK_HZ))
+    }
+    async fn adc(&mut self, input: Input) -> u16 {
+        let volts = match input {
+            Input::Line if !self.released => self.board.sunk_volts(),
+            Input::Line if self.load => self.sense.loaded_volts,
+            Input::Line => self.sense.open_volts,
+            Input::Request if self.request_high => self.board.request_volts,
+            Input::Request => 0.0,
+            Input::Output => self.board.output_high_volts.unwrap_or(0.0),
+        };
+        mv_to_adc(volts * 1000.0)
+    }
+    async fn delay_us(&mut self, _: u32) {}
+}
+
+/// Runs a future that never waits (the model's hardware) to its end; `None` if it would wait.
+fn complete<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    match f.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(v) => Some(v),
+        Poll::Pending => None,
+    }
 }
 
 /// The capture input as a receiver: its polarity says which level is idle (`Normal` is a TTL
@@ -138,6 +244,31 @@ mod tests {
         let cut = t.transmit(&LineConfig::P1, &FaultPlan::default(), b"/ISK5\r\n!1234\r\n", 5).unwrap();
         assert_eq!(cut.iter().map(|c| c.byte).collect::<Vec<_>>(), b"/ISK5");
         assert!(cut[0].at_us > before);
+    }
+
+    #[test]
+    fn a_twin_measures_what_a_rig_with_sensors_would() {
+        use p1sim_core::wire::board::PullUp;
+        let mut board = Board::named("ftdi-inverted").unwrap();
+        board.pull_up = Some(PullUp { volts: 5.0, ohms: 47_000.0 });
+        board.supply_ma = 80.0;
+        board.supply_peak_ma = 310.0;
+        let m = Twin::new(board.clone(), CaptureConfig::TTL)
+            .unwrap()
+            .measure(true, MeasureRequest { supply_window_ms: 500 });
+        let get = |q| m.get(q).and_then(|r| r.value).unwrap();
+        let open = f64::from(get(Quantity::LineOpen)) / 1000.0;
+        let loaded = f64::from(get(Quantity::LineLoaded)) / 1000.0;
+        let sense = LineSense { open_volts: open, loaded_volts: loaded, rise_s: None };
+        let ohms = sense.pull_up_ohms(&RIG_CIRCUIT.into()).unwrap();
+        assert!((ohms - 47_000.0).abs() < 47_000.0 * 0.01, "read back through the ADC's steps: {ohms}");
+        let rise = board.sense(&RIG_CIRCUIT.into()).rise_s.unwrap();
+        assert!((f64::from(get(Quantity::Rise)) - rise * 1e9).abs() <= 16.0, "{} vs {rise}", get(Quantity::Rise));
+        assert_eq!((get(Quantity::SupplyAverage), get(Quantity::SupplyPeak)), (80_000, 310_000));
+        assert!((get(Quantity::Request) - 5_000).abs() <= 2);
+        // Request low: the ADC reads nothing there.
+        let low = Twin::new(board, CaptureConfig::TTL).unwrap().measure(false, MeasureRequest { supply_window_ms: 1 });
+        assert_eq!(low.get(Quantity::Request).and_then(|r| r.value), Some(0));
     }
 
     #[test]

@@ -10,17 +10,31 @@
 //! [`DeviceMsg::Status`], and reports what happens on the line as events: Request edges,
 //! captured bytes, send completions and aborts, buffer overruns and errors. A frame that cannot
 //! be read never stops the rig: it answers with [`DeviceMsg::Error`] and goes on with the next.
+//!
+//! Versions: version 2 added [`HostMsg::Measure`] and [`DeviceMsg::Measured`] (the electrical
+//! measurements of a rig with sensors) after the variants of version 1, which encode as they
+//! did. So both sides read frames of any version from [`MIN_PROTOCOL_VERSION`] up: a host says
+//! Hello in version 1, learns the rig's version from the answer, and frames everything after in
+//! the lower of the two; a rig answers in the version the host framed its last message in.
 
 pub mod frame;
 pub mod pins;
+pub mod sense;
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{Framing, Parity};
 
-/// Bumped on any change to a message's layout; the first byte of every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Bumped on any change to the messages; the first byte of every frame.
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// The oldest version whose frames this side still reads: a later version only appends
+/// messages, so every message of an older version encodes the same.
+pub const MIN_PROTOCOL_VERSION: u8 = 1;
+
+/// The first version with measurements ([`HostMsg::Measure`]).
+pub const MEASURE_VERSION: u8 = 2;
 
 /// Most telegram bytes one [`SendChunk`] carries. Telegrams are under 4 kB (dsmr-facts.md A12),
 /// so a whole telegram is a handful of chunks; the host client splits and the rig reassembles
@@ -51,6 +65,17 @@ pub mod caps {
     pub const OPEN_DRAIN: u32 = 1 << 3;
     /// Telegrams generated on the rig from a compiled-in profile (the pocket meter).
     pub const STANDALONE: u32 = 1 << 4;
+    /// The data line's sense input: its released level with and without a known load, and the
+    /// times of its edges.
+    pub const SENSE_LINE: u32 = 1 << 5;
+    /// The Request line's voltage.
+    pub const SENSE_REQUEST: u32 = 1 << 6;
+    /// The board's supply current (and voltage), from a current monitor on +5 V.
+    pub const SENSE_SUPPLY: u32 = 1 << 7;
+    /// The board's TTL output level at the capture input.
+    pub const SENSE_OUTPUT: u32 = 1 << 8;
+    /// Every sensor bit.
+    pub const SENSORS: u32 = SENSE_LINE | SENSE_REQUEST | SENSE_SUPPLY | SENSE_OUTPUT;
 }
 
 /// Electrical sense of the line at the pin: the wire model's own (`Normal`: mark high, a TTL
@@ -252,6 +277,126 @@ pub struct SendChunk<'a> {
     pub data: &'a [u8],
 }
 
+/// What [`HostMsg::Measure`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MeasureRequest {
+    /// How long to sample the supply current for its average and peak, in milliseconds.
+    pub supply_window_ms: u16,
+}
+
+impl MeasureRequest {
+    /// The longest supply window a rig samples.
+    pub const MAX_WINDOW_MS: u16 = 5_000;
+}
+
+/// A quantity a rig with sensors measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Quantity {
+    /// The data line released by the rig, with only its sense input on it (mV).
+    LineOpen,
+    /// The data line released, with the rig's known load switched in as well (mV).
+    LineLoaded,
+    /// From the rig releasing the data line to it crossing the sense threshold (ns).
+    Rise,
+    /// From the rig pulling the data line low to it falling below the sense threshold (ns).
+    Fall,
+    /// The Request line (mV).
+    Request,
+    /// The board's TTL output while the line idles (its high level, mV).
+    OutputHigh,
+    /// The board's supply current from +5 V, averaged over the window (µA).
+    SupplyAverage,
+    /// The highest supply current sampled in the window (µA).
+    SupplyPeak,
+    /// The +5 V supply at the board (mV).
+    SupplyVoltage,
+}
+
+impl Quantity {
+    /// Its name in reports: `line-open`, `supply-peak`, ...
+    pub const fn name(self) -> &'static str {
+        match self {
+            Quantity::LineOpen => "line-open",
+            Quantity::LineLoaded => "line-loaded",
+            Quantity::Rise => "rise",
+            Quantity::Fall => "fall",
+            Quantity::Request => "request",
+            Quantity::OutputHigh => "output-high",
+            Quantity::SupplyAverage => "supply-average",
+            Quantity::SupplyPeak => "supply-peak",
+            Quantity::SupplyVoltage => "supply-voltage",
+        }
+    }
+
+    /// What it is, in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Quantity::LineOpen => "data line released",
+            Quantity::LineLoaded => "with the known load",
+            Quantity::Rise => "rise to the threshold",
+            Quantity::Fall => "fall below the threshold",
+            Quantity::Request => "Request",
+            Quantity::OutputHigh => "board output, high",
+            Quantity::SupplyAverage => "supply current, average",
+            Quantity::SupplyPeak => "supply current, peak",
+            Quantity::SupplyVoltage => "supply voltage",
+        }
+    }
+
+    /// The unit of its readings.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            Quantity::LineOpen
+            | Quantity::LineLoaded
+            | Quantity::Request
+            | Quantity::OutputHigh
+            | Quantity::SupplyVoltage => "mV",
+            Quantity::Rise | Quantity::Fall => "ns",
+            Quantity::SupplyAverage | Quantity::SupplyPeak => "µA",
+        }
+    }
+}
+
+/// One measured quantity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reading {
+    pub quantity: Quantity,
+    /// In the quantity's unit; `None` when it could not be measured (an edge that never
+    /// crossed the threshold within the rig's wait).
+    pub value: Option<i32>,
+    /// The smallest difference the sensor tells apart, in the same unit.
+    pub resolution: u32,
+}
+
+/// The rig's data-line sense circuit as built: what turns two levels into a pull-up resistance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Circuit {
+    /// The sense input's own load on the line (its divider), in ohms.
+    pub sense_input_ohms: u32,
+    /// The known load the rig switches in, in ohms.
+    pub known_load_ohms: u32,
+    /// The line voltage at which the sense input's GPIO reads high, in millivolts.
+    pub threshold_mv: u16,
+}
+
+/// Most readings in one [`Measured`].
+pub const MAX_READINGS: usize = 12;
+
+/// The answer to [`HostMsg::Measure`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measured {
+    pub circuit: Circuit,
+    /// The quantities the rig's sensors measured; a quantity without a sensor is absent.
+    pub readings: Vec<Reading, MAX_READINGS>,
+}
+
+impl Measured {
+    /// The reading of a quantity, if the rig measured it.
+    pub fn get(&self, q: Quantity) -> Option<Reading> {
+        self.readings.iter().find(|r| r.quantity == q).copied()
+    }
+}
+
 /// Host to rig.
 // No allocator on the rig: messages travel by value through fixed-size queues, so the big
 // variants stay inline rather than boxed.
@@ -267,6 +412,9 @@ pub enum HostMsg<'a> {
     Send(SendChunk<'a>),
     /// Drops the telegram on the line and everything queued, returning the line to idle.
     Cancel,
+    /// Measures what the rig's sensors can, with the line idle (version 2); the answer is
+    /// [`DeviceMsg::Measured`]. A telegram on the line is cancelled first.
+    Measure(MeasureRequest),
 }
 
 /// Which GPIO does what, as the firmware was built.
@@ -371,6 +519,8 @@ pub enum ErrorCode {
     /// A fault plan the wire model refuses (out of order, a flip past the frame, a glitch
     /// under one slot, too much skew); `arg` is the fault's index, or 0xFFFF for the plan.
     FaultPlan,
+    /// A sensor did not answer (`arg`: the [`Quantity`] as a number).
+    Sensor,
 }
 
 /// Rig to host.
@@ -404,6 +554,8 @@ pub enum DeviceMsg<'a> {
         code: ErrorCode,
         arg: u32,
     },
+    /// The answer to [`HostMsg::Measure`] (version 2).
+    Measured(Measured),
 }
 
 impl ConfigError {
@@ -438,6 +590,7 @@ impl ErrorCode {
             ErrorCode::FaultPlan => {
                 "the fault plan was refused (check it with the wire model: order, bit indices, glitch widths, skew)"
             }
+            ErrorCode::Sensor => "a sensor of the rig did not answer (check the current monitor's I2C wiring)",
         }
     }
 }

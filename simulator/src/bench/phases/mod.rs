@@ -3,9 +3,9 @@
 
 mod cable;
 mod data;
+mod electrical;
 mod gating;
 mod integrity;
-mod line;
 mod request;
 mod timing;
 
@@ -78,9 +78,18 @@ pub fn run(ctx: &mut Ctx<'_>, phase: &Phase) -> PhaseRecord {
         }
         Kind::Gating { cut_fraction } => gating::run(ctx, &phase.name, *cut_fraction),
         Kind::PullUp { min_volts, max_volts, min_ohms, max_ohms } => {
-            line::pull_up(ctx, &phase.name, (*min_volts, *max_volts), (*min_ohms, *max_ohms))
+            electrical::pull_up(ctx, &phase.name, (*min_volts, *max_volts), (*min_ohms, *max_ohms))
         }
-        Kind::RiseTime { max_bits, marginal_bits } => line::rise_time(ctx, &phase.name, *max_bits, *marginal_bits),
+        Kind::RiseTime { max_bits, marginal_bits } => {
+            electrical::rise_time(ctx, &phase.name, *max_bits, *marginal_bits)
+        }
+        Kind::RequestLevel { min_volts, max_volts } => {
+            electrical::request_level(ctx, &phase.name, *min_volts, *max_volts)
+        }
+        Kind::Supply { max_average_ma, max_peak_ma, .. } => {
+            electrical::supply(ctx, &phase.name, *max_average_ma, *max_peak_ma)
+        }
+        Kind::OutputLevel { reader_volts } => electrical::output_level(ctx, &phase.name, *reader_volts),
         Kind::Cable { min_m, marginal_m } => cable::run(ctx, &phase.name, *min_m, *marginal_m),
     };
     let (outcome, found) = match result {

@@ -10,6 +10,10 @@
 //! cable_m = 10
 //! inversions = 1              # between the data line and the UART: 0, 1 or 2
 //! request = "tied"            # "tied" to +5 V, "driven" by the reader, or "open"
+//! request_volts = 5.0         # what it drives Request to
+//! supply_ma = 80              # drawn from the port's +5 V, on average...
+//! supply_peak_ma = 310        # ...and at its peak
+//! output_high_volts = 3.3     # its TTL output's high level, or "none" (the reader is built in)
 //! ```
 //!
 //! Keys left out take the values of a 5 V TTL-compatible Schmitt input on 2 m of cable: see
@@ -25,9 +29,17 @@ use crate::builtin;
 use crate::profile::load::{ProfileError, from_toml};
 
 /// What a board file's optional keys default to: a 5 V TTL-compatible Schmitt-trigger input
-/// (1.6 V up, 1.2 V down), 15 pF of input capacitance, 2 m of cable, pull-up to +5 V.
-pub const DEFAULTS: Defaults =
-    Defaults { pull_up_volts: 5.0, input_pf: 15.0, cable_m: 2.0, rising_volts: 1.6, falling_volts: 1.2 };
+/// (1.6 V up, 1.2 V down), 15 pF of input capacitance, 2 m of cable, pull-up to +5 V, 1 mA from
+/// the port's supply (what a passive board's pull-up draws). Request defaults to +5 V unless it
+/// is left open; a board has no TTL output of its own unless it says so.
+pub const DEFAULTS: Defaults = Defaults {
+    pull_up_volts: 5.0,
+    input_pf: 15.0,
+    cable_m: 2.0,
+    rising_volts: 1.6,
+    falling_volts: 1.2,
+    supply_ma: 1.0,
+};
 
 /// The values of [`DEFAULTS`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -37,6 +49,7 @@ pub struct Defaults {
     pub cable_m: f64,
     pub rising_volts: f64,
     pub falling_volts: f64,
+    pub supply_ma: f64,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +74,10 @@ struct Section {
     falling_volts: Option<Spanned<f64>>,
     inversions: Spanned<i64>,
     request: Spanned<String>,
+    request_volts: Option<Spanned<f64>>,
+    supply_ma: Option<Spanned<f64>>,
+    supply_peak_ma: Option<Spanned<f64>>,
+    output_high_volts: Option<Spanned<toml::Value>>,
     #[serde(default)]
     sources: Vec<String>,
 }
@@ -164,6 +181,37 @@ pub fn parse(file: &str, text: &str) -> Result<Board, ProfileError> {
             ));
         }
     };
+    let tied_level = if request == Request::Open { 0.0 } else { DEFAULTS.pull_up_volts };
+    let request_volts = ranged(&s.request_volts, "request_volts", 0.0..=30.0, "V", tied_level)?;
+    let supply_ma = ranged(&s.supply_ma, "supply_ma", 0.0..=10_000.0, "mA", DEFAULTS.supply_ma)?;
+    let supply_peak_ma = ranged(&s.supply_peak_ma, "supply_peak_ma", 0.0..=10_000.0, "mA", supply_ma)?;
+    if supply_peak_ma < supply_ma {
+        let span = s.supply_peak_ma.as_ref().map_or(0..0, |v| v.span());
+        return Err(err(
+            span,
+            "supply_peak_ma",
+            format!("{supply_peak_ma} mA is below the average supply_ma ({supply_ma} mA)"),
+        ));
+    }
+    let output_high_volts = match s.output_high_volts.as_ref().map(|v| (v.span(), v.get_ref())) {
+        None => None,
+        Some((_, toml::Value::String(none))) if none == "none" => None,
+        Some((span, v)) => {
+            let volts = match v {
+                toml::Value::Float(f) => *f,
+                toml::Value::Integer(i) => *i as f64,
+                _ => f64::NAN,
+            };
+            if !(0.5..=30.0).contains(&volts) {
+                return Err(err(
+                    span,
+                    "output_high_volts",
+                    format!("{v}: give the TTL high level in volts (3.3, 5.0) or \"none\" for a built-in reader"),
+                ));
+            }
+            Some(volts)
+        }
+    };
     Ok(Board {
         name: name.clone(),
         summary: s.summary,
@@ -177,6 +225,10 @@ pub fn parse(file: &str, text: &str) -> Result<Board, ProfileError> {
         falling_volts,
         inversions,
         request,
+        request_volts,
+        supply_ma,
+        supply_peak_ma,
+        output_high_volts,
     })
 }
 
@@ -287,6 +339,13 @@ mod tests {
         assert_eq!(b.pull_up, Some(PullUp { volts: 5.0, ohms: 22_000.0 }));
         assert_eq!((b.cable_m, b.input_pf, b.rising_volts, b.falling_volts), (10.0, 15.0, 1.6, 1.2));
         assert_eq!((b.load_ohms, b.clamp_volts, b.inversions, b.request), (None, None, 1, Request::Tied));
+        assert_eq!((b.request_volts, b.supply_ma, b.supply_peak_ma, b.output_high_volts), (5.0, 1.0, 1.0, None));
+        let open = parse("o.toml", &MINIMAL.replace("\"tied\"", "\"open\"")).unwrap();
+        assert_eq!(open.request_volts, 0.0);
+        let esp =
+            parse("esp.toml", &format!("{MINIMAL}supply_ma = 80\nsupply_peak_ma = 310\noutput_high_volts = 3.3\n"))
+                .unwrap();
+        assert_eq!((esp.supply_ma, esp.supply_peak_ma, esp.output_high_volts), (80.0, 310.0, Some(3.3)));
         let text = MINIMAL.replace("22000", "\"4.7k\"");
         assert_eq!(parse("k.toml", &text).unwrap().pull_up.unwrap().ohms, 4_700.0);
         let text = MINIMAL.replace("22000", "\"none\"");
@@ -314,6 +373,10 @@ mod tests {
         let e =
             parse("x.toml", &format!("{MINIMAL}rising_volts = 1.0\nfalling_volts = 2.0\n")).unwrap_err().to_string();
         assert!(e.contains("key `falling_volts`") && e.contains("above rising_volts"), "{e}");
+        let e = parse("x.toml", &format!("{MINIMAL}supply_ma = 80\nsupply_peak_ma = 10\n")).unwrap_err().to_string();
+        assert!(e.contains("key `supply_peak_ma`") && e.contains("below the average"), "{e}");
+        let e = parse("x.toml", &format!("{MINIMAL}output_high_volts = \"high\"\n")).unwrap_err().to_string();
+        assert!(e.contains("key `output_high_volts`") && e.contains("\"none\""), "{e}");
         let e = parse("x.toml", "[board]\nname = \"x\"\n").unwrap_err().to_string();
         assert!(e.starts_with("x.toml:1:1:") && e.contains("missing field"), "{e}");
     }

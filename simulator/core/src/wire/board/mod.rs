@@ -84,6 +84,17 @@ pub struct Board {
     /// Inversions between the line and the UART's input: 0, 1 or 2.
     pub inversions: u8,
     pub request: Request,
+    /// The level the board drives Request (pin 2) to while it reads, under a meter's load (a
+    /// meter's optocoupler draws 4-10 mA): 5 V when tied to the port's +5 V, 3.3 V from a 3.3 V
+    /// GPIO.
+    pub request_volts: f64,
+    /// The current the board draws from the port's +5 V (pin 1), on average and at its peak, in
+    /// milliamperes (a Wi-Fi module's transmit bursts are its peak).
+    pub supply_ma: f64,
+    pub supply_peak_ma: f64,
+    /// The high level of the board's own TTL output, for the reader it feeds; `None` when the
+    /// reader is built in (a USB adapter is its own reader).
+    pub output_high_volts: Option<f64>,
 }
 
 impl Board {
@@ -165,6 +176,16 @@ pub struct SenseCircuit {
     pub input_ohms: f64,
     pub known_load_ohms: f64,
     pub threshold_volts: f64,
+}
+
+impl From<crate::rig::Circuit> for SenseCircuit {
+    fn from(c: crate::rig::Circuit) -> SenseCircuit {
+        SenseCircuit {
+            input_ohms: f64::from(c.sense_input_ohms),
+            known_load_ohms: f64::from(c.known_load_ohms),
+            threshold_volts: f64::from(c.threshold_mv) / 1000.0,
+        }
+    }
 }
 
 /// What a [`SenseCircuit`] reads on a board's data line.
