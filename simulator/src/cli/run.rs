@@ -131,10 +131,14 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("{text:?}: expected HOST:PORT such as 127.0.0.1:2001, or a port"))
 }
 
+/// The slowest `--speed`: a 10 s meter then sends every 10,000 s (under 3 hours).
+const MIN_SPEED: f64 = 0.001;
+const MAX_SPEED: f64 = 1_000_000.0;
+
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= 1_000_000.0 => Ok(x),
-        _ => Err(format!("{text:?}: expected a factor above 0 and at most 1000000, e.g. 1, 10 or 0.5")),
+        Ok(x) if x.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&x) => Ok(x),
+        _ => Err(format!("{text:?}: expected a factor from {MIN_SPEED} to {MAX_SPEED}, e.g. 1, 10 or 0.5")),
     }
 }
 

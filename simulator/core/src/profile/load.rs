@@ -61,9 +61,10 @@ impl ProfileError {
         }
     }
 
-    /// Reads a TOML file of the given kind, or says why not.
-    pub fn read(path: &Path, what: &str) -> Result<String, ProfileError> {
-        std::fs::read_to_string(path).map_err(|e| ProfileError::unreadable(path, what, &e))
+    /// Reads a TOML file of the given kind through the size cap for TOML inputs, or says why not.
+    pub fn read(path: &Path, what: &'static str) -> Result<String, ProfileError> {
+        crate::input::read_bounded_text(path, crate::input::Limit::new(what, crate::input::Limit::TOML))
+            .map_err(|e| ProfileError::unreadable(path, what, &e))
     }
 }
 
@@ -73,7 +74,7 @@ struct File {
     meter: MeterSection,
     failure_log: Option<FailureLogSection>,
     encryption: Option<EncryptionSection>,
-    household: Option<HouseholdConfig>,
+    household: Option<Spanned<HouseholdConfig>>,
     #[serde(default)]
     mbus: Vec<MBusSection>,
     telegram: TelegramSection,
@@ -359,7 +360,18 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         mbus,
         objects,
         encryption,
-        household: raw.household.unwrap_or_else(|| HouseholdConfig::for_country(country)),
+        household: match raw.household {
+            Some(h) => {
+                let span = h.span();
+                let h = h.into_inner();
+                h.check().map_err(|(key, message)| {
+                    let at = src.text.get(span.clone()).and_then(|t| t.find(key)).map_or(span.start, |o| span.start + o);
+                    src.error(at..at, Some(key), message)
+                })?;
+                h
+            }
+            None => HouseholdConfig::for_country(country),
+        },
         sources,
     })
 }
