@@ -180,4 +180,49 @@ action = "set-tariff"
         let e = parse("e.toml", "[[events]]\nat = \"tomorrow\"\naction = \"set-load\"\n").unwrap_err();
         assert!(e.message.contains("RFC 3339"), "{e}");
     }
+
+    fn events(n: usize, last: &str) -> String {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("[[events]]\nat = \"2026-01-15T18:00:{:02}Z\"\naction = \"set-load\"\nwatts = {}\n\n", i % 60, i));
+        }
+        text.push_str(last);
+        text
+    }
+
+    #[test]
+    fn errors_point_at_the_real_line_and_key() {
+        // The third event's watts is a string: line 13 (4 lines per event, one blank between).
+        let text = events(2, "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-load\"\nwatts = \"lots\"\n");
+        let e = parse("e.toml", &text).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (14, Some("watts")), "{e}");
+        let e = parse("e.toml", &events(1, "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-load\"\nwats = 5\n")).unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (9, Some("wats")), "{e}");
+        assert!(e.message.contains("event #2"), "{e}");
+        // A key another action has is still unknown for this one.
+        let e = parse("e.toml", "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-tariff\"\nseconds = 5\n").unwrap_err();
+        assert_eq!((e.line, e.key.as_deref()), (4, Some("seconds")), "{e}");
+    }
+
+    #[test]
+    fn durations_and_powers_are_bounded() {
+        let one = |body: &str| parse("e.toml", &format!("[[events]]\nat = \"2026-01-15T18:00:00Z\"\n{body}"));
+        let e = one("action = \"power-failure\"\nseconds = 4294967295\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("seconds"));
+        assert!(e.message.contains("a year"), "{e}");
+        assert!(one("action = \"power-failure\"\nseconds = 0\n").is_err());
+        assert!(one("action = \"power-failure\"\nseconds = 31622400\n").is_ok());
+        let e = one("action = \"set-load\"\nwatts = 4294967295\n").unwrap_err();
+        assert!(e.key.as_deref() == Some("watts") && e.message.contains("99999"), "{e}");
+        let e = one("action = \"start-charging\"\nwatts = 11000\nminutes = 4294967295\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("minutes"));
+    }
+
+    #[test]
+    fn forty_thousand_events_parse_in_one_pass() {
+        // The old parser searched the text for each event's header: quadratic, 45 s for these.
+        let parsed = parse("e.toml", &events(40_000, "")).unwrap();
+        assert_eq!(parsed.len(), 40_000);
+        assert_eq!(parsed[39_999].1, Command::SetLoad(Some(39_999)));
+    }
 }

@@ -220,6 +220,33 @@ mod tests {
     }
 
     #[test]
+    fn sizes_rates_and_bits_are_bounded_and_errors_name_line_and_key() {
+        let second = |body: &str| {
+            Scenario::parse("t", "t.toml", &format!("[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\n{body}")).unwrap_err()
+        };
+        let e = second("kind = \"garbage-before\"\nbytes = 1000000000000\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("bytes")), "{e}");
+        assert!(e.message.contains("fault #2") && e.message.contains("32768"), "{e}");
+        let e = second("kind = \"oversize\"\nchars = 100000000\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("chars")), "{e}");
+        for ber in ["nan", "-1.0", "2.0"] {
+            let e = second(&format!("kind = \"bit-flip\"\nber = {ber}\n"));
+            assert_eq!((e.line, e.key.as_deref()), (6, Some("ber")), "{ber}: {e}");
+        }
+        let e = second("kind = \"bit-flip\"\npositions = [[3, 99]]\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("positions")), "{e}");
+        // Unknown keys are refused, also on faults without parameters.
+        let e = second("kind = \"wrong-crc\"\nbites = 5\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("bites")), "{e}");
+        let e = second("kind = \"truncate\"\nat = \"somewhere\"\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("at")), "{e}");
+        let e = second("kind = \"explode\"\n");
+        assert_eq!((e.line, e.key.as_deref()), (5, Some("kind")), "{e}");
+        let e = second("kind = \"wrong-crc\"\nwhen = { every = 0 }\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("when")), "{e}");
+    }
+
+    #[test]
     fn an_empty_scenario_is_refused() {
         assert!(Scenario::parse("t", "t.toml", "").unwrap_err().message.contains("no [[fault]]"));
         let e = Scenario::parse("t", "t.toml", "[wire]\nspeed = 3\n").unwrap_err();

@@ -365,7 +365,15 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
                 let span = h.span();
                 let h = h.into_inner();
                 h.check().map_err(|(key, message)| {
-                    let at = src.text.get(span.clone()).and_then(|t| t.find(key)).map_or(span.start, |o| span.start + o);
+                    // The table's span may be its header only: look for the key's line after it.
+                    let after = src.text.get(span.start..).unwrap_or("");
+                    let at = after
+                        .match_indices(key)
+                        .find(|(o, _)| {
+                            let line_start = after[..*o].rfind('\n').map_or(0, |n| n + 1);
+                            after[line_start..*o].trim().is_empty()
+                        })
+                        .map_or(span.start, |(o, _)| span.start + o);
                     src.error(at..at, Some(key), message)
                 })?;
                 h
