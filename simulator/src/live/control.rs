@@ -48,9 +48,9 @@ use super::tcp::Hub;
 pub const MAX_CONNECTIONS: usize = 32;
 /// Time a connection has to send a request's headers, and the longest an idle keep-alive
 /// connection is kept.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time a request has to send its body.
-pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest request body: the longest valid one is a 1024-character text message.
 pub const MAX_BODY: usize = 16 * 1024;
 /// The largest request head (request line and headers).

@@ -157,7 +157,10 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
@@ -178,12 +181,18 @@ impl Source<'_> {
     /// The key whose value starts at or contains `offset`: the identifier before the `=` that
     /// precedes it on the same line.
     fn key_before(&self, offset: usize) -> Option<String> {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let head = &self.text[line_start..offset];
         let eq = head.rfind('=')?;
         let key = head[..eq].trim_end();
-        let start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let start = key
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = &key[start..];
         (!key.is_empty()).then(|| key.to_string())
     }
