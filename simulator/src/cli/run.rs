@@ -71,7 +71,11 @@ pub struct Args {
     /// 8N1 gets from a 7E1 meter). Default: the profile's, as a correctly set reader sees it.
     #[arg(long, value_name = "FRAMING", value_parser = parse_framing)]
     as_seen_by: Option<Framing>,
-    /// Most TCP clients at once (per meter); more are closed on connect.
+    /// Most TCP clients at once (per meter). When all places are taken, a newcomer replaces the
+    /// client that has been stuck longest (its queue full, missing telegrams); if every client
+    /// keeps up, the newcomer is closed on connect. A client whose queue stays full for three
+    /// intervals (at least 2 s) is disconnected, and one that closes its side is let go at once.
+    /// /status counts each case.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_clients: usize,
     /// Telegrams a TCP client may have waiting; a client further behind misses whole telegrams.

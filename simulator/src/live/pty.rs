@@ -241,6 +241,33 @@ mod tests {
     }
 
     #[test]
+    fn a_readers_changed_settings_are_put_back_for_the_next_reader() {
+        use rustix::termios::{InputModes, tcgetattr, tcsetattr};
+        let pty = Pty::open(None, 115_200).unwrap();
+        let path = pty.path().to_path_buf();
+        let stats = Arc::clone(&pty.stats);
+        let mut sink = pty.into_sink();
+        // A reader turns CR into LF (as `stty icrnl` or a terminal program does) and leaves.
+        let reader =
+            std::fs::OpenOptions::new().read(true).custom_flags(OFlags::NOCTTY.bits() as i32).open(&path).unwrap();
+        let mut t = tcgetattr(&reader).unwrap();
+        t.input_modes |= InputModes::ICRNL;
+        tcsetattr(&reader, OptionalActions::Now, &t).unwrap();
+        drop(reader);
+        let t0 = Outgoing { meter: 0, seq: 0, at: 0, due: Instant::now(), bytes: Arc::from(&b"/A\r\n!"[..]) };
+        sink.begin(&t0, &t0.bytes);
+        sink.write(&t0.bytes, 0..t0.bytes.len());
+        // The next plain reader gets the CR as sent.
+        let mut reader =
+            std::fs::OpenOptions::new().read(true).custom_flags(OFlags::NOCTTY.bits() as i32).open(&path).unwrap();
+        assert!(!tcgetattr(&reader).unwrap().input_modes.contains(InputModes::ICRNL));
+        let mut buf = [0u8; 5];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"/A\r\n!");
+        assert_eq!(stats.settings_restored.load(Atomic::Relaxed), 1);
+    }
+
+    #[test]
     fn a_regular_file_is_never_replaced_by_the_link() {
         let dir = std::env::temp_dir().join(format!("p1sim-pty-unit-file-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

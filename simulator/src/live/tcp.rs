@@ -187,6 +187,10 @@ impl Hub {
                     continue;
                 }
             };
+            if self.connected() >= self.max_clients {
+                // Clients that just closed may not have been let go yet: give their tasks a moment.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             if self.connected() >= self.max_clients && !self.make_room() {
                 // A raw stream has no way to say why; closing is what a full serial bridge does.
                 self.refused.fetch_add(1, Atomic::Relaxed);

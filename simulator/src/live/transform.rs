@@ -68,11 +68,17 @@ impl FaultStage {
         Ok(FaultStage { scenario, once: Vec::new(), seed, applied: 0, budget })
     }
 
-    /// Parses a fault the control API was sent, within this stage's budget.
+    /// Parses a fault the control API was sent, within this stage's budget. Keys the fault does
+    /// not have are refused, also for faults without parameters, where serde would ignore them.
     pub fn parse(&self, spec: Value) -> Result<Fault, String> {
+        let given: Vec<String> = spec.as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
         let fault: Fault = serde_json::from_value(spec).map_err(|e| {
             format!("{e}; give one fault as JSON with its kind, e.g. {{\"kind\": \"wrong-crc\"}} or {{\"kind\": \"truncate\", \"at\": 100}} (`p1sim faults` lists them)")
         })?;
+        let back = serde_json::to_value(&fault).unwrap_or(Value::Null);
+        if let Some(unknown) = given.iter().find(|k| back.get(k.as_str()).is_none()) {
+            return Err(format!("{}: unknown key `{unknown}` (`p1sim faults` lists each fault's keys)", fault.name()));
+        }
         check_fault(&fault, self.budget)?;
         Ok(fault)
     }
