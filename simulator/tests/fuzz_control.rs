@@ -128,8 +128,14 @@ fn exercise_fault(spec: Value) {
     }
 }
 
+/// The cases per property: `default` in CI (seconds), more with `P1SIM_FUZZ_CASES=100000` for a
+/// long local run.
+fn cases(default: u32) -> u32 {
+    std::env::var("P1SIM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 384, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(384), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn command_bodies(endpoint in 0..ENDPOINTS.len(), body in prop_oneof![any_json(), mutated()]) {

@@ -296,7 +296,14 @@ fn hostile_files_and_flags_end_in_errors_that_name_them() {
     let (code, err) = emit(&["--faults", &faults]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("{faults}:6:1: key `bytes`")), "{err}");
-    for (flag, what) in [("--state", "state file"), ("--events", "events file"), ("--faults", "scenario")] {
+    let (code, err) = emit(&["--state", "/dev/zero"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
+    let big_state = p("big.json", &" ".repeat(17 << 20));
+    let (code, err) = emit(&["--state", &big_state]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("16 MiB limit for a state file"), "{err}");
+    for (flag, what) in [("--events", "events file"), ("--faults", "scenario")] {
         let (code, err) = emit(&[flag, "/dev/zero"]);
         assert_eq!(code, 2, "{flag}: {err}");
         assert!(err.contains(&format!("16 MiB limit for a {what}")), "{flag}: {err}");
@@ -502,4 +509,18 @@ fn a_reader_keeping_up_on_the_pty_gets_whole_telegrams_at_high_speed() {
     // Only what came before the reader opened the port may have been discarded.
     assert!(status["outputs"][0]["discarded_telegrams"].as_u64().unwrap() <= 2, "{status}");
     assert!(got.iter().all(|t| t.valid), "no telegram lost its tail: {:?}", got.iter().filter(|t| !t.valid).map(Received::text).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_telegram_over_the_decoder_limit_is_emitted_with_a_warning() {
+    let dir = temp_dir("oversize-warning");
+    let faults = dir.join("huge.toml");
+    std::fs::write(&faults, "[[fault]]\nkind = \"garbage-before\"\nbytes = 32768\n\n[[fault]]\nkind = \"garbage-after\"\nbytes = 32768\n").unwrap();
+    let out = p1sim()
+        .args(["emit", "--profile", "iskra-am550", "--count", "2", "--faults", faults.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("telegram 1 is") && err.contains("over the 64 KiB"), "{err}");
 }

@@ -209,8 +209,14 @@ fn json_extreme() -> impl Strategy<Value = serde_json::Value> {
     ]
 }
 
+/// The cases per property: `default` in CI (seconds), more with `P1SIM_FUZZ_CASES=100000` for a
+/// long local run.
+fn cases(default: u32) -> u32 {
+    std::env::var("P1SIM_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(512), failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn profiles(text in shipped(builtin::PROFILES), edits in proptest::collection::vec(edit(), 1..6)) {
