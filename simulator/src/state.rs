@@ -58,11 +58,11 @@ pub fn save(path: &Path, state: &MeterState) -> Result<()> {
         fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()
     };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        e
-    })
-    .with_context(|| format!("cannot save the meter state to {}", path.display()))
+    write()
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+        .with_context(|| format!("cannot save the meter state to {}", path.display()))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -87,7 +87,10 @@ impl StateLock {
     pub fn acquire(path: &Path) -> Result<StateLock> {
         if let Ok(m) = fs::metadata(path) {
             if !m.is_file() {
-                bail!("{} is not a regular file; a state file is one p1sim writes (give a new path to start afresh)", path.display());
+                bail!(
+                    "{} is not a regular file; a state file is one p1sim writes (give a new path to start afresh)",
+                    path.display()
+                );
             }
         }
         let lock_path = sidecar(path, "lock")?;

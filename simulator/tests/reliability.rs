@@ -77,14 +77,14 @@ fn sizes_in_api_calls_are_bounded_and_the_meter_keeps_running() {
     }
     let (code, _) = http(&api, "POST", "/message", Some(&format!(r#"{{"text": "{}"}}"#, "x".repeat(20_000))));
     assert_eq!(code, 413, "a body over the limit");
-    // One-off faults queue up to a limit.
-    let mut queued = 0;
+    // One-off faults queue up to a limit; past it they are refused until the next telegram.
     for _ in 0..40 {
-        if http(&api, "POST", "/fault", Some(r#"{"kind": "garbage-before", "bytes": 100}"#)).0 == 200 {
-            queued += 1;
+        let (code, reply) = http(&api, "POST", "/fault", Some(r#"{"kind": "garbage-before", "bytes": 100}"#));
+        match code {
+            200 => assert!(reply["queued"].as_u64().unwrap() <= 16, "{reply}"),
+            _ => assert!(reply["error"].as_str().unwrap().contains("already wait"), "{reply}"),
         }
     }
-    assert!(queued <= 40 && queued >= 16, "{queued}");
     let mut s = tcp(&run.field("tcp"));
     let (got, _) = collect(&mut s, 3, Duration::from_secs(20), None);
     assert_eq!(got.len(), 3, "the meter still sends");
@@ -217,7 +217,8 @@ fn a_second_run_on_the_same_state_file_is_refused_with_the_pid() {
     let dir = temp_dir("state-lock");
     let state = dir.join("meter.json");
     let run = Running::start(&["--profile", "iskra-am550", "--tcp", "0", "--state", state.to_str().unwrap()]);
-    let (code, err) = p1sim_fails(&["run", "--profile", "iskra-am550", "--tcp", "0", "--state", state.to_str().unwrap()]);
+    let (code, err) =
+        p1sim_fails(&["run", "--profile", "iskra-am550", "--tcp", "0", "--state", state.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("PID {}", run.pid())), "{err}");
     let (code, err) =
@@ -292,7 +293,10 @@ fn hostile_files_and_flags_end_in_errors_that_name_them() {
         args.extend_from_slice(extra);
         p1sim_fails(&args)
     };
-    let faults = p("faults.toml", "[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\nkind = \"garbage-before\"\nbytes = 1000000000000\n");
+    let faults = p(
+        "faults.toml",
+        "[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\nkind = \"garbage-before\"\nbytes = 1000000000000\n",
+    );
     let (code, err) = emit(&["--faults", &faults]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains(&format!("{faults}:6:1: key `bytes`")), "{err}");
@@ -311,7 +315,10 @@ fn hostile_files_and_flags_end_in_errors_that_name_them() {
     let (code, err) = p1sim_fails(&["emit", "--profile", "/dev/zero"]);
     assert_eq!(code, 2);
     assert!(err.contains("16 MiB limit for a profile"), "{err}");
-    let events = p("events.toml", "[[events]]\nat = \"2026-01-15T12:00:00Z\"\naction = \"power-failure\"\nseconds = 4294967295\n");
+    let events = p(
+        "events.toml",
+        "[[events]]\nat = \"2026-01-15T12:00:00Z\"\naction = \"power-failure\"\nseconds = 4294967295\n",
+    );
     let (code, err) = emit(&["--events", &events]);
     assert_eq!(code, 2);
     assert!(err.contains(&format!("{events}:4:1: key `seconds`")), "{err}");
@@ -329,10 +336,9 @@ fn hostile_files_and_flags_end_in_errors_that_name_them() {
     let (code, err) = emit(&["--state", state.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("field `outage_until`"), "{err}");
-    for (flags, needle) in [
-        (&["--duration", "0s"][..], "at least 1s"),
-        (&["--duration", "99999999999999999999d"][..], "100 years"),
-    ] {
+    for (flags, needle) in
+        [(&["--duration", "0s"][..], "at least 1s"), (&["--duration", "99999999999999999999d"][..], "100 years")]
+    {
         let mut args = vec!["emit", "--profile", "iskra-am550"];
         args.extend_from_slice(flags);
         let (code, err) = p1sim_fails(&args);
@@ -458,14 +464,24 @@ fn a_killed_conformance_runner_leaves_no_decoder_behind() {
 }
 
 fn zombie(pid: &str) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')))
 }
 
 #[test]
 fn a_persistent_adapter_that_never_ends_is_cut_off_with_bounded_memory() {
     // Prints forever without P1SIM-END: the case times out, memory stays bounded.
     let mut child = p1sim()
-        .args(["conformance", "--dut", "yes '{\"objects\": []}'", "--persistent", "--timeout", "2", "--filter", "clean/iskra-am550/clean/*"])
+        .args([
+            "conformance",
+            "--dut",
+            "yes '{\"objects\": []}'",
+            "--persistent",
+            "--timeout",
+            "2",
+            "--filter",
+            "clean/iskra-am550/clean/*",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -479,7 +495,11 @@ fn a_persistent_adapter_that_never_ends_is_cut_off_with_bounded_memory() {
         }
         assert!(Instant::now() < deadline, "the runner did not finish");
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if let Some(kb) = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.split_whitespace().next()?.parse().ok()) {
+        if let Some(kb) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        {
             peak_kb = peak_kb.max(kb);
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -508,14 +528,22 @@ fn a_reader_keeping_up_on_the_pty_gets_whole_telegrams_at_high_speed() {
     let (_, status) = http(&run.control(), "GET", "/status", None);
     // Only what came before the reader opened the port may have been discarded.
     assert!(status["outputs"][0]["discarded_telegrams"].as_u64().unwrap() <= 2, "{status}");
-    assert!(got.iter().all(|t| t.valid), "no telegram lost its tail: {:?}", got.iter().filter(|t| !t.valid).map(Received::text).collect::<Vec<_>>());
+    assert!(
+        got.iter().all(|t| t.valid),
+        "no telegram lost its tail: {:?}",
+        got.iter().filter(|t| !t.valid).map(Received::text).collect::<Vec<_>>()
+    );
 }
 
 #[test]
 fn a_telegram_over_the_decoder_limit_is_emitted_with_a_warning() {
     let dir = temp_dir("oversize-warning");
     let faults = dir.join("huge.toml");
-    std::fs::write(&faults, "[[fault]]\nkind = \"garbage-before\"\nbytes = 32768\n\n[[fault]]\nkind = \"garbage-after\"\nbytes = 32768\n").unwrap();
+    std::fs::write(
+        &faults,
+        "[[fault]]\nkind = \"garbage-before\"\nbytes = 32768\n\n[[fault]]\nkind = \"garbage-after\"\nbytes = 32768\n",
+    )
+    .unwrap();
     let out = p1sim()
         .args(["emit", "--profile", "iskra-am550", "--count", "2", "--faults", faults.to_str().unwrap()])
         .output()

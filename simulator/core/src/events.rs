@@ -68,7 +68,12 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
                 .parse::<jiff::Timestamp>()
                 .map_err(|e| ev.error("at", format!("event #{n}: {d} needs a UTC offset: {e}")))?
                 .as_second(),
-            Some(_) => return Err(ev.error("at", format!("event #{n}: at is an RFC 3339 instant such as \"2026-01-15T18:00:00+01:00\""))),
+            Some(_) => {
+                return Err(ev.error(
+                    "at",
+                    format!("event #{n}: at is an RFC 3339 instant such as \"2026-01-15T18:00:00+01:00\""),
+                ));
+            }
             None => return Err(ev.error_at_table("at", format!("event #{n} needs at = \"RFC 3339 instant\""))),
         };
         if ev.get("action").is_none() {
@@ -90,7 +95,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
                 if seconds > u64::from(MAX_DURATION_S) {
                     return Err(ev.error(
                         "minutes",
-                        format!("event #{n}: {minutes} minutes; a charging session lasts at most {} minutes (a year)", MAX_DURATION_S / 60),
+                        format!(
+                            "event #{n}: {minutes} minutes; a charging session lasts at most {} minutes (a year)",
+                            MAX_DURATION_S / 60
+                        ),
                     ));
                 }
                 Command::StartCharging { watts: watts("watts", Some(w))?.unwrap_or(0), seconds: seconds as u32 }
@@ -99,7 +107,9 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
                 if seconds == 0 || seconds > MAX_DURATION_S {
                     return Err(ev.error(
                         "seconds",
-                        format!("event #{n}: a power failure lasts 1 to {MAX_DURATION_S} seconds (a year), not {seconds}"),
+                        format!(
+                            "event #{n}: a power failure lasts 1 to {MAX_DURATION_S} seconds (a year), not {seconds}"
+                        ),
                     ));
                 }
                 Command::PowerFailure { seconds }
@@ -184,7 +194,11 @@ action = "set-tariff"
     fn events(n: usize, last: &str) -> String {
         let mut text = String::new();
         for i in 0..n {
-            text.push_str(&format!("[[events]]\nat = \"2026-01-15T18:00:{:02}Z\"\naction = \"set-load\"\nwatts = {}\n\n", i % 60, i));
+            text.push_str(&format!(
+                "[[events]]\nat = \"2026-01-15T18:00:{:02}Z\"\naction = \"set-load\"\nwatts = {}\n\n",
+                i % 60,
+                i
+            ));
         }
         text.push_str(last);
         text
@@ -196,11 +210,14 @@ action = "set-tariff"
         let text = events(2, "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-load\"\nwatts = \"lots\"\n");
         let e = parse("e.toml", &text).unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (14, Some("watts")), "{e}");
-        let e = parse("e.toml", &events(1, "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-load\"\nwats = 5\n")).unwrap_err();
+        let e =
+            parse("e.toml", &events(1, "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-load\"\nwats = 5\n"))
+                .unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (9, Some("wats")), "{e}");
         assert!(e.message.contains("event #2"), "{e}");
         // A key another action has is still unknown for this one.
-        let e = parse("e.toml", "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-tariff\"\nseconds = 5\n").unwrap_err();
+        let e = parse("e.toml", "[[events]]\nat = \"2026-01-15T18:00:00Z\"\naction = \"set-tariff\"\nseconds = 5\n")
+            .unwrap_err();
         assert_eq!((e.line, e.key.as_deref()), (4, Some("seconds")), "{e}");
     }
 

@@ -77,7 +77,10 @@ impl HouseholdConfig {
         ];
         for (key, value, low, high, unit) in ranges {
             if !(value.is_finite() && (low..=high).contains(&value)) {
-                return Err((key, alloc::format!("{value} is out of range: give a number from {low} to {high} ({unit})")));
+                return Err((
+                    key,
+                    alloc::format!("{value} is out of range: give a number from {low} to {high} ({unit})"),
+                ));
             }
         }
         Ok(())

@@ -128,7 +128,10 @@ impl MeterState {
         let within = |t: i64| t.checked_sub(self.now).is_some_and(|d| d <= i64::from(MAX_DURATION_S));
         if let Some((until, w)) = self.overrides.ev_until {
             if w > MAX_POWER_W || !within(until) {
-                return fail("overrides.ev_until", format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"));
+                return fail(
+                    "overrides.ev_until",
+                    format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
+                );
             }
         }
         match (self.outage_since, self.outage_until) {
@@ -166,7 +169,12 @@ impl MeterState {
             .chain(self.demand.month_max.map(|(t, _)| t))
             .chain(self.demand.history.iter().flat_map(|m| [Some(m.period_end), m.peak_time]).flatten());
         for t in times {
-            if !(1..=12).contains(&t.month) || !(1..=31).contains(&t.day) || t.hour > 23 || t.minute > 59 || t.second > 60 {
+            if !(1..=12).contains(&t.month)
+                || !(1..=31).contains(&t.day)
+                || t.hour > 23
+                || t.minute > 59
+                || t.second > 60
+            {
                 return fail("failure_log", format!("{t:?} is not a date and time"));
             }
         }

@@ -53,12 +53,21 @@ const EXTREMES: &[&str] = &[
 #[derive(Clone, Debug)]
 enum Edit {
     /// The value after the first `=` on line `line` becomes `EXTREMES[value]`.
-    Value { line: usize, value: usize },
+    Value {
+        line: usize,
+        value: usize,
+    },
     /// The first quoted string on line `line` becomes `EXTREMES[value]`.
-    Quoted { line: usize, value: usize },
+    Quoted {
+        line: usize,
+        value: usize,
+    },
     DeleteLine(usize),
     RepeatLine(usize),
-    Insert { at: usize, bytes: Vec<u8> },
+    Insert {
+        at: usize,
+        bytes: Vec<u8>,
+    },
     Cut(usize),
 }
 

@@ -11,8 +11,8 @@ use anyhow::{Context, Result, bail};
 
 use super::Outcome;
 use crate::emit::{EmitPlan, End, Until, emit};
-use crate::state::StateLock;
 use crate::start::{DEFAULT_START, parse_duration, parse_start};
+use crate::state::StateLock;
 
 /// Write the telegrams a meter would send, exactly as they appear on the wire.
 ///
@@ -177,9 +177,8 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     let flag = Arc::new(AtomicBool::new(false));
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot watch for signals")?;
     // Registered here, before the first telegram, so that no signal can slip past.
-    let mut signals = rt.block_on(async {
-        [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(signal)
-    });
+    let mut signals =
+        rt.block_on(async { [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(signal) });
     if let Some(Err(e)) = signals.iter().find(|s| s.is_err()) {
         bail!("cannot watch for signals: {e}");
     }

@@ -5,10 +5,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-use p1sim_core::input::{Limit, read_bounded};
 use anyhow::{Context, Result, bail};
 use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::generator::Generator;
+use p1sim_core::input::{Limit, read_bounded};
 use p1sim_core::profile::Profile;
 use p1sim_core::wire::{Level, PS_PER_S, Run};
 
@@ -174,7 +174,7 @@ fn telegrams(profile: &Profile, args: &Args, scenario: Option<&Scenario>) -> Res
 /// about a thousand telegrams.
 const WAVE_INPUT: Limit = Limit::new("wave input", 1 << 20);
 
-fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin().lock(), WAVE_INPUT.bytes + 1), &mut bytes)

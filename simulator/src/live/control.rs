@@ -158,7 +158,8 @@ impl Guard {
             ));
         }
         if let Some(origin) = text(header::ORIGIN) {
-            let own = origin.strip_prefix("http://").is_some_and(|o| self.hosts.iter().any(|h| h.eq_ignore_ascii_case(o)));
+            let own =
+                origin.strip_prefix("http://").is_some_and(|o| self.hosts.iter().any(|h| h.eq_ignore_ascii_case(o)));
             if !own {
                 return Err(error(
                     StatusCode::FORBIDDEN,
@@ -455,8 +456,12 @@ fn duration(what: &str, s: u32) -> Result<u32, Rejection> {
 /// `tariff`, `message`) asks for, with every value checked against the meter's limits.
 pub fn command_from(endpoint: &str, b: &[u8]) -> Result<Command, Rejection> {
     Ok(match endpoint {
-        "load" => Command::SetLoad(body::<Watts>(b, r#"{"watts": 1500} or {"watts": null}"#)?.watts.map(power).transpose()?),
-        "solar" => Command::SetSolar(body::<Watts>(b, r#"{"watts": 3000} or {"watts": null}"#)?.watts.map(power).transpose()?),
+        "load" => {
+            Command::SetLoad(body::<Watts>(b, r#"{"watts": 1500} or {"watts": null}"#)?.watts.map(power).transpose()?)
+        }
+        "solar" => {
+            Command::SetSolar(body::<Watts>(b, r#"{"watts": 3000} or {"watts": null}"#)?.watts.map(power).transpose()?)
+        }
         "ev" => {
             let e: Ev = body(b, r#"{"watts": 11000, "seconds": 3600}"#)?;
             Command::StartCharging { watts: power(e.watts)?, seconds: duration("a charging session", e.seconds)? }

@@ -63,7 +63,8 @@ impl FaultStage {
     /// Refuses a scenario with a fault too large for the line.
     pub fn new(scenario: Option<Scenario>, seed: u64, budget: usize) -> Result<FaultStage, String> {
         for e in scenario.iter().flat_map(|s| &s.entries) {
-            check_fault(&e.fault, budget).map_err(|m| format!("--faults {}: {m}", scenario.as_ref().map_or("", |s| s.name.as_str())))?;
+            check_fault(&e.fault, budget)
+                .map_err(|m| format!("--faults {}: {m}", scenario.as_ref().map_or("", |s| s.name.as_str())))?;
         }
         Ok(FaultStage { scenario, once: Vec::new(), seed, applied: 0, budget })
     }

@@ -45,17 +45,14 @@ impl Running {
     /// Starts `p1sim run ARGS` with at most `files` open file descriptors (`ulimit -n`).
     pub fn start_with_open_files(files: u32, args: &[&str]) -> Running {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", &format!("ulimit -n {files} && exec \"$0\" run \"$@\""), env!("CARGO_BIN_EXE_p1sim")]).args(args);
+        cmd.args(["-c", &format!("ulimit -n {files} && exec \"$0\" run \"$@\""), env!("CARGO_BIN_EXE_p1sim")])
+            .args(args);
         Running::start_command(cmd, args)
     }
 
     fn start_command(mut cmd: Command, args: &[&str]) -> Running {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start p1sim");
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cannot start p1sim");
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {

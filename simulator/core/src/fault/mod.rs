@@ -226,7 +226,12 @@ impl Fault {
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         let bytes = |key: &'static str, n: usize| {
             if n > MAX_ADDED_BYTES {
-                Err((key, format!("{n} bytes is over the limit of {MAX_ADDED_BYTES} a fault may add (half the 64 KiB a decoder buffers)")))
+                Err((
+                    key,
+                    format!(
+                        "{n} bytes is over the limit of {MAX_ADDED_BYTES} a fault may add (half the 64 KiB a decoder buffers)"
+                    ),
+                ))
             } else {
                 Ok(())
             }
@@ -253,9 +258,10 @@ impl Fault {
                     ));
                 }
                 match positions.iter().find(|(_, bit)| *bit > 7) {
-                    Some((byte, bit)) => {
-                        Err(("positions", format!("[{byte}, {bit}]: a byte has bits 0 to 7 (0 is the least significant)")))
-                    }
+                    Some((byte, bit)) => Err((
+                        "positions",
+                        format!("[{byte}, {bit}]: a byte has bits 0 to 7 (0 is the least significant)"),
+                    )),
                     None => Ok(()),
                 }
             }

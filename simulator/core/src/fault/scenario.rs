@@ -106,11 +106,10 @@ impl Scenario {
             let when = match at.get("when") {
                 None => When::Always,
                 Some(v) => {
-                    let w: WhenTable = v
-                        .get_ref()
-                        .clone()
-                        .try_into()
-                        .map_err(|e: toml::de::Error| at.error("when", format!("{context}: {}", e.message().trim())))?;
+                    let w: WhenTable =
+                        v.get_ref().clone().try_into().map_err(|e: toml::de::Error| {
+                            at.error("when", format!("{context}: {}", e.message().trim()))
+                        })?;
                     parse_when(w).map_err(|m| at.error("when", format!("{context}: {m}")))?
                 }
             };
@@ -222,7 +221,8 @@ mod tests {
     #[test]
     fn sizes_rates_and_bits_are_bounded_and_errors_name_line_and_key() {
         let second = |body: &str| {
-            Scenario::parse("t", "t.toml", &format!("[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\n{body}")).unwrap_err()
+            Scenario::parse("t", "t.toml", &format!("[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\n{body}"))
+                .unwrap_err()
         };
         let e = second("kind = \"garbage-before\"\nbytes = 1000000000000\n");
         assert_eq!((e.line, e.key.as_deref()), (6, Some("bytes")), "{e}");
