@@ -16,7 +16,8 @@ const USAGE: &str = "\
 cargo xtask <task>
 
 Tasks:
-  ci           everything CI checks: format, lints, tidy, tests and snapshots, the no_std build
+  ci           everything CI checks: format, lints, tidy, tests and snapshots, the live page in
+               headless Chromium, the no_std build
   tidy         repository rules: module docs, trailing whitespace, profile sources
   no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
   firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
@@ -62,6 +63,7 @@ fn ci(run: &mut Run) {
     run.step("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
     run.step("tidy", tidy::check);
     run.step("tests and snapshots", tests);
+    run.step("live page in Chromium", browser);
     run.step("no_std build", no_std);
     run.step("rig firmware in the emulator", firmware::test);
     run.step("conformance suite", || conformance(&["--junit".into(), "target/conformance/reference.xml".into()]));
@@ -110,6 +112,12 @@ fn tests() -> Result<(), String> {
         return Err(format!("pending snapshots (review with `cargo insta review`): {pending:?}"));
     }
     Ok(())
+}
+
+/// The live page's test in headless Chromium (Debian's `chromium` and `chromium-driver`, which
+/// `.ci/run` installs): ignored by a plain `cargo test`, run here.
+fn browser() -> Result<(), String> {
+    cargo(&["test", "-p", "p1sim", "--test", "browser", "--locked", "--", "--ignored"])
 }
 
 /// The shared core must build for the RP2040 without std, with and without an allocator.

@@ -35,10 +35,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::meter::Control;
 use super::pacer::{LineStats, RequestLine};
+use super::page;
 use super::pty::PtyStats;
 use super::serial::SerialStats;
 use super::state::StateFile;
@@ -84,11 +85,32 @@ pub struct Api {
     /// The state file of a single meter run with `--state`.
     pub state: Option<StateFile>,
     pub http: HttpStats,
+    /// Per meter, the latest telegram and readings, for the page's event streams.
+    pub snapshots: Vec<Arc<watch::Sender<Option<Arc<Value>>>>>,
+    /// The profile, as the page shows it.
+    pub profile: Value,
+    /// Event streams open at once, at most [`page::MAX_STREAMS`].
+    pub streams: Arc<Semaphore>,
 }
 
 impl Api {
-    pub fn new(meters: Vec<mpsc::Sender<Control>>, request: Arc<RequestLine>, outputs: Vec<OutputInfo>) -> Api {
-        Api { meters, request, outputs, state: None, http: HttpStats::default() }
+    pub fn new(
+        meters: Vec<mpsc::Sender<Control>>,
+        request: Arc<RequestLine>,
+        outputs: Vec<OutputInfo>,
+        snapshots: Vec<Arc<watch::Sender<Option<Arc<Value>>>>>,
+        profile: Value,
+    ) -> Api {
+        Api {
+            meters,
+            request,
+            outputs,
+            state: None,
+            http: HttpStats::default(),
+            snapshots,
+            profile,
+            streams: Arc::new(Semaphore::new(page::MAX_STREAMS)),
+        }
     }
 }
 
@@ -103,12 +125,7 @@ pub struct HttpStats {
     pub open: AtomicU64,
 }
 
-type Shared = State<Arc<Api>>;
-
-#[derive(Debug, Deserialize)]
-struct Which {
-    meter: Option<usize>,
-}
+pub type Shared = State<Arc<Api>>;
 
 /// Binds the API; refuses addresses that are not loopback, because it has no authentication.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -209,7 +226,12 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
 
 fn routes(api: Arc<Api>) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/style.css", get(page::style))
+        .route("/events", get(page::events))
+        .route("/api", get(index))
+        .route("/api/faults", get(page::faults))
         .route("/readings", get(readings))
         .route("/status", get(status))
         .route("/request", get(request_get).post(request_set).put(request_set))
@@ -266,15 +288,21 @@ pub async fn serve(listener: TcpListener, api: Arc<Api>) {
 #[derive(Debug)]
 pub struct Rejection(pub StatusCode, pub String);
 
+/// `?meter=N`.
+#[derive(Debug, Deserialize)]
+pub struct Which {
+    pub meter: Option<usize>,
+}
+
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
         (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
     }
 }
 
-type Reply = Result<Response, Rejection>;
+pub type Reply = Result<Response, Rejection>;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Rejection {
+pub fn error(status: StatusCode, message: impl Into<String>) -> Rejection {
     Rejection(status, message.into())
 }
 
@@ -283,13 +311,16 @@ fn ok(v: Value) -> Reply {
 }
 
 async fn not_found() -> Rejection {
-    error(StatusCode::NOT_FOUND, "no such endpoint; GET / lists them")
+    error(StatusCode::NOT_FOUND, "no such endpoint; GET /api lists them")
 }
 
 async fn index() -> Reply {
     ok(json!({
         "endpoints": {
-            "GET /readings": "the meter's current values",
+            "GET /": "the live page (HTML) for a browser",
+            "GET /events": "server-sent events: the telegram, readings and status at every telegram",
+            "GET /api/faults": "the fault catalogue",
+            "GET /readings": "the meter's current values (raw integers, and human units beside them)",
             "GET /status": "outputs, clients, counters",
             "GET /request": "the Request line of the PTY and TCP outputs",
             "POST /request": "{\"raised\": true|false}",
@@ -311,14 +342,17 @@ fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Rejectio
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("{e}; expected a JSON body like {expected}")))
 }
 
-fn meter(api: &Api, which: &Which) -> Result<mpsc::Sender<Control>, Rejection> {
+pub fn meter(api: &Api, which: &Which) -> Result<mpsc::Sender<Control>, Rejection> {
     let i = which.meter.unwrap_or(0);
     api.meters.get(i).cloned().ok_or_else(|| {
         error(StatusCode::NOT_FOUND, format!("no meter {i}; this run has meters 0 to {}", api.meters.len() - 1))
     })
 }
 
-async fn ask<T>(tx: mpsc::Sender<Control>, make: impl FnOnce(oneshot::Sender<T>) -> Control) -> Result<T, Rejection> {
+pub async fn ask<T>(
+    tx: mpsc::Sender<Control>,
+    make: impl FnOnce(oneshot::Sender<T>) -> Control,
+) -> Result<T, Rejection> {
     let (reply, rx) = oneshot::channel();
     let gone = || error(StatusCode::SERVICE_UNAVAILABLE, "the meter is shutting down");
     tx.send(make(reply)).await.map_err(|_| gone())?;
@@ -340,6 +374,11 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
     if i >= api.meters.len() {
         return Err(error(StatusCode::NOT_FOUND, format!("no meter {i}")));
     }
+    ok(status_json(&api, i))
+}
+
+/// `/status` of meter `i` (which must exist).
+pub fn status_json(api: &Api, i: usize) -> Value {
     let outputs: Vec<Value> = api
         .outputs
         .iter()
@@ -368,7 +407,7 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
         })
         .collect();
     let http = &api.http;
-    ok(json!({
+    json!({
         "meter": i,
         "meters": api.meters.len(),
         "request": api.request.is_up(),
@@ -380,7 +419,8 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
             "refused_connections": http.refused_connections.load(Relaxed),
             "rejected_requests": http.rejected_requests.load(Relaxed),
         },
-    }))
+        "profile": api.profile,
+    })
 }
 
 async fn request_get(State(api): Shared) -> Reply {

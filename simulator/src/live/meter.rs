@@ -14,7 +14,7 @@ use p1sim_core::decode::DEFAULT_MAX_LEN;
 use p1sim_core::generator::Generator;
 use p1sim_core::meter::Command;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::clock::SimClock;
 use super::pacer::{Msg, Outgoing};
@@ -45,6 +45,9 @@ pub struct MeterTask {
     pub state: Option<StateFile>,
     pub transform: Option<Box<dyn Transform>>,
     pub rx: mpsc::Receiver<Control>,
+    /// The latest telegram and readings, for the live page's event streams; filled only while
+    /// a page listens.
+    pub live: Arc<watch::Sender<Option<Arc<Value>>>>,
 }
 
 impl std::fmt::Debug for MeterTask {
@@ -125,6 +128,10 @@ impl MeterTask {
             for p in &self.pacers {
                 let _ = p.send(Msg::Telegram(Arc::clone(&out)));
             }
+            if self.live.receiver_count() > 0 {
+                let snapshot = self.snapshot(seq, &buf);
+                self.live.send_replace(Some(Arc::new(snapshot)));
+            }
             seq += 1;
             if due.checked_add(interval).is_some_and(|late| late < Instant::now()) {
                 // Far behind (a suspended laptop, a long catch-up): rejoin the clock instead of
@@ -157,6 +164,21 @@ impl MeterTask {
         }
     }
 
+    /// The telegram just handed to the lines (its text; the plaintext for Smarty) with the
+    /// readings it carries.
+    fn snapshot(&mut self, seq: u64, sent: &[u8]) -> Value {
+        let encrypted = self.generator.profile().is_encrypted();
+        let text = String::from_utf8_lossy(if encrypted { self.generator.last_plaintext() } else { sent }).into_owned();
+        let mut v = self.readings();
+        if let Value::Object(o) = &mut v {
+            o.insert("seq".into(), json!(seq));
+            o.insert("telegram".into(), json!(text));
+            o.insert("encrypted".into(), json!(encrypted));
+            o.insert("sent_bytes".into(), json!(sent.len()));
+        }
+        v
+    }
+
     fn readings(&mut self) -> Value {
         let name = self.generator.profile().name.clone();
         let interval = self.generator.profile().interval_s;
@@ -166,7 +188,8 @@ impl MeterTask {
         let state = meter.state();
         let (powered, frame_counter, overrides) =
             (meter.is_powered(), state.frame_counter, serde_json::to_value(&state.overrides).unwrap_or(Value::Null));
-        let readings = serde_json::to_value(meter.readings()).unwrap_or(Value::Null);
+        let raw = meter.readings().clone();
+        let readings = super::human::readings_json(&raw, self.generator.profile());
         json!({
             "meter": self.index,
             "profile": name,

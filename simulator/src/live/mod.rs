@@ -15,8 +15,10 @@ pub mod clock;
 pub mod control;
 pub mod framing;
 pub mod hints;
+pub mod human;
 pub mod meter;
 pub mod pacer;
+pub mod page;
 pub mod pty;
 pub mod serial;
 pub mod state;
@@ -297,6 +299,7 @@ async fn single(plan: Plan) -> Result<()> {
     }
 
     let stage = FaultStage::new(plan.faults.clone(), plan.seed, fault_budget(&plan)).map_err(anyhow::Error::msg)?;
+    let live = Arc::new(tokio::sync::watch::Sender::new(None));
     let (tx, rx) = mpsc::channel(64);
     let task = MeterTask {
         index: 0,
@@ -307,14 +310,18 @@ async fn single(plan: Plan) -> Result<()> {
         state: state_file.clone(),
         transform: Some(Box::new(stage)),
         rx,
+        live: Arc::clone(&live),
     };
     let meter_task = tokio::spawn(task.run());
-    let mut api = Api::new(vec![tx], request, outputs);
+    let mut api = Api::new(vec![tx], request, outputs, vec![live], human::profile_json(&profile));
     api.state = state_file.clone();
     let api = Arc::new(api);
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
-        report.push(format!("control: http://{}", listener.local_addr()?));
+        report.push(format!(
+            "control: http://{}/ (the live page: open it in a browser; the JSON API is listed at /api)",
+            listener.local_addr()?
+        ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     if let Some(f) = &state_file {
@@ -465,6 +472,7 @@ async fn fleet(plan: Plan) -> Result<()> {
     }
     let pacer = Pacer::start("p1sim-fleet-pacer", lines)?;
     let mut meters = Vec::with_capacity(n);
+    let mut lives = Vec::with_capacity(n);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let seed = plan.seed.wrapping_add(i as u64);
@@ -476,6 +484,8 @@ async fn fleet(plan: Plan) -> Result<()> {
         };
         let (tx, rx) = mpsc::channel(16);
         meters.push(tx);
+        let live = Arc::new(tokio::sync::watch::Sender::new(None));
+        lives.push(Arc::clone(&live));
         tasks.spawn(
             MeterTask {
                 index: i,
@@ -488,11 +498,12 @@ async fn fleet(plan: Plan) -> Result<()> {
                     FaultStage::new(plan.faults.clone(), seed, fault_budget(&plan)).map_err(anyhow::Error::msg)?,
                 )),
                 rx,
+                live,
             }
             .run(),
         );
     }
-    let api = Arc::new(Api::new(meters, request, outputs));
+    let api = Arc::new(Api::new(meters, request, outputs, lives, human::profile_json(&profile)));
     let mut report = vec![format!(
         "fleet: {n} meters on tcp {}..{} (meter i on port {}+i, seed {}+i), {:?} over the interval",
         SocketAddr::new(base.ip(), base.port()),
@@ -503,7 +514,10 @@ async fn fleet(plan: Plan) -> Result<()> {
     )];
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
-        report.push(format!("control: http://{} (add ?meter=N)", listener.local_addr()?));
+        report.push(format!(
+            "control: http://{}/ (the live page, with a meter selector; the JSON API is listed at /api, add ?meter=N)",
+            listener.local_addr()?
+        ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     print_now(&format!(

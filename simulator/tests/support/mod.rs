@@ -100,7 +100,7 @@ impl Running {
 
     /// The control API address.
     pub fn control(&self) -> String {
-        self.field("control").trim_start_matches("http://").to_string()
+        self.field("control").trim_start_matches("http://").trim_end_matches('/').to_string()
     }
 
     pub fn pid(&self) -> u32 {
