@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use support::{Running, collect, http, temp_dir, workspace_target};
 
@@ -142,13 +143,15 @@ async fn the_page_shows_the_meter_and_its_load_slider_changes_the_telegrams() {
     })
     .await;
 
-    // Set the load from the page; a real reader on the TCP output decodes the change.
+    // Move the load slider, as a person does with the keyboard: to its end (25 kW), then 175
+    // steps of 100 W back to 7.5 kW. A real reader on the TCP output decodes the change.
     let mut reader = TcpStream::connect(run.field("tcp")).unwrap();
     reader.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
-    let field = c.find(Locator::Id("load-watts")).await.unwrap();
-    field.clear().await.unwrap();
-    field.send_keys("7500").await.unwrap();
-    c.find(Locator::Id("load-set")).await.unwrap().click().await.unwrap();
+    let slider = c.find(Locator::Id("load-range")).await.unwrap();
+    slider.click().await.unwrap();
+    let left: String = std::iter::repeat_n(char::from(Key::Left), 175).collect();
+    slider.send_keys(&format!("{}{left}", char::from(Key::End))).await.unwrap();
+    assert_eq!(c.find(Locator::Id("load-watts")).await.unwrap().prop("value").await.unwrap().as_deref(), Some("7500"));
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut seen = Vec::new();
     let changed = loop {

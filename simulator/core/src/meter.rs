@@ -5,6 +5,7 @@
 //! Energy is integrated exactly: power is a whole number of watts for each whole second, so the
 //! registers hold joules (W*s) and a register's change equals the integrated power exactly.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 

@@ -82,13 +82,13 @@ mod tests {
 
     #[test]
     fn human_units_sit_beside_the_raw_fields() {
-        let profile = p1sim_core::builtin::lookup("sagemcom-t211-be").unwrap();
+        let profile = p1sim_core::builtin::lookup("iskra-am550").unwrap();
         let mut r = Readings::default();
         r.phases[0].import_w = 2500;
         r.phases[0].voltage_dv = 2312;
         r.phases[0].current_ma = 10_870;
         r.registers.import_wh = [1_234_567, 10];
-        r.mbus.push(p1sim_core::readings::MBusValue { channel: 1, milli: 4_321_123, captured: Default::default() });
+        r.mbus.push(p1sim_core::readings::MBusValue { channel: 2, milli: 4_321_123, captured: Default::default() });
         let v = readings_json(&r, &profile);
         assert_eq!(v["phases"][0]["import_w"], 2500);
         assert_eq!(v["phases"][0]["import_kw"], 2.5);

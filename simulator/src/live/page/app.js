@@ -43,7 +43,27 @@ function feedback(text, error) {
   f.className = error ? 'error' : '';
 }
 
-async function post(path, body, done) {
+// One request at a time per endpoint, and only the newest value waits: a slider moved through a
+// hundred steps sends a few requests, and the last one sent is the last value chosen.
+const waiting = new Map();
+const busy = new Set();
+
+function post(path, body, done) {
+  waiting.set(path, { body, done });
+  if (!busy.has(path)) drain(path);
+}
+
+async function drain(path) {
+  busy.add(path);
+  while (waiting.has(path)) {
+    const { body, done } = waiting.get(path);
+    waiting.delete(path);
+    await send(path, body, done);
+  }
+  busy.delete(path);
+}
+
+async function send(path, body, done) {
   try {
     const r = await fetch(withMeter(path), {
       method: 'POST',
