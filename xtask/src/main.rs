@@ -150,7 +150,8 @@ fn tests() -> Result<(), String> {
 /// The live page's test in headless Chromium (Debian's `chromium` and `chromium-driver`, which
 /// `.ci/run` installs): ignored by a plain `cargo test`, run here.
 fn browser() -> Result<(), String> {
-    cargo(&["test", "-p", "p1sim", "--test", "browser", "--locked", "--", "--ignored"])
+    // `--workspace`, as the test step builds: the same features, so nothing is rebuilt.
+    cargo(&["test", "--workspace", "--test", "browser", "--locked", "--", "--ignored"])
 }
 
 /// The shared core must build for the RP2040 without std, with and without an allocator.

@@ -5,8 +5,8 @@
 //!
 //! Whatever a parser accepts is then used the way a run uses it (a meter built and stepped, a
 //! telegram rendered and faulted) for a bounded number of steps. The properties: no panic, no
-//! hang, and a faulted telegram within the fault limits. Board files and bench test plans join
-//! this suite when they exist.
+//! hang, and a faulted telegram within the fault limits. Board files and bench test plans read
+//! through the same size cap (`ProfileError::read`); their fuzzing is to join this suite.
 
 use p1sim_core::builtin;
 use p1sim_core::fault::MAX_ADDED_BYTES;
