@@ -13,6 +13,7 @@
 mod support;
 
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,7 +37,9 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--window-size=1400,1250",
 ];
 
-/// chromedriver on a free port, killed when dropped.
+/// chromedriver on a free port in a process group of its own, killed with every Chromium it
+/// started when dropped (also when the test fails before it closes the session: killing
+/// chromedriver alone would leave the browser running).
 struct Driver {
     child: Child,
     url: String,
@@ -53,6 +56,7 @@ impl Driver {
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("cannot start chromedriver");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -66,7 +70,8 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = self.child.wait();
     }
 }
