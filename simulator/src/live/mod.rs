@@ -176,6 +176,7 @@ async fn single(plan: Plan) -> Result<()> {
         None => None,
     };
     let (clock, generator, state_note) = start_meter(&plan, saved)?;
+    let equipment_id = generator.meter().identity().and_then(|i| i.primary()).map(String::from);
     if let Some(f) = &state_file {
         // Fail now, not at the first telegram, when the state cannot be written at all.
         f.save(generator.meter().state())?;
@@ -311,6 +312,9 @@ async fn single(plan: Plan) -> Result<()> {
     if let Some(f) = &state_file {
         report.push(format!("state: {} ({state_note})", f.path().display()));
     }
+    if let Some(id) = equipment_id {
+        report.push(format!("equipment id: {id} (derived from the seed; --household equipment_id=... fixes it)"));
+    }
 
     let mut out = String::new();
     out.push_str(&format!(
@@ -326,7 +330,7 @@ async fn single(plan: Plan) -> Result<()> {
     for r in &report {
         out.push_str(&format!("  {r}\n"));
     }
-    out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr));
+    out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr, plan.key));
     out.push_str("\nCtrl-C stops the meter.\n");
     print_now(&out);
 

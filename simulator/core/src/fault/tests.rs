@@ -9,16 +9,15 @@ use crate::decode::decode_all;
 
 /// The arduino-dsmr README vector plus a gas reading: small enough to state effects exactly.
 fn telegram() -> Telegram {
-    Telegram {
-        header: "KFM5KAIFA-METER".into(),
-        blank_line: true,
-        lines: vec![
+    Telegram::new(
+        "KFM5KAIFA-METER",
+        vec![
             Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
             Line::from_rendered("1-0:1.7.0".into(), "(00.318*kW)"),
             Line::from_rendered("0-1:24.2.1".into(), "(150117180000W)(00473.789*m3)"),
         ],
-        checksum: Checksum::Computed,
-    }
+        Checksum::Computed,
+    )
 }
 
 fn clean() -> Vec<u8> {
