@@ -73,7 +73,8 @@ def text_of(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # Fixed point: str() writes a zero with seven decimals (EasyMeter's kWh) as "0E-7".
+        return format(value, "f")
     return str(value)
 
 

@@ -312,7 +312,10 @@ fn a_smarty_meter_with_its_own_authentication_key() {
     assert_eq!(t.len(), 2);
     assert!(t.iter().all(|t| t["tag"] == "unchecked"), "the output says the tag was not checked");
     // Without the tag only the CRC vouches for the key: another key gives no telegram.
-    let wrong = p1sim_stdin(&["decode", "--key", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "--no-tag-check", "--json"], &frames.stdout);
+    let wrong = p1sim_stdin(
+        &["decode", "--key", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "--no-tag-check", "--json"],
+        &frames.stdout,
+    );
     assert_eq!(wrong.status.code(), Some(1));
     assert!(json_lines(&wrong).is_empty());
     let bad = p1sim(&["emit", "--profile", "iskra-am550", "--auth-key", auth]);
@@ -391,7 +394,11 @@ fn a_state_file_from_before_derived_ids_keeps_its_ids() {
     std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
     let resumed = p1sim(&["emit", "-p", "iskra-am550", "--seed", "4", "-n", "1", "--state", path.to_str().unwrap()]);
     assert!(resumed.status.success(), "{}", stderr(&resumed));
-    assert_eq!(equipment_id(&resumed, "0-0:96.1.1"), "4530303434303037333832323436303139", "the profile's id, as before");
+    assert_eq!(
+        equipment_id(&resumed, "0-0:96.1.1"),
+        "4530303434303037333832323436303139",
+        "the profile's id, as before"
+    );
     let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(saved["version"], 2);
     assert_eq!(saved["identity"]["objects"][0][1], "E0044007382246019", "the id is kept from now on");

@@ -43,6 +43,9 @@ pub struct ProfileSummary {
 pub struct DsmrParser {
     pub spec: &'static str,
     pub version: &'static str,
+    /// Why dsmr_parser cannot read this meter even so, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<&'static str>,
 }
 
 impl ProfileSummary {
@@ -61,7 +64,7 @@ impl ProfileSummary {
             header: p.header.clone(),
             description: p.description.clone(),
             sources: p.sources.clone(),
-            dsmr_parser: DsmrParser { spec: hint.spec, version: hint.version },
+            dsmr_parser: DsmrParser { spec: hint.spec, version: hint.version, unreadable: hint.unreadable },
             home_assistant: hint.home_assistant,
         }
     }

@@ -25,12 +25,38 @@ pub struct ReaderHint {
     pub console: bool,
     /// The "DSMR version" Home Assistant's integration lists, `None` where it has none.
     pub home_assistant: Option<&'static str>,
+    /// Why dsmr_parser (and so Home Assistant) cannot read the meter at all, if it cannot.
+    pub unreadable: Option<&'static str>,
 }
+
+/// dsmr_parser frames telegrams from `/` to `!` (its TelegramBuffer): a meter that sends no `!`
+/// never completes one.
+const NO_END_MARKER: &str = "its telegrams end without `!`, and dsmr_parser's TelegramBuffer waits for one \
+                             (node-dsmr-parser ends them at the next `/`; so does `p1sim decode`)";
 
 /// The reader settings for a profile's dialect. Encrypted Smarty needs `MSn` with the key:
 /// `5L` only reads the plaintext a decrypting proxy hands on.
 pub fn reader(profile: &Profile) -> ReaderHint {
-    let hint = |spec, version, console, home_assistant| ReaderHint { spec, version, console, home_assistant };
+    if !profile.end_marker {
+        return ReaderHint {
+            console: false,
+            home_assistant: None,
+            unreadable: Some(NO_END_MARKER),
+            ..dialect(profile)
+        };
+    }
+    dialect(profile)
+}
+
+/// The settings of the profile's dialect, whether or not its telegrams can be read with them.
+fn dialect(profile: &Profile) -> ReaderHint {
+    let hint = |spec, version, console, home_assistant| ReaderHint {
+        spec,
+        version,
+        console,
+        home_assistant,
+        unreadable: None,
+    };
     match (profile.spec, profile.is_encrypted()) {
         (Spec::Dsmr22, _) => hint("V2_2", "2.2", true, Some("DSMR 2.2")),
         (Spec::Dsmr30, _) => hint("V3", "2.2", true, Some("DSMR 2.2")),
@@ -110,16 +136,23 @@ pub fn connect(
     let ha = home_assistant(&hint);
     let baud = profile.line.baud;
     let mut s = String::from("\nConnect a reader:\n");
+    if let Some(why) = hint.unreadable {
+        let _ = writeln!(s, "  dsmr_parser     cannot read this meter: {why}");
+        let _ = writeln!(s, "  Home Assistant  cannot read this meter either (it reads through dsmr_parser)");
+    }
+    let readable = hint.unreadable.is_none();
     if let Some(p) = pty {
         let p = p.display();
         if hint.console && keys.is_empty() {
             let _ = writeln!(s, "  dsmr_console    dsmr_console --device {p} --version {v}");
         }
-        let _ = writeln!(s, "  dsmr_parser     create_dsmr_reader('{p}', '{v}', callback{keys})");
-        let _ = writeln!(
-            s,
-            "  Home Assistant  DSMR Slimme Meter integration, connection type Serial: USB path {p}, {ha}{ha_key}"
-        );
+        if readable {
+            let _ = writeln!(s, "  dsmr_parser     create_dsmr_reader('{p}', '{v}', callback{keys})");
+            let _ = writeln!(
+                s,
+                "  Home Assistant  DSMR Slimme Meter integration, connection type Serial: USB path {p}, {ha}{ha_key}"
+            );
+        }
         let _ = writeln!(s, "  screen          screen {p} {}", screen_settings(baud, reader_framing));
         let cu_parity = match reader_framing.parity {
             Parity::None => "",
@@ -137,11 +170,13 @@ pub fn connect(
         if hint.console && keys.is_empty() {
             let _ = writeln!(s, "  dsmr_console    dsmr_console --host {host} --port {port} --version {v}");
         }
-        let _ = writeln!(s, "  dsmr_parser     create_tcp_dsmr_reader('{host}', {port}, '{v}', callback{keys})");
-        let _ = writeln!(
-            s,
-            "  Home Assistant  DSMR Slimme Meter integration, connection type Network: host {host}, port {port}, {ha}{ha_key}"
-        );
+        if readable {
+            let _ = writeln!(s, "  dsmr_parser     create_tcp_dsmr_reader('{host}', {port}, '{v}', callback{keys})");
+            let _ = writeln!(
+                s,
+                "  Home Assistant  DSMR Slimme Meter integration, connection type Network: host {host}, port {port}, {ha}{ha_key}"
+            );
+        }
         let _ = writeln!(s, "  raw TCP         nc {host} {port}   (like an ESP serial bridge or ser2net in raw mode)");
     }
     s
@@ -190,9 +225,10 @@ mod tests {
                 .find(|l| l.starts_with(&format!("| `{}` |", p.name)))
                 .unwrap_or_else(|| panic!("README: no row for {}", p.name));
             let h = reader(&p);
-            let setting = match h.home_assistant {
-                Some(_) => format!("`{}`", h.version),
-                None => "none".to_string(),
+            let setting = match (h.home_assistant, h.unreadable) {
+                (_, Some(_)) => "cannot read".to_string(),
+                (Some(_), None) => format!("`{}`", h.version),
+                (None, None) => "none".to_string(),
             };
             assert!(row.contains(&setting), "README row of {} lacks {setting}: {row}", p.name);
         }

@@ -26,7 +26,8 @@ from dlms_cosem.connection import XDlmsApduFactory
 
 def describe(value):
     if isinstance(value, decimal.Decimal):
-        return "decimal", str(value)
+        # Fixed point: str() writes a zero with seven decimals as "0E-7".
+        return "decimal", format(value, "f")
     if isinstance(value, bool):
         return "str", str(value)
     if isinstance(value, int):
