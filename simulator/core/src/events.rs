@@ -15,7 +15,7 @@
 //!
 //! Actions: `set-load` / `set-solar` (`watts`, omit to return to the model), `start-charging`
 //! (`watts`, `minutes`), `power-failure` (`seconds`), `text-message` (`text`), `set-tariff`
-//! (`tariff` 1 or 2, omit to follow the schedule).
+//! (`tariff` 1 or 2, 3 and 4 on meters that send them; omit to follow the schedule).
 
 use std::path::Path;
 
@@ -88,8 +88,8 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
                 Command::TextMessage(t)
             }
             Action::SetTariff { tariff } => {
-                if tariff.is_some_and(|t| !(1..=2).contains(&t)) {
-                    return Err(err(here, "tariff", format!("event #{}: tariff is 1 or 2", i + 1)));
+                if tariff.is_some_and(|t| !(1..=crate::tariff::MAX_TARIFFS).contains(&t)) {
+                    return Err(err(here, "tariff", format!("event #{}: tariff is 1 to 4", i + 1)));
                 }
                 Command::SetTariff(tariff)
             }

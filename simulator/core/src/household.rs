@@ -34,7 +34,6 @@ pub struct HouseholdConfig {
     pub start_import_kwh: Option<f64>,
     /// The meter's equipment identifier as text (before any hex encoding), replacing the one
     /// derived from the seed (`identity`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub equipment_id: Option<alloc::string::String>,
 }
 

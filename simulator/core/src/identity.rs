@@ -31,7 +31,7 @@ pub struct Identity {
     /// M-Bus device ids by channel.
     pub mbus: Vec<(u8, String)>,
     /// The system title of encrypted meters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub system_title: Option<[u8; 8]>,
 }
 

@@ -131,7 +131,7 @@ async fn index() -> Reply {
             "POST /solar": "{\"watts\": 3000} or {\"watts\": null}",
             "POST /ev": "{\"watts\": 11000, \"seconds\": 3600}",
             "POST /power-failure": "{\"seconds\": 300}",
-            "POST /tariff": "{\"tariff\": 1|2|null}",
+            "POST /tariff": "{\"tariff\": 1|2|3|4|null}",
             "POST /message": "{\"text\": \"...\"} (at most 1024 characters; \"\" clears)",
             "POST /fault": "{\"kind\": \"wrong-crc\"}: one fault in the next telegram",
         },
@@ -268,8 +268,11 @@ struct Tariff {
 
 async fn tariff(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
     let t: Tariff = body(&b, r#"{"tariff": 2} or {"tariff": null} to follow the schedule"#)?;
-    if let Some(n) = t.tariff.filter(|n| !(1..=2).contains(n)) {
-        return Err(error(StatusCode::BAD_REQUEST, format!("tariff {n}: meters have tariff 1 and 2")));
+    if let Some(n) = t.tariff.filter(|n| !(1..=p1sim_core::tariff::MAX_TARIFFS).contains(n)) {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("tariff {n}: meters have tariffs 1 and 2, and 3 and 4 where they send them (E.ON Hungary)"),
+        ));
     }
     command(&api, &which, Command::SetTariff(t.tariff)).await
 }
