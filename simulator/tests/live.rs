@@ -340,9 +340,11 @@ fn a_fleet_serves_each_meter_on_its_own_port() {
         let _ = child.kill();
         let _ = child.wait();
         if headers.len() == 3 {
-            // Different seeds, different households: no two meters read the same.
+            // Different seeds, different households: no two meters read the same, and each is a
+            // meter of its own to a backend keyed on the equipment id.
             assert_ne!(headers[0].0, headers[1].0);
             assert_ne!(headers[1].0, headers[2].0);
+            assert!(headers[0].1 != headers[1].1 && headers[1].1 != headers[2].1 && headers[0].1 != headers[2].1);
             return;
         }
     }

@@ -242,6 +242,21 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_can_fix_its_ids_and_the_household_its_equipment_id() {
+        let mut p = crate::builtin::get("sagemcom-t210d-lu").unwrap().unwrap();
+        let derived = Identity::derive(&p, 3, None);
+        assert_ne!(derived, Identity::of_profile(&p));
+        assert_ne!(derived.system_title, p.encryption.as_ref().map(|e| e.system_title));
+        p.derive_identity = false;
+        assert_eq!(Identity::derive(&p, 3, None), Identity::of_profile(&p));
+        let fixed = Identity::derive(&p, 3, Some("SAG0000000000001"));
+        assert_eq!(fixed.primary(), Some("SAG0000000000001"));
+        let mut applied = p.clone();
+        fixed.apply(&mut applied);
+        assert!(applied.objects.iter().any(|o| o.kind == Kind::Hex("SAG0000000000001".into())));
+    }
+
+    #[test]
     fn a_sagemcom_title_follows_the_derived_device_name() {
         let written =
             Identity { objects: alloc::vec![("0-0:42.0.0".into(), "SAG1030790002574".into())], ..Default::default() };

@@ -961,6 +961,75 @@ objects = [
     }
 
     #[test]
+    fn no_end_marker_needs_a_meter_without_crc() {
+        let e = err(&MINIMAL.replace("phases = 1", "phases = 1\nend_marker = false"));
+        assert_eq!((e.key.as_deref(), e.line), (Some("end_marker"), 8));
+        assert!(e.message.contains("crc = false"), "{e}");
+        let p = parse("t", "t.toml", &MINIMAL.replace("phases = 1", "phases = 1\nend_marker = false\ncrc = false"))
+            .unwrap();
+        assert!(!p.end_marker && !p.crc);
+    }
+
+    #[test]
+    fn forms_fit_their_objects_only() {
+        let e = err(&MINIMAL.replace(r#"{ obis = "0-0:1.0.0" }"#, r#"{ obis = "0-0:1.0.0", form = "billing" }"#));
+        assert_eq!(e.key.as_deref(), Some("form"));
+        assert!(e.message.contains("billing fits 0-0:98.1.0"), "{e}");
+        let ok = MINIMAL.replace("country = \"NL\"", "country = \"BE\"").replace(
+            r#"{ obis = "0-0:1.0.0" }"#,
+            r#"{ obis = "1-0:1.6.0", format = "2.3", unit = "kW", form = "value-first" }"#,
+        );
+        let p = parse("t", "t.toml", &ok).unwrap();
+        assert!(matches!(p.objects[1].kind, Kind::DemandMax { value_first: true, .. }));
+    }
+
+    #[test]
+    fn the_f_group_is_every_codes_or_none() {
+        let star = MINIMAL.replace("\"1-3:0.2.8\"", "\"1-3:0.2.8*255\"").replace("\"0-0:1.0.0\"", "\"0-0:1.0.0*255\"");
+        let e = err(&star);
+        assert_eq!((e.key.as_deref(), e.line), (Some("obis"), 13), "{e}");
+        let all = star.replace("\"1-0:1.8.1\"", "\"1-0:1.8.1*255\"");
+        assert_eq!(parse("t", "t.toml", &all).unwrap().obis_f, Some(255));
+    }
+
+    #[test]
+    fn keys_and_encryption_are_checked() {
+        let smarty =
+            MINIMAL.replace("DSMR 5.0", "Smarty") + "\n[encryption]\nsystem_title = \"SAG10307\"\nauth_key = \"00\"\n";
+        let e = err(&smarty);
+        assert_eq!(e.key.as_deref(), Some("auth_key"));
+        let e = err(&(MINIMAL.to_string() + "\n[encryption]\nsystem_title = \"SAG10307\"\n"));
+        assert!(e.message.contains("only Smarty and Steiermark"), "{e}");
+        let plain = parse("t", "t.toml", &MINIMAL.replace("DSMR 5.0", "Smarty")).unwrap();
+        assert!(!plain.is_encrypted(), "a Smarty profile without [encryption] is plaintext");
+    }
+
+    #[test]
+    fn a_variant_changes_its_base_and_is_checked_like_it() {
+        let dir = std::env::temp_dir().join(format!("p1sim-variant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("base.toml"), MINIMAL.replace("phases = 1", "phases = 1\ncrc = false")).unwrap();
+        let variant =
+            |extra: &str| format!("[meter]\nextends = \"base.toml\"\ndescription = \"v\"\nsources = [\"x\"]\n{extra}");
+        let file = dir.join("v.toml").display().to_string();
+        let p = parse("v", &file, &variant("end_marker = false\nheader = 'ABC5\\X'")).unwrap();
+        assert_eq!((p.name.as_str(), p.header.as_str(), p.end_marker), ("v", "ABC5\\X", false));
+        assert_eq!(p.sources.first().map(String::as_str), Some("x"));
+        let e = parse("v", &file, &variant("crc_padded = false")).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("crc_padded"), 5), "{e}");
+        let e = parse("v", &file, &variant("plaintext = true")).unwrap_err();
+        assert!(e.message.contains("sends no encrypted frames"), "{e}");
+        let e = parse("v", &file, &variant("colour = 1")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("colour"));
+        let e = parse("v", &file, &variant("").replace("base.toml", "none.toml")).unwrap_err();
+        assert!(e.message.contains("no shipped profile named \"none.toml\""), "{e}");
+        std::fs::write(dir.join("loop.toml"), variant("").replace("base.toml", "loop.toml")).unwrap();
+        let e = load_file(&dir.join("loop.toml")).unwrap_err();
+        assert!(e.message.contains("more than 4 deep"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn syntax_errors_come_with_positions() {
         let e = err(&MINIMAL.replace("country = \"NL\"", "country = \"NL"));
         assert_eq!(e.line, 4);
