@@ -525,11 +525,20 @@ fn apply_bytes(f: &Fault, bytes: &mut Vec<u8>, d: &mut Draws, legacy: bool) -> A
             if n >= bytes.len() {
                 return rec(format!("truncation at {n} is past the end"), Expect::Accept);
             }
-            // A cut after the `!` and its CRC only removes the line end or a gateway's trailer.
-            let intact = crc_range.as_ref().is_some_and(|r| n >= r.end);
+            // A cut after the `!` line only removes what follows the telegram (a gateway's
+            // trailer); one between the CRC and its CR LF leaves the telegram whole but its last
+            // line unended, which strict framers (dsmr_parser's) wait on.
+            let crc_end = crc_range.as_ref().map(|r| r.end);
+            let line_end = crc_end.map(|e| e + usize::from(bytes[e..].starts_with(b"\r\n")) * 2);
             bytes.truncate(n);
-            if intact {
+            if line_end.is_some_and(|e| n >= e) {
                 return rec(format!("cut after {n} bytes, after the telegram's end"), Expect::Accept);
+            }
+            if crc_end.is_some_and(|e| n >= e) {
+                return rec(
+                    format!("cut after {n} bytes, before the CR LF ending its `!` line"),
+                    Expect::AcceptLenient,
+                );
             }
             if legacy && ends_whole_lines(bytes) {
                 // Without CRC, a cut at a line end looks exactly like the telegram of a meter

@@ -272,4 +272,8 @@ fn a_telegram_without_crc_cut_at_a_line_end_may_be_taken_for_a_whole_one() {
         Expect::Reject,
         "with a CRC, a cut is always detectable"
     );
+    let full = clean().len();
+    let after_crc = apply(&telegram(), &[Fault::Truncate { at: Position::At(full - 2) }], 1, 0);
+    assert_eq!(after_crc.expect(), Expect::AcceptLenient, "whole, but its last line unended");
+    assert_eq!(after_crc.bytes, &clean()[..full - 2]);
 }
