@@ -19,7 +19,7 @@ use embassy_rp::pio::{Common, LoadedProgram};
 pub const TX_CYCLES_PER_SLOT: u32 = 3;
 
 /// PIO cycles per bit in the receiver.
-pub const RX_CYCLES_PER_BIT: u32 = 8;
+pub const RX_CYCLES_PER_BIT: u32 = 16;
 
 /// How the transmitter drives its pin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,21 +102,24 @@ pub struct CaptureProgram {
 
 impl CaptureProgram {
     /// ```text
-    /// idle: wait 0 pin 0        ; falling edge: a start bit begins (Y: bits after the start
-    ///                           ; bit, minus one, set by the CPU with `set y, n`)
-    ///       mov x, y [2]
+    /// idle: wait 0 pin 0        ; falling edge: a start bit begins (Y: bits to vote after the
+    ///                           ; start bit, minus one, set by the CPU with `set y, n`)
+    ///       mov x, y [6]
     ///       jmp pin idle        ; mid start bit: high again means a glitch, resync
-    ///       nop
-    /// bit:  nop [5]
-    ///       in pins, 1          ; sample each bit in its middle, 8 cycles apart
-    ///       jmp x-- bit
-    ///       push block          ; (wrap source) the CPU checks parity and stop bits
+    ///       nop [1]
+    /// bit:  nop [11]
+    ///       in pins, 1          ; three samples at 7/16, 8/16 and 9/16 of every bit after the
+    ///       in pins, 1          ; start bit, as a 16x UART takes them; the CPU votes
+    ///       in pins, 1          ; (p1sim_core::rig::vote_char); autopush hands the frame over
+    ///       jmp x-- bit         ; (wrap source)
     /// ```
-    /// With 8 PIO cycles per bit the start edge is seen within one cycle, so samples land
-    /// within 1/8 bit of the middle. The sample comes last in the loop so that after the
-    /// stop bit's sample the program is back at `wait` in three cycles, before the next start
-    /// edge half a bit later: back-to-back characters (a telegram at full speed) are caught. A framing error does not stop the receiver: it waits
-    /// for the next high-to-low edge, which is how UARTs resynchronise after a break.
+    /// At 16 PIO cycles per bit the start edge is seen within 1/16 bit. Data, parity and the
+    /// first stop bit are sampled (a UART checks only the first), 30 samples at most, one word.
+    /// After the stop bit's last sample the program is back at `wait` in two cycles (autopush
+    /// needs no `push`), 0.69 bit into the stop bit: a transmitter up to 3.2 % fast, sending back
+    /// to back, still has its next start edge found on time. A glitch shorter than 1/16 bit
+    /// flips one sample at most and is outvoted. A framing error does not stop the receiver: it
+    /// waits for the next high-to-low edge, which is how UARTs resynchronise after a break.
     pub fn load(common: &mut Common<'static, PIO0>) -> CaptureProgram {
         let mut a = Assembler::<32>::new();
         let mut idle = a.label();
@@ -124,14 +127,15 @@ impl CaptureProgram {
         let mut wrap_source = a.label();
         a.bind(&mut idle);
         a.wait(0, WaitSource::PIN, 0, false);
-        a.mov_with_delay(MovDestination::X, MovOperation::None, MovSource::Y, 2);
+        a.mov_with_delay(MovDestination::X, MovOperation::None, MovSource::Y, 6);
         a.jmp(JmpCondition::PinHigh, &mut idle);
-        a.nop();
+        a.nop_with_delay(1);
         a.bind(&mut bit);
-        a.nop_with_delay(5);
+        a.nop_with_delay(11);
+        a.r#in(InSource::PINS, 1);
+        a.r#in(InSource::PINS, 1);
         a.r#in(InSource::PINS, 1);
         a.jmp(JmpCondition::XDecNonZero, &mut bit);
-        a.push(false, true);
         // The wrap source label sits after the instruction the wrap leaves from.
         a.bind(&mut wrap_source);
         let wrap_target = a.label_at_offset(0);

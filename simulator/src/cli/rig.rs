@@ -7,8 +7,8 @@ use anyhow::Result;
 use p1sim_core::rig::{Mode, RequestMode};
 
 use super::Outcome;
+use crate::rig::Rig;
 use crate::rig::client::{Info, describe_capture, describe_line};
-use crate::rig::{Rig, SerialConnector};
 
 /// The RP2040 rig: a real P1 signal for an interface board under test (rig-firmware/README.md).
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,7 @@ enum RigCommand {
 pub fn run(args: Args) -> Result<Outcome> {
     match args.command {
         RigCommand::Info { device } => {
-            let info = Rig::probe(&mut SerialConnector::new(&device), Duration::from_secs(2))?;
+            let info = Rig::probe(crate::rig::transport::connector_for(&device).as_mut(), Duration::from_secs(2))?;
             print!("{}", show(&device, &info));
             Ok(Outcome::Ok)
         }

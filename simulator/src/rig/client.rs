@@ -29,7 +29,7 @@ use p1sim_core::rig::{
     LineConfig, MAX_BODY, MAX_CHUNK, MAX_FAULTS, MAX_FRAME, Mode, PROTOCOL_VERSION, PinMap, Polarity, RequestMode,
     SendChunk, Status, caps,
 };
-use p1sim_core::wire::{self, BitFault, Symbol};
+use p1sim_core::wire::{self, BitFault};
 
 use super::transport::{Connector, Transport};
 
@@ -216,14 +216,7 @@ fn describe_status(s: &Status) -> String {
 pub fn protocol_plan(plan: &wire::FaultPlan<Vec<BitFault>>) -> Result<FaultPlan> {
     let mut out = FaultPlan { skew_ppm: plan.skew_ppm, gap: plan.gap.0, ..FaultPlan::default() };
     for f in &plan.faults {
-        let fault = match *f {
-            BitFault::Flip { char, bit } => Fault::Flip { char, bit },
-            BitFault::Glitch { char, at, width, level } => {
-                Fault::Glitch { char, at: at.0, width: width.0, mark: level == Symbol::Mark }
-            }
-            BitFault::Idle { after, length } => Fault::Idle { after, length: length.0 },
-            BitFault::Break { after, length } => Fault::Break { after, length: length.0 },
-        };
+        let fault = Fault::from(*f);
         if out.faults.push(fault).is_err() {
             bail!(
                 "the rig takes at most {MAX_FAULTS} bit faults per telegram and this plan has {}; split it over \
@@ -243,6 +236,8 @@ enum Cmd {
         plan: Box<FaultPlan>,
     },
     Cancel,
+    /// New settings, now and after every reconnection.
+    Configure(Box<Settings>),
     /// The reader of connection `generation` lost the device.
     Lost {
         generation: u64,
@@ -266,6 +261,7 @@ impl std::fmt::Debug for Cmd {
         match self {
             Cmd::Send { id, data, .. } => write!(f, "Send({id}, {} bytes)", data.len()),
             Cmd::Cancel => f.write_str("Cancel"),
+            Cmd::Configure(_) => f.write_str("Configure"),
             Cmd::Lost { generation, .. } => write!(f, "Lost({generation})"),
             Cmd::Stop => f.write_str("Stop"),
         }
@@ -353,6 +349,13 @@ impl Rig {
     /// See [`RigSender::cancel`].
     pub fn cancel(&self) {
         self.sender().cancel();
+    }
+
+    /// Sets the line, the Request mode and the capture anew (and keeps them for reconnections).
+    /// The rig answers each with a [`RigEvent::Status`], or a [`RigEvent::DeviceError`] with
+    /// [`ErrorCode::Config`] when it refuses one.
+    pub fn configure(&self, settings: Settings) {
+        let _ = self.tx.send(Cmd::Configure(Box::new(settings)));
     }
 
     /// Closes the connection and waits for the threads.
@@ -455,6 +458,19 @@ impl Supervisor {
                 Cmd::Cancel => {
                     if let Err(e) = self.write(&HostMsg::Cancel) {
                         self.lose(e);
+                    }
+                }
+                Cmd::Configure(settings) => {
+                    self.settings = *settings;
+                    for msg in [
+                        HostMsg::ConfigureLine(settings.line),
+                        HostMsg::SetRequestMode(settings.request),
+                        HostMsg::ConfigureCapture(settings.capture),
+                    ] {
+                        if let Err(e) = self.write(&msg) {
+                            self.lose(e);
+                            break;
+                        }
                     }
                 }
             }

@@ -269,20 +269,11 @@ const MAX_EXTENDS: usize = 4;
 
 fn parse_nested(name: &str, file: &str, text: &str, depth: usize) -> Result<Profile, ProfileError> {
     let src = Source { file, text };
-    let syntax = |e: toml::de::Error| {
-        let span = e.span().unwrap_or(0..0);
-        let message = e.message().trim().to_string();
-        let key = unknown_field(&message);
-        src.error(span, key.as_deref(), message)
-    };
-    let probe: Probe = toml::from_str(text).map_err(syntax)?;
+    let probe: Probe = from_toml(file, text)?;
     if probe.meter.and_then(|m| m.extends).is_some() {
-        let raw: VariantFile = toml::from_str(text).map_err(syntax)?;
-        return build_variant(name, &src, raw, depth);
+        return build_variant(name, &src, from_toml(file, text)?, depth);
     }
-    let raw: File = toml::from_str(text).map_err(syntax)?;
-    let profile = build(name, &src, raw)?;
-    Ok(profile)
+    build(name, &src, from_toml(file, text)?)
 }
 
 /// Loads the base of a variant: a shipped profile by name, or a file relative to the variant.
@@ -403,6 +394,17 @@ fn identity_mode(src: &Source<'_>, i: &Spanned<String>) -> Result<bool, ProfileE
 fn key16(src: &Source<'_>, v: &Spanned<String>, key: &str) -> Result<[u8; 16], ProfileError> {
     crate::smarty::parse_key(v.get_ref())
         .ok_or_else(|| src.error(v.span(), Some(key), "expected 16 bytes as 32 hex digits"))
+}
+
+/// Deserializes TOML text of any of p1sim's file kinds (profiles, boards, bench plans), with
+/// syntax and type errors located as a profile's are: file, line, column and key.
+pub fn from_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, ProfileError> {
+    toml::from_str(text).map_err(|e| {
+        let span = e.span().unwrap_or(0..0);
+        let message = e.message().trim().to_string();
+        let key = unknown_field(&message);
+        Source { file, text }.error(span, key.as_deref(), message)
+    })
 }
 
 /// The key named by serde's "unknown field `x`" message.

@@ -189,6 +189,37 @@ impl Fault {
     }
 }
 
+impl From<Fault> for crate::wire::BitFault {
+    fn from(f: Fault) -> Self {
+        use crate::wire::{BitFault, BitSpan, Symbol};
+        match f {
+            Fault::Flip { char, bit } => BitFault::Flip { char, bit },
+            Fault::Glitch { char, at, width, mark } => BitFault::Glitch {
+                char,
+                at: BitSpan(at),
+                width: BitSpan(width),
+                level: if mark { Symbol::Mark } else { Symbol::Space },
+            },
+            Fault::Idle { after, length } => BitFault::Idle { after, length: BitSpan(length) },
+            Fault::Break { after, length } => BitFault::Break { after, length: BitSpan(length) },
+        }
+    }
+}
+
+impl From<crate::wire::BitFault> for Fault {
+    fn from(f: crate::wire::BitFault) -> Self {
+        use crate::wire::{BitFault, Symbol};
+        match f {
+            BitFault::Flip { char, bit } => Fault::Flip { char, bit },
+            BitFault::Glitch { char, at, width, level } => {
+                Fault::Glitch { char, at: at.0, width: width.0, mark: level == Symbol::Mark }
+            }
+            BitFault::Idle { after, length } => Fault::Idle { after, length: length.0 },
+            BitFault::Break { after, length } => Fault::Break { after, length: length.0 },
+        }
+    }
+}
+
 /// Everything that should go wrong with one telegram.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FaultPlan {
@@ -453,6 +484,27 @@ pub const fn bits_after_start(framing: Framing) -> u32 {
     framing.bits_per_char() - 1
 }
 
+/// The bits the rig's capture receiver samples after the start bit: data, parity and the first
+/// stop bit (a UART checks only the first), three samples each.
+pub const fn voted_bits(framing: Framing) -> u32 {
+    framing.data_bits as u32 + if matches!(framing.parity, Parity::None) { 0 } else { 1 } + 1
+}
+
+/// Decodes a character the rig's capture receiver sampled three times a bit, at 7/16, 8/16 and
+/// 9/16 of each bit as a 16x UART does: `samples` holds `3 * voted_bits(framing)` samples in time
+/// order from bit 0. Each bit is the majority of its three; then as [`decode_char`].
+pub fn vote_char(framing: Framing, samples: u32) -> (u8, u8) {
+    let n = voted_bits(framing);
+    let mut bits = 0u32;
+    for i in 0..n {
+        let three = (samples >> (3 * i)) & 0b111;
+        if three.count_ones() >= 2 {
+            bits |= 1 << i;
+        }
+    }
+    decode_char(Framing { stop_bits: 1, ..framing }, bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +536,29 @@ mod tests {
         assert_eq!(decode_char(Framing::EIGHT_N1, 0), (0, flags::FRAMING | flags::BREAK));
         let two_stop = Framing { stop_bits: 2, ..Framing::EIGHT_N1 };
         assert_eq!(decode_char(two_stop, 0x1_00 | 0x55), (0x55, flags::FRAMING));
+    }
+
+    #[test]
+    fn three_samples_a_bit_outvote_a_glitch() {
+        // 'A' in 8N1: 0x41 then the stop bit, each bit sampled three times.
+        let triple =
+            |bits: u32, n: u32| (0..n).fold(0u32, |w, i| w | (if bits >> i & 1 == 1 { 0b111 } else { 0 }) << (3 * i));
+        let clean = triple(0x41 | 1 << 8, 9);
+        assert_eq!(voted_bits(Framing::EIGHT_N1), 9);
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean), (0x41, 0));
+        // One sample of bit 1 (data bit 1, a 0) hit by a glitch: still 0x41.
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean | 1 << 4), (0x41, 0));
+        // Two of three: the bit flips.
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean | 0b011 << 3), (0x43, 0));
+        // 7E1 'C' (three ones, parity 1), the stop bit voted down: a framing error.
+        assert_eq!(voted_bits(Framing::SEVEN_E1), 9);
+        let c = triple(0x43 | 1 << 7, 9) | 0b001 << 24;
+        assert_eq!(vote_char(Framing::SEVEN_E1, c), (0x43, flags::FRAMING));
+        // Every sample space: a break.
+        assert_eq!(vote_char(Framing::EIGHT_N1, 0), (0, flags::FRAMING | flags::BREAK));
+        // 8E2 samples 10 bits: only the first stop bit is checked.
+        let two = Framing { parity: Parity::Even, stop_bits: 2, ..Framing::EIGHT_N1 };
+        assert_eq!(voted_bits(two), 10);
     }
 
     #[test]
