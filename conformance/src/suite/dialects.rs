@@ -17,6 +17,7 @@ pub(super) fn cases(out: &mut Vec<Case>) {
     d0_gateway(out);
     unit_scaling(out);
     four_tariffs(out);
+    heat_meter(out);
 }
 
 fn renamed(name: &str, variant: &str) -> Profile {
@@ -206,4 +207,39 @@ fn four_tariffs(out: &mut Vec<Case>) {
         input,
         telegrams,
     ));
+}
+
+/// The NWA Warmtelink writes its own CRC without leading zeros (`!B9F`): streams whose middle
+/// telegram's CRC is below 0x1000, so that it shows.
+fn heat_meter(out: &mut Vec<Case>) {
+    let p = profile("nwa-warmtelink");
+    let mut found = 0;
+    for seed in 1..400 {
+        let (input, mut telegrams) = stream(&p, seed, start_for(seed), 3, None, &|_| vec![]);
+        let short = |t: &ExpectedTelegram| {
+            let bytes = t.model.to_bytes();
+            let bang = bytes.iter().rposition(|&b| b == b'!').expect("a CRC");
+            bytes[bang + 1..].iter().take_while(|b| b.is_ascii_hexdigit()).count() < 4
+        };
+        if !short(&telegrams[1]) {
+            continue;
+        }
+        for t in telegrams.iter_mut().filter(|t| short(t)) {
+            t.expect = Expect::AcceptLenient;
+            t.faults.push("the meter's own CRC, without its leading zero".into());
+        }
+        out.push(case(
+            Class::CrcFormat,
+            &p,
+            "own-unpadded-crc",
+            seed,
+            "a heat meter whose CRC lacks its leading zeros, as the NWA Warmtelink sends it",
+            input,
+            telegrams,
+        ));
+        found += 1;
+        if found == 2 {
+            break;
+        }
+    }
 }

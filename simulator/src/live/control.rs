@@ -53,6 +53,9 @@ pub struct Api {
     pub meters: Vec<mpsc::Sender<Control>>,
     pub request: Arc<RequestLine>,
     pub outputs: Vec<OutputInfo>,
+    /// The tariff registers the meters book on (`/tariff` accepts 1 to this): 2, or 4 on meters
+    /// that send 1.8.3 and 1.8.4.
+    pub tariffs: u8,
 }
 
 type Shared = State<Arc<Api>>;
@@ -131,7 +134,7 @@ async fn index() -> Reply {
             "POST /solar": "{\"watts\": 3000} or {\"watts\": null}",
             "POST /ev": "{\"watts\": 11000, \"seconds\": 3600}",
             "POST /power-failure": "{\"seconds\": 300}",
-            "POST /tariff": "{\"tariff\": 1|2|3|4|null}",
+            "POST /tariff": "{\"tariff\": 1|2|null} (3 and 4 on meters that send them)",
             "POST /message": "{\"text\": \"...\"} (at most 1024 characters; \"\" clears)",
             "POST /fault": "{\"kind\": \"wrong-crc\"}: one fault in the next telegram",
         },
@@ -268,10 +271,10 @@ struct Tariff {
 
 async fn tariff(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
     let t: Tariff = body(&b, r#"{"tariff": 2} or {"tariff": null} to follow the schedule"#)?;
-    if let Some(n) = t.tariff.filter(|n| !(1..=p1sim_core::tariff::MAX_TARIFFS).contains(n)) {
+    if let Some(n) = t.tariff.filter(|n| !(1..=api.tariffs).contains(n)) {
         return Err(error(
             StatusCode::BAD_REQUEST,
-            format!("tariff {n}: meters have tariffs 1 and 2, and 3 and 4 where they send them (E.ON Hungary)"),
+            format!("tariff {n}: this meter books on tariffs 1 to {}", api.tariffs),
         ));
     }
     command(&api, &which, Command::SetTariff(t.tariff)).await

@@ -303,7 +303,7 @@ async fn single(plan: Plan) -> Result<()> {
         rx,
     };
     let meter_task = tokio::spawn(task.run());
-    let api = Arc::new(Api { meters: vec![tx], request, outputs });
+    let api = Arc::new(Api { meters: vec![tx], request, outputs, tariffs: profile.tariff_count().max(2) });
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
         report.push(format!("control: http://{}", listener.local_addr()?));
@@ -482,7 +482,7 @@ async fn fleet(plan: Plan) -> Result<()> {
             .run(),
         );
     }
-    let api = Arc::new(Api { meters, request, outputs });
+    let api = Arc::new(Api { meters, request, outputs, tariffs: plan.profile.tariff_count().max(2) });
     let mut report = vec![format!(
         "fleet: {n} meters on tcp {}..{} (meter i on port {}+i, seed {}+i), {:?} over the interval",
         SocketAddr::new(base.ip(), base.port()),
