@@ -13,7 +13,7 @@ use crate::format::LocalTime;
 use crate::household::{Household, HouseholdConfig, PhaseFlow};
 use crate::identity::Identity;
 use crate::noise::{self, Draws};
-use crate::profile::{Kind, Medium, Profile};
+use crate::profile::{Energy, Kind, Medium, Profile};
 use crate::readings::{Billing, DemandMonth, MBusValue, PhaseValues, PowerFailure, Readings, Registers, quadrant};
 use crate::spec::Country;
 use crate::tariff::{MAX_TARIFFS, tariff_at};
@@ -166,6 +166,11 @@ pub struct Meter {
     tariffs: u8,
     /// Whether the meter keeps a month-end billing snapshot (E.ON Hungary's 98.1.0).
     billing: bool,
+    /// Whether the telegram shows the mains frequency; it is only computed then.
+    frequency: bool,
+    /// Whether the telegram shows reactive energy per tariff or per quadrant (or a billing
+    /// record holding them); those registers are only converted then.
+    reactive_detail: bool,
     mbus: Vec<(u8, Medium, u32)>,
     household: Household,
     state: MeterState,
@@ -245,6 +250,15 @@ impl Meter {
             has_tariffs: profile.has_tariffs(),
             tariffs: profile.tariff_count().clamp(1, MAX_TARIFFS),
             billing: profile.objects.iter().any(|o| matches!(o.kind, Kind::Billing { .. })),
+            frequency: profile.objects.iter().any(|o| matches!(o.kind, Kind::Frequency { .. })),
+            reactive_detail: profile.objects.iter().any(|o| match o.kind {
+                Kind::Energy { register, .. } => {
+                    matches!(register.energy, Energy::Quadrant(_))
+                        || register.tariff.is_some() && register.energy == Energy::Reactive
+                }
+                Kind::Billing { .. } => true,
+                _ => false,
+            }),
             mbus: profile.mbus.iter().map(|d| (d.channel, d.medium, d.capture_s.max(1))).collect(),
             household: Household::new(household, seed, profile.phases),
             state: MeterState {
@@ -756,15 +770,19 @@ impl Meter {
     fn registers(&self) -> Registers {
         let s = &self.state;
         let wh = |j: &[u64; 4]| j.map(|v| v / J_PER_WH);
-        Registers {
+        let mut r = Registers {
             import_wh: wh(&s.import_j),
             export_wh: wh(&s.export_j),
             q_import_varh: s.q_import / J_PER_WH,
             q_export_varh: s.q_export / J_PER_WH,
-            q_import_tariff_varh: wh(&s.q_tariff[0]),
-            q_export_tariff_varh: wh(&s.q_tariff[1]),
-            q_quadrant_varh: wh(&s.q_quadrant),
+            ..Registers::default()
+        };
+        if self.reactive_detail {
+            r.q_import_tariff_varh = wh(&s.q_tariff[0]);
+            r.q_export_tariff_varh = wh(&s.q_tariff[1]);
+            r.q_quadrant_varh = wh(&s.q_quadrant);
         }
+        r
     }
 
     /// A new meter's last month-end snapshot: its registers less this month's share of the
@@ -807,9 +825,13 @@ impl Meter {
         r.time = time;
         r.tariff = tariff;
         r.registers = registers;
-        r.billing = s.billing;
-        // The grid holds 50 Hz within a few tens of mHz, wandering over minutes.
-        r.frequency_mhz = libm::round(50_000.0 + 25.0 * noise::smooth(s.seed, stream::FREQUENCY, t, 120)) as u32;
+        if self.billing {
+            r.billing = s.billing;
+        }
+        if self.frequency {
+            // The grid holds 50 Hz within a few tens of mHz, wandering over minutes.
+            r.frequency_mhz = libm::round(50_000.0 + 25.0 * noise::smooth(s.seed, stream::FREQUENCY, t, 120)) as u32;
+        }
         r.power_failures = s.power_failures;
         r.long_power_failures = s.long_power_failures;
         if r.failure_log != s.failure_log {

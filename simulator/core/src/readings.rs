@@ -44,19 +44,22 @@ pub struct Registers {
 
 impl Registers {
     pub fn get(&self, r: Register) -> u64 {
-        let by_tariff = |set: &[u64; 4], total: u64| match r.tariff {
+        // Rendering asks for a few registers every telegram: no work beyond the one asked for.
+        let set = match (r.direction, r.energy) {
+            (Direction::Import, Energy::Active) => &self.import_wh,
+            (Direction::Export, Energy::Active) => &self.export_wh,
+            (Direction::Import, Energy::Reactive) if r.tariff.is_none() => return self.q_import_varh,
+            (Direction::Export, Energy::Reactive) if r.tariff.is_none() => return self.q_export_varh,
+            (Direction::Import, Energy::Reactive) => &self.q_import_tariff_varh,
+            (Direction::Export, Energy::Reactive) => &self.q_export_tariff_varh,
+            (_, Energy::Quadrant(q @ 1..=4)) => return self.q_quadrant_varh[usize::from(q) - 1],
+            (_, Energy::Quadrant(_)) => return 0,
+            (_, Energy::Combined) => return self.import_wh.iter().chain(&self.export_wh).sum(),
+        };
+        match r.tariff {
             Some(t @ 1..=4) => set[usize::from(t) - 1],
             Some(_) => 0,
-            None => total,
-        };
-        match (r.direction, r.energy) {
-            (Direction::Import, Energy::Active) => by_tariff(&self.import_wh, self.import_wh.iter().sum()),
-            (Direction::Export, Energy::Active) => by_tariff(&self.export_wh, self.export_wh.iter().sum()),
-            (Direction::Import, Energy::Reactive) => by_tariff(&self.q_import_tariff_varh, self.q_import_varh),
-            (Direction::Export, Energy::Reactive) => by_tariff(&self.q_export_tariff_varh, self.q_export_varh),
-            (_, Energy::Quadrant(q @ 1..=4)) => self.q_quadrant_varh[usize::from(q) - 1],
-            (_, Energy::Quadrant(_)) => 0,
-            (_, Energy::Combined) => self.import_wh.iter().chain(&self.export_wh).sum(),
+            None => set.iter().sum(),
         }
     }
 }
