@@ -128,11 +128,14 @@ pub fn connect(
     let hint = reader(profile);
     let v = hint.version;
     let keys = key_args(profile, &hint, key);
-    let ha_key = match (profile.is_encrypted(), key) {
+    let mut ha_key = match (profile.is_encrypted(), key) {
         (true, Some(k)) => format!(", encryption key {}", hex(&k)),
         (true, None) => ", encryption key: yours".to_string(),
         (false, _) => String::new(),
     };
+    if let Some(enc) = profile.encryption.as_ref().filter(|e| e.auth_key != p1sim_core::smarty::AUTH_KEY) {
+        let _ = write!(ha_key, ", authentication key {} where it asks for one", hex(&enc.auth_key));
+    }
     let ha = home_assistant(&hint);
     let baud = profile.line.baud;
     let mut s = String::from("\nConnect a reader:\n");
