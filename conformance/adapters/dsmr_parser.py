@@ -17,7 +17,7 @@ a specification object's regex matches (re-run on the telegram text, as Telegram
 does), named by its OBIS text, with dsmr_parser's parsed values: Decimal as a string, datetime as
 RFC 3339, None as null, units as given.
 
-Environment (see README.md in this directory): P1SIM_SPEC, P1SIM_KEY, P1SIM_TRANSPORT
+Environment (see README.md in this directory): P1SIM_SPEC, P1SIM_KEY, P1SIM_AUTH_KEY, P1SIM_TRANSPORT
 (stdin, pty with P1SIM_PTY, tcp with P1SIM_TCP), P1SIM_PERSISTENT=1 for one process over many
 cases. P1SIM_BAUD is applied to the PTY as a serial reader would.
 """
@@ -40,9 +40,10 @@ from dsmr_parser.exceptions import DecryptionError, InvalidChecksumError, ParseE
 from dsmr_parser.parsers import TelegramParser
 from dlms_cosem.connection import XDlmsApduFactory
 
-# The specification a Home Assistant user picks for each meter generation. dsmr_parser 1.11 reads
-# Luxembourg's encrypted Smarty frames with MSN (LUXEMBOURG_SMARTY plus general-glo-ciphering and
-# the fixed authentication key).
+# The specification a Home Assistant user picks for each meter generation (what `p1sim run`
+# prints). dsmr_parser 1.11 reads Luxembourg's encrypted Smarty frames with MSN (LUXEMBOURG_SMARTY
+# plus general-glo-ciphering and the fixed authentication key), plaintext Smarty with
+# LUXEMBOURG_SMARTY (version 5L).
 SPECS = {
     "DSMR 2.2": "V2_2",
     "DSMR 3.0": "V3",
@@ -52,7 +53,12 @@ SPECS = {
     "e-MUCS": "BELGIUM_FLUVIUS",
     "SE-HAN": "SWEDEN",
     "Smarty": "MSN",
+    "D0": "Q3D",
+    "E.ON HU": "EON_HUNGARY",
+    "Steiermark": "SAGEMCOM_T210_D_R",
+    "Iskra IE": "ISKRA_IE",
 }
+PLAINTEXT_SPECS = {"Smarty": "LUXEMBOURG_SMARTY", "Steiermark": "V5"}
 
 READ_SIZE = 64
 BRACKETS = re.compile(r"\(")
@@ -67,7 +73,8 @@ def text_of(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # Fixed point: str() writes a zero with seven decimals (EasyMeter's kWh) as "0E-7".
+        return format(value, "f")
     return str(value)
 
 
@@ -84,13 +91,16 @@ def values_of(parsed):
 class Session:
     """One connection of Home Assistant's DSMRProtocol to one meter."""
 
-    def __init__(self, spec_name, key, out):
+    def __init__(self, spec_name, key, out, auth_key=""):
         if spec_name not in SPECS:
             raise SystemExit("p1sim-adapter: unknown P1SIM_SPEC %r, expected one of %s" % (spec_name, ", ".join(SPECS)))
-        self.spec = getattr(telegram_specifications, SPECS[spec_name])
+        name = SPECS[spec_name] if key or spec_name not in PLAINTEXT_SPECS else PLAINTEXT_SPECS[spec_name]
+        self.spec = getattr(telegram_specifications, name)
         self.parser = TelegramParser(self.spec)
         self.encrypted = bool(self.spec.get("general_global_cipher"))
         self.key = key
+        # The meter's own authentication key; empty: the one the specification carries.
+        self.auth_key = auth_key or self.spec.get("authentication_key", "")
         self.out = out
         self.reconnect()
 
@@ -121,7 +131,7 @@ class Session:
     def handle_telegram(self, telegram):
         """DSMRProtocol.handle_telegram, printing instead of calling back."""
         try:
-            self.parser.parse(telegram, encryption_key=self.key, authentication_key="")
+            self.parser.parse(telegram, encryption_key=self.key, authentication_key=self.auth_key)
         except DecryptionError:
             # The protocol closes the transport on a decryption error.
             raise
@@ -138,7 +148,7 @@ class Session:
         if not self.encrypted:
             return telegram
         apdu = XDlmsApduFactory.apdu_from_bytes(apdu_bytes=unhexlify(telegram))
-        return apdu.to_plain_apdu(unhexlify(self.key), unhexlify(self.spec["authentication_key"])).decode("ascii")
+        return apdu.to_plain_apdu(unhexlify(self.key), unhexlify(self.auth_key)).decode("ascii")
 
     def report(self, text):
         """The lines each specification object matches, with dsmr_parser's parse of them."""
@@ -202,7 +212,9 @@ def open_serial(path, baud):
 
 
 def one_case(out):
-    session = Session(os.environ.get("P1SIM_SPEC", ""), os.environ.get("P1SIM_KEY", ""), out)
+    session = Session(
+        os.environ.get("P1SIM_SPEC", ""), os.environ.get("P1SIM_KEY", ""), out, os.environ.get("P1SIM_AUTH_KEY", "")
+    )
     transport = os.environ.get("P1SIM_TRANSPORT", "stdin")
     if transport == "stdin":
         for data in read_all(sys.stdin.buffer.fileno()):
@@ -232,11 +244,11 @@ def persistent(out):
         if not header:
             return
         fields = header.decode("utf-8").rstrip("\n").split("\t")
-        if fields[0] != "P1SIM-CASE" or len(fields) != 7:
+        if fields[0] != "P1SIM-CASE" or len(fields) != 8:
             raise SystemExit("p1sim-adapter: expected a P1SIM-CASE header, got %r" % header[:200])
-        name, size, spec, _baud, _framing, key = fields[1:]
+        name, size, spec, _baud, _framing, key, auth_key = fields[1:]
         data = stdin.read(int(size))
-        Session(spec, "" if key == "-" else key, out).feed(data)
+        Session(spec, "" if key == "-" else key, out, "" if auth_key == "-" else auth_key).feed(data)
         out.write("P1SIM-END\t%s\n" % name)
         out.flush()
 

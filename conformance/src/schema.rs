@@ -259,15 +259,14 @@ mod tests {
 
     #[test]
     fn core_objects_must_be_reported_others_may_be_omitted() {
-        let t = Telegram {
-            header: "X5".into(),
-            blank_line: true,
-            lines: vec![
+        let t = Telegram::new(
+            "X5",
+            vec![
                 Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
                 Line::from_rendered("0-0:96.13.0".into(), "()"),
             ],
-            checksum: p1sim_core::telegram::Checksum::Computed,
-        };
+            p1sim_core::telegram::Checksum::Computed,
+        );
         let ok =
             reported(r#"{"header":"X5","objects":[{"obis":"1-0:1.8.1","values":[{"value":"671.578","unit":"kWh"}]}]}"#);
         assert!(compare_telegram(&t, &ok).is_empty());

@@ -61,9 +61,11 @@ pub struct Args {
     /// Save the meter's state here at every telegram and resume from it on the next run.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Smarty key, 32 hex digits (needed by encrypted profiles).
+    /// Encryption key, 32 hex digits (needed by encrypted profiles: Smarty, Austria).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    #[command(flatten)]
+    encryption: super::EncryptionArgs,
     /// First simulated instant (RFC 3339); default: now, so telegrams carry the wall-clock time.
     #[arg(long, value_name = "RFC3339", default_value = "now")]
     start: String,
@@ -152,11 +154,17 @@ fn parse_framing(text: &str) -> Result<Framing, String> {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
+    args.encryption.apply(&mut profile)?;
     profile.household = crate::household::apply_overrides(&profile.household, &args.household)?;
     let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
     let start = if args.start == "now" { None } else { Some(parse_start(&args.start)?) };
     if args.fleet == 0 {
         bail!("--fleet 0 runs nothing; give at least 1");
+    }
+    if args.fleet > 1 && profile.household.equipment_id.is_some() {
+        bail!(
+            "--household equipment_id gives every fleet meter the same id; drop it (fleet meters derive theirs from their seeds)"
+        );
     }
     if args.max_clients == 0 {
         bail!("--max-clients 0 would refuse every client; give at least 1");
