@@ -139,10 +139,10 @@ impl Generator {
             if let Some(at) = self.step() {
                 return at;
             }
-            if let Some(back) = self.meter.power_returns_at() {
-                if back > self.next_at {
-                    self.skip_to(back);
-                }
+            if let Some(back) = self.meter.power_returns_at()
+                && back > self.next_at
+            {
+                self.skip_to(back);
             }
         }
     }

@@ -183,13 +183,13 @@ impl MeterState {
             }
         }
         let within = |t: i64| t.checked_sub(self.now).is_some_and(|d| d <= i64::from(MAX_DURATION_S));
-        if let Some((until, w)) = self.overrides.ev_until {
-            if w > MAX_POWER_W || !within(until) {
-                return fail(
-                    "overrides.ev_until",
-                    format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
-                );
-            }
+        if let Some((until, w)) = self.overrides.ev_until
+            && (w > MAX_POWER_W || !within(until))
+        {
+            return fail(
+                "overrides.ev_until",
+                format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
+            );
         }
         match (self.outage_since, self.outage_until) {
             (None, None) => {}
@@ -547,10 +547,10 @@ impl Meter {
         }
         self.run_script(t);
         // Power that comes back at `t` is back for a telegram at `t`.
-        if let Some(until) = self.state.outage_until {
-            if t >= until {
-                self.end_outage(until);
-            }
+        if let Some(until) = self.state.outage_until
+            && t >= until
+        {
+            self.end_outage(until);
         }
         self.last_flows = self.flows_at(t);
     }
@@ -615,12 +615,12 @@ impl Meter {
                 f.solar_w = f64::from(w) / n as f64;
             }
         }
-        if let Some((until, w)) = o.ev_until {
-            if t < until {
-                let n = usize::from(self.phases);
-                for f in flows.iter_mut().take(n) {
-                    f.load_w += f64::from(w) / n as f64;
-                }
+        if let Some((until, w)) = o.ev_until
+            && t < until
+        {
+            let n = usize::from(self.phases);
+            for f in flows.iter_mut().take(n) {
+                f.load_w += f64::from(w) / n as f64;
             }
         }
         if self.state.outage_until.is_some() {
@@ -638,10 +638,10 @@ impl Meter {
                 return;
             }
         }
-        if let Some((until, _)) = self.state.overrides.ev_until {
-            if t >= until {
-                self.state.overrides.ev_until = None;
-            }
+        if let Some((until, _)) = self.state.overrides.ev_until
+            && t >= until
+        {
+            self.state.overrides.ev_until = None;
         }
         let flows = self.flows_at(t);
         let tariff_index = usize::from(self.tariff_at(t).clamp(1, MAX_TARIFFS) - 1);
@@ -791,11 +791,12 @@ impl Meter {
             self.events_day = Some(day);
             self.day_events = self.draw_day_events(day);
         }
-        if let Some((start, seconds)) = self.day_events.outage {
-            if t == start && self.state.outage_until.is_none() {
-                self.state.outage_since = Some(t);
-                self.state.outage_until = Some(t + i64::from(seconds));
-            }
+        if let Some((start, seconds)) = self.day_events.outage
+            && t == start
+            && self.state.outage_until.is_none()
+        {
+            self.state.outage_since = Some(t);
+            self.state.outage_until = Some(t + i64::from(seconds));
         }
         for &(when, phase, swell) in &self.day_events.dips {
             if when == t && self.state.outage_until.is_none() {

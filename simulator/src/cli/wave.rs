@@ -49,8 +49,8 @@ pub struct Args {
     /// Seed of the simulated household.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Instant of the first telegram (RFC 3339, or `now`).
-    #[arg(long, value_name = "RFC3339", default_value = DEFAULT_START)]
+    /// Instant of the first telegram: RFC 3339, a local date or time of the meter, or `now`.
+    #[arg(long, value_name = "TIME", default_value = DEFAULT_START)]
     start: String,
     /// Smarty decryption key, 32 hex digits (needed by encrypted profiles).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
@@ -77,6 +77,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let profile = p1sim_core::builtin::lookup(&args.profile)?;
+    super::refuse_needless_key(args.key, &profile)?;
     if args.count == 0 {
         bail!("--count 0 draws nothing; give at least 1");
     }
@@ -153,7 +154,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 
 /// The profile's telegrams, one interval apart from `FIRST_AT_PS`.
 fn telegrams(profile: &Profile, args: &Args, scenario: Option<&Scenario>) -> Result<Vec<Burst>> {
-    let start = parse_start(&args.start)?;
+    let start = parse_start(&args.start, profile.clock.zone.tz())?;
     let mut generator = Generator::new(profile.clone(), profile.household.clone(), args.seed, start, args.key)?;
     let first = generator.next_at();
     let mut bursts = Vec::new();

@@ -20,7 +20,6 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::num::NonZeroU64;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as Atomic};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -335,8 +334,9 @@ impl Core {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
-        // The default 50 us timer slack is most of the jitter budget; ask for 1 us.
-        let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1_000));
+        // The default 50 us timer slack is most of the jitter budget; ask for 1 us (Linux only).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000));
         loop {
             while self.heap.peek().is_some_and(|e| e.at <= Instant::now()) {
                 if let Some(ev) = self.heap.pop() {

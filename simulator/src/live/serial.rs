@@ -169,10 +169,10 @@ impl Sink for SerialSink {
     }
 
     fn write(&mut self, bytes: &Arc<[u8]>, range: Range<usize>) {
-        if let Some(port) = self.port.as_mut() {
-            if let Err(e) = port.write_all(&bytes[range]) {
-                self.lost(&e);
-            }
+        if let Some(port) = self.port.as_mut()
+            && let Err(e) = port.write_all(&bytes[range])
+        {
+            self.lost(&e);
         }
     }
 
