@@ -19,7 +19,8 @@ use crate::readings::{Billing, DemandMonth, MBusValue, PhaseValues, PowerFailure
 use crate::spec::Country;
 use crate::tariff::{MAX_TARIFFS, tariff_at};
 
-/// A failure shorter than this is "short" (`96.7.21`), longer ones are logged (`96.7.9`, `99.97.0`).
+/// A failure shorter than this is "short" (`96.7.21`), longer ones are logged (`96.7.9`,
+/// `99.97.0`).
 pub const LONG_FAILURE_S: u32 = 180;
 
 /// Joules per watt-hour.
@@ -506,7 +507,7 @@ impl Meter {
                 let since = self.state.outage_since.unwrap_or(now);
                 self.state.outage_until = Some(until.min(since + i64::from(MAX_DURATION_S)));
             }
-            // A meter stores one message of at most 1024 characters (SPEC50 7.2).
+            // A meter stores one message of at most 1024 characters (DSMR 5.0.2 §7.2).
             Command::TextMessage(text) => self.state.text_message = text.chars().take(1024).collect(),
             Command::SetTariff(t) => {
                 self.state.overrides.tariff = t.filter(|t| (1..=self.tariffs.max(2)).contains(t));

@@ -21,7 +21,7 @@ use crate::wire::{Burst, Pipeline, Recording, Setup, char_ps};
 
 /// When the reader raises Request (pin 2), from the start of the recording.
 const REQUEST_AT_PS: u64 = 500 * 1_000_000;
-/// When the first telegram starts: meters answer "immediately" (SPEC50 §6.2); half a
+/// When the first telegram starts: meters answer "immediately" (DSMR 5.0.2 §6.2); half a
 /// millisecond keeps the two edges apart in a picture.
 const FIRST_AT_PS: u64 = 1_000 * 1_000_000;
 
@@ -40,7 +40,8 @@ const FIRST_AT_PS: u64 = 1_000 * 1_000_000;
     p1sim wave --profile kaifa-ma304 --flip 0:9 --glitch 3:4.5:0.25 --skew 3 --vcd faults.vcd\n  \
     p1sim emit --profile iskra-am550 --faults request-toggling -o t.txt && p1sim wave --profile iskra-am550 --input t.txt --vcd t.vcd")]
 pub struct Args {
-    /// A shipped profile name (see `p1sim profiles`) or a profile TOML file: the meter and its line settings.
+    /// A shipped profile name (see `p1sim profiles`) or a profile TOML file: the meter and its line
+    /// settings.
     #[arg(long, short = 'p', value_name = "NAME|PATH")]
     profile: String,
     /// Number of telegrams.

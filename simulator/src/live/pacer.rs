@@ -13,10 +13,10 @@
 //! sockets) happens elsewhere: the meter tasks hand finished telegrams in ahead of time, and sinks
 //! only queue or write without blocking.
 //!
-//! The Request line gates each line: when it drops, the telegram in progress stops at once (dsmr-facts.md A11,
-//! "Data transfer will stop immediately"); when it rises, the line starts the meter's latest
-//! telegram from its first byte straight away, as DSMR meters transmit "immediately following the
-//! activation".
+//! The Request line gates each line: when it drops, the telegram in progress stops at once (DSMR
+//! 5.0.2 §5.7.1, "Data transfer will stop immediately"; docs/wiring.md#request-pin-2); when it
+//! rises, the line starts the meter's latest telegram from its first byte straight away, as DSMR
+//! meters transmit "immediately following the activation".
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};

@@ -590,9 +590,9 @@ mod tests {
     }
 
     #[test]
-    fn clock_dividers_match_the_rig_notes() {
+    fn clock_dividers_follow_the_system_clock() {
         let enc = SlotEncoder::new(SlotConfig::p1(LINE), FaultPlan::CLEAN).unwrap();
-        // rig-firmware-notes.md: 1 slot per bit at 115200 is 1085 + 18/256.
+        // 125 MHz / 115200 = 1085.07: 1 slot per bit at 115200 is 1085 + 18/256.
         let one = SlotEncoder::new(ttl(1), FaultPlan::CLEAN).unwrap();
         assert_eq!(one.clock_divider(125_000_000), ClockDivider { int: 1085, frac: 18 });
         let div = enc.clock_divider(125_000_000);
