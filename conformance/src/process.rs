@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::process::{ChildStdin, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -176,7 +176,34 @@ const STDERR_TAIL: usize = 4096;
 /// before that flush would be lost.
 pub const PTY_SETTLE: Duration = Duration::from_millis(50);
 
+/// The decoder's command: its pipes and environment. A user's command starts with its program.
+fn command(cmd: &DecoderCommand, env: &[(&str, String)], stdin: Stdio) -> io::Result<Command> {
+    let (program, args) = cmd.argv.split_first().ok_or_else(|| io::Error::other("an empty command"))?;
+    let mut c = Command::new(program);
+    c.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in &cmd.env {
+        c.env(k, v);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    Ok(c)
+}
+
 impl Proc {
+    /// Kills whatever is left of the decoder (on Unix its whole group: the decoder itself if it
+    /// still runs, and anything it started) and reaps it.
+    fn reap(&mut self) -> Status {
+        if let Some(s) = self.reaped {
+            return s;
+        }
+        self.kill_group();
+        let s = self.child.wait().map(Status::of).unwrap_or(Status::Code(-1));
+        self.reaped = Some(s);
+        self.forget();
+        s
+    }
+
     /// Waits for the exit until `deadline`; `None` if it did not come (the caller kills).
     fn wait_exit(&mut self, deadline: Instant, cancel: &AtomicBool) -> Option<()> {
         let mut pause = Duration::from_micros(50);

@@ -3,7 +3,7 @@
 
 use std::io;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 
 use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
 
@@ -84,21 +84,12 @@ for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
 pub(super) struct Proc {
     pub(super) child: Child,
     pid: Pid,
-    reaped: Option<Status>,
+    pub(super) reaped: Option<Status>,
 }
 
 impl Proc {
     pub(super) fn spawn(cmd: &DecoderCommand, env: &[(&str, String)], stdin: Stdio) -> io::Result<Proc> {
-        let (program, args) = cmd.argv.split_first().ok_or_else(|| io::Error::other("an empty command"))?;
-        let mut c = Command::new(program);
-        c.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        for (k, v) in &cmd.env {
-            c.env(k, v);
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let child = c.spawn()?;
+        let child = super::command(cmd, env, stdin)?.process_group(0).spawn()?;
         let pid = Pid::from_child(&child);
         watchdog::watch(pid.as_raw_nonzero().get());
         Ok(Proc { child, pid, reaped: None })
@@ -124,16 +115,8 @@ impl Proc {
         }
     }
 
-    /// Kills whatever is left of the group (the decoder itself if it still runs, and anything
-    /// it started) and reaps the decoder.
-    pub(super) fn reap(&mut self) -> Status {
-        if let Some(s) = self.reaped {
-            return s;
-        }
-        self.kill_group();
-        let s = self.child.wait().map(Status::of).unwrap_or(Status::Code(-1));
-        self.reaped = Some(s);
+    /// The decoder was reaped: its group id may be reused from now on.
+    pub(super) fn forget(&self) {
         watchdog::forget(self.pid.as_raw_nonzero().get());
-        s
     }
 }

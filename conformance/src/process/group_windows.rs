@@ -3,7 +3,7 @@
 //! may outlive it there.
 
 use std::io;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus, Stdio};
 
 use super::{DecoderCommand, Status};
 
@@ -18,21 +18,12 @@ impl Status {
 #[derive(Debug)]
 pub(super) struct Proc {
     pub(super) child: Child,
-    reaped: Option<Status>,
+    pub(super) reaped: Option<Status>,
 }
 
 impl Proc {
     pub(super) fn spawn(cmd: &DecoderCommand, env: &[(&str, String)], stdin: Stdio) -> io::Result<Proc> {
-        let (program, args) = cmd.argv.split_first().ok_or_else(|| io::Error::other("an empty command"))?;
-        let mut c = Command::new(program);
-        c.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
-        for (k, v) in &cmd.env {
-            c.env(k, v);
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        Ok(Proc { child: c.spawn()?, reaped: None })
+        Ok(Proc { child: super::command(cmd, env, stdin)?.spawn()?, reaped: None })
     }
 
     /// Whether the decoder has exited. Windows keeps its process handle, so reaping it early
@@ -52,13 +43,6 @@ impl Proc {
         }
     }
 
-    pub(super) fn reap(&mut self) -> Status {
-        if let Some(s) = self.reaped {
-            return s;
-        }
-        self.kill_group();
-        let s = self.child.wait().map(Status::of).unwrap_or(Status::Code(-1));
-        self.reaped = Some(s);
-        s
-    }
+    /// Nothing to forget: Windows has no group ids to reuse.
+    pub(super) fn forget(&self) {}
 }
