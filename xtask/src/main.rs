@@ -136,7 +136,8 @@ fn conformance(args: &[String]) -> Result<(), String> {
 /// pending `.snap.new` files left behind count as failures.
 fn tests() -> Result<(), String> {
     let status = Command::new(cargo_bin())
-        .args(["test", "--workspace", "--locked"])
+        // Every test binary runs even after one fails, so one CI run shows every failure.
+        .args(["test", "--workspace", "--locked", "--no-fail-fast"])
         .env("INSTA_UPDATE", "no")
         .env("CI", "true")
         .current_dir(root())
