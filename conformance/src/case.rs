@@ -101,7 +101,9 @@ impl Class {
             Class::LineEndings => "LF-only line endings",
             Class::Oversize => "a full 1024-character text message past 1500/2048-byte buffers",
             Class::Placeholders => "clock-not-set and no-data timestamps, ghost M-Bus channels, an empty log",
-            Class::UnitsWhitespace => "unit spelling and scale (Wh for kWh), lowercase units, a space after the OBIS code",
+            Class::UnitsWhitespace => {
+                "unit spelling and scale (Wh for kWh), lowercase units, a space after the OBIS code"
+            }
             Class::Legacy => "DSMR 2.2/3.0: no CRC, the two-line gas record",
             Class::Belgian => "e-MUCS: 96.1.4, 24.2.3 gas, peak demand and its history, 3.2-digit currents",
             Class::Swedish => "Swedish HAN: 8.3/4.3 widths, reactive energy, standard time all year",

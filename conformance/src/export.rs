@@ -54,9 +54,8 @@ pub fn case_json(case: &Case) -> serde_json::Value {
 /// Writes `cases` under `dir` (created if needed), one directory level per `/` of a case name,
 /// and `dir/README.md`. Returns the number of cases written.
 pub fn write(dir: &Path, cases: &[Case]) -> Result<usize, SetupError> {
-    let fail = |what: &str, path: &Path, e: std::io::Error| {
-        SetupError::new(format!("cannot {what} {}: {e}", path.display()))
-    };
+    let fail =
+        |what: &str, path: &Path, e: std::io::Error| SetupError::new(format!("cannot {what} {}: {e}", path.display()));
     if dir.exists() && !dir.is_dir() {
         return Err(SetupError::new(format!("--export {}: exists and is not a directory", dir.display())));
     }

@@ -47,15 +47,12 @@ impl Baseline {
         if size > MAX_BYTES {
             return Err(bad(format!("{size} bytes is too large for a known-failures file")));
         }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read the known-failures file: {e}")))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read the known-failures file: {e}")))?;
         if text.trim_start().starts_with('{') {
             let entry = crate::matrix::Entry::read(path)?;
-            let names = entry
-                .failing
-                .into_iter()
-                .filter(|c| gate == Gate::All || !c.conformant)
-                .map(|c| c.name)
-                .collect();
+            let names =
+                entry.failing.into_iter().filter(|c| gate == Gate::All || !c.conformant).map(|c| c.name).collect();
             return Ok(Baseline { names });
         }
         Baseline::parse(&text).map_err(|(line, what)| bad(format!("line {line}: {what}")))
@@ -129,7 +126,8 @@ impl Comparison {
             let _ = writeln!(s, "  fixed: {n}");
         }
         if !self.fixed.is_empty() {
-            let _ = writeln!(s, "  remove the fixed cases from the baseline, or rewrite it with --write-known-failures");
+            let _ =
+                writeln!(s, "  remove the fixed cases from the baseline, or rewrite it with --write-known-failures");
         }
         if !self.not_run.is_empty() {
             let _ = writeln!(
@@ -171,10 +169,10 @@ mod tests {
         let written = Baseline::render(&results, Gate::All, "test 1.0");
         assert!(written.contains(&format!("{}  # broken", all[0].name)), "{written}");
         let mut baseline = Baseline::parse(&written).unwrap();
-        assert_eq!(baseline.compare(&results, Gate::All), Comparison {
-            known: vec![all[0].name.clone(), all[1].name.clone()],
-            ..Comparison::default()
-        });
+        assert_eq!(
+            baseline.compare(&results, Gate::All),
+            Comparison { known: vec![all[0].name.clone(), all[1].name.clone()], ..Comparison::default() }
+        );
         baseline.names.remove(&all[1].name);
         baseline.names.insert(all[2].name.clone());
         baseline.names.insert("gone/case/x/s9".into());

@@ -42,7 +42,8 @@ pub struct Entry {
     pub suite_size: usize,
     pub selected: usize,
     pub classes: Vec<EntryClass>,
-    /// The cases that did not pass every expectation.
+    /// The cases that did not pass every expectation; the first few of each class with their
+    /// problems, the rest by name (the names make the entry a known-failures baseline).
     pub failing: Vec<EntryCase>,
 }
 
@@ -79,7 +80,11 @@ impl Entry {
             dut: info.dut.clone(),
             dut_version: info.dut_version.clone(),
             dut_note: info.dut_note.clone(),
-            transport: if info.persistent { format!("{} (persistent)", info.transport) } else { info.transport.clone() },
+            transport: if info.persistent {
+                format!("{} (persistent)", info.transport)
+            } else {
+                info.transport.clone()
+            },
             started: info.started.strftime("%Y-%m-%d %H:%M UTC").to_string(),
             command: info.command_line.clone(),
             p1sim_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -95,25 +100,7 @@ impl Entry {
                     recommended_passed: c.recommended_passed,
                 })
                 .collect(),
-            failing: results
-                .iter()
-                .filter(|r| !r.passed())
-                .map(|r| EntryCase {
-                    name: r.name.clone(),
-                    class: r.class.name().to_string(),
-                    conformant: r.conformant(),
-                    problems: r
-                        .problems
-                        .iter()
-                        .take(3)
-                        .map(|p| EntryProblem {
-                            level: p.level,
-                            evidence: p.evidence.map(str::to_string),
-                            text: shorten(&p.text, 400),
-                        })
-                        .collect(),
-                })
-                .collect(),
+            failing: failing_cases(results),
         }
     }
 
@@ -168,6 +155,36 @@ impl Entry {
         let failing = self.failing.iter().filter(|c| !c.conformant).count();
         (self.selected - failing, self.selected)
     }
+}
+
+/// The failing cases of a run, the first [`LISTED_PER_CLASS`] of each class with their first
+/// problems (what the document lists), the others by name only.
+fn failing_cases(results: &[CaseResult]) -> Vec<EntryCase> {
+    let mut listed: std::collections::HashMap<Class, usize> = std::collections::HashMap::new();
+    results
+        .iter()
+        .filter(|r| !r.passed())
+        .map(|r| {
+            let n = listed.entry(r.class).or_default();
+            *n += 1;
+            let problems = if *n <= LISTED_PER_CLASS { 3 } else { 0 };
+            EntryCase {
+                name: r.name.clone(),
+                class: r.class.name().to_string(),
+                conformant: r.conformant(),
+                problems: r
+                    .problems
+                    .iter()
+                    .take(problems)
+                    .map(|p| EntryProblem {
+                        level: p.level,
+                        evidence: p.evidence.map(str::to_string),
+                        text: shorten(&p.text, 400),
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Every entry (`*.json`) of `dir`, in the matrix's column order: p1sim's reference decoder,
@@ -243,7 +260,7 @@ pub fn render(entries: &[Entry], suite_size: usize, evidence: &str, findings: Op
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {}, {} of {} cases over {}, p1sim {}{stale} |",
+            "| {} | {} | {} | {}, {} of {} cases, {}, p1sim {}{stale} |",
             md(&e.label()),
             used_by(&e.dut),
             md(e.dut_note.as_deref().unwrap_or("")),
@@ -328,12 +345,9 @@ pub fn render(entries: &[Entry], suite_size: usize, evidence: &str, findings: Op
             let _ = writeln!(s);
             for f in failing.iter().take(LISTED_PER_CLASS) {
                 let Some(p) = f.problems.first() else { continue };
-                let link = p
-                    .evidence
-                    .as_deref()
-                    .map(|k| format!(" ([evidence]({evidence}#{k}))"))
-                    .unwrap_or_default();
-                let more = if f.problems.len() > 1 { format!(" (+{} more)", f.problems.len() - 1) } else { String::new() };
+                let link = p.evidence.as_deref().map(|k| format!(" ([evidence]({evidence}#{k}))")).unwrap_or_default();
+                let more =
+                    if f.problems.len() > 1 { format!(" (+{} more)", f.problems.len() - 1) } else { String::new() };
                 let _ = writeln!(s, "- `{}` {}: {}{more}{link}", f.name, p.level.name(), md(&shorten(&p.text, 300)));
             }
             if failing.len() > LISTED_PER_CLASS {
@@ -370,7 +384,8 @@ mod tests {
         let good: Vec<CaseResult> = picked.iter().map(|c| in_process_case(c, crate::reference::decode(c))).collect();
         let mut bad = good.clone();
         bad[0].problems.push(Problem { evidence: Some("crc"), ..Problem::process("must be rejected | but was not") });
-        let info = |dut: &str| RunInfo { dut_note: Some(format!("{dut} as tested")), ..RunInfo::in_process(dut, all.len()) };
+        let info =
+            |dut: &str| RunInfo { dut_note: Some(format!("{dut} as tested")), ..RunInfo::in_process(dut, all.len()) };
         let a = Entry::of(&good, &info("reference"));
         let b = Entry::of(&bad, &info("some decoder"));
         let dir = std::env::temp_dir().join(format!("p1sim-matrix-{}", std::process::id()));

@@ -374,10 +374,8 @@ mod tests {
 
     fn result(case: &Case, problems: &[(Level, &str)]) -> CaseResult {
         let mut r = in_process_case(case, crate::reference::decode(case));
-        r.problems = problems
-            .iter()
-            .map(|(level, text)| Problem { level: *level, ..Problem::process(*text) })
-            .collect();
+        r.problems =
+            problems.iter().map(|(level, text)| Problem { level: *level, ..Problem::process(*text) }).collect();
         r
     }
 
@@ -402,7 +400,8 @@ mod tests {
     #[test]
     fn summary_and_json_count_required_and_recommended_apart() {
         let all = cases();
-        let picked: Vec<&Case> = all.iter().filter(|c| c.class == Class::Garbage && c.has_recommended()).take(3).collect();
+        let picked: Vec<&Case> =
+            all.iter().filter(|c| c.class == Class::Garbage && c.has_recommended()).take(3).collect();
         let results = vec![
             result(picked[0], &[]),
             result(picked[1], &[(Level::Recommended, "telegram 2 of 3: skipped | really")]),

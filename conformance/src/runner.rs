@@ -269,13 +269,15 @@ pub fn run(
                         Ok(r) => {
                             let same = watch.lock().unwrap_or_else(|e| e.into_inner()).record(&r, cases.len());
                             if let Some(how) = same {
-                                failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(SetupError::new(format!(
-                                    "the decoder failed the same way on the first {EARLY_STOP_AFTER} cases before \
+                                failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(SetupError::new(
+                                    format!(
+                                        "the decoder failed the same way on the first {EARLY_STOP_AFTER} cases before \
                                      reporting anything ({how}); the run stopped. Run the adapter by hand to see \
                                      why, e.g. `p1sim conformance --export cases/` then \
                                      `P1SIM_TRANSPORT=stdin COMMAND < cases/{}.bin`",
-                                    case.name
-                                )));
+                                        case.name
+                                    ),
+                                ));
                                 stop.store(true, Ordering::Relaxed);
                             }
                             progress(&r);
@@ -534,15 +536,16 @@ mod tests {
     #[test]
     fn the_run_stops_when_the_first_cases_all_fail_the_same_way() {
         let all = crate::suite::cases();
-        let failing = |how: &str| CaseResult {
-            startup_failure: Some(how.to_string()),
-            ..in_process_case(&all[0], Vec::new())
-        };
+        let failing =
+            |how: &str| CaseResult { startup_failure: Some(how.to_string()), ..in_process_case(&all[0], Vec::new()) };
         let mut watch = StartupWatch::default();
         for _ in 0..EARLY_STOP_AFTER - 1 {
             assert_eq!(watch.record(&failing("exit status 1; ImportError"), 100), None);
         }
-        assert_eq!(watch.record(&failing("exit status 1; ImportError"), 100).as_deref(), Some("exit status 1; ImportError"));
+        assert_eq!(
+            watch.record(&failing("exit status 1; ImportError"), 100).as_deref(),
+            Some("exit status 1; ImportError")
+        );
         let mut mixed = StartupWatch::default();
         for k in 0..EARLY_STOP_AFTER {
             let r = if k == 2 { in_process_case(&all[0], Vec::new()) } else { failing("exit status 1; x") };
@@ -566,6 +569,9 @@ mod tests {
         assert!(picked.iter().all(|c| c.name.starts_with("crc-") && !c.name.ends_with("/s2")));
         assert!(!picked.iter().any(|c| c.name.contains("unpadded")));
         assert!(picked.iter().any(|c| c.name.starts_with("crc-format/")));
-        assert_eq!(sel.describe(), r#"--filter "crc-check/" --filter "crc-format/" --exclude "*/s2" --exclude "unpadded""#);
+        assert_eq!(
+            sel.describe(),
+            r#"--filter "crc-check/" --filter "crc-format/" --exclude "*/s2" --exclude "unpadded""#
+        );
     }
 }

@@ -311,7 +311,8 @@ fn compare_values(line: &Line, o: &ReportedObject) -> Vec<String> {
 fn is_empty_record(line: &Line) -> bool {
     let o = line.obis.trim();
     line.values.iter().all(|v| v.text.is_empty())
-        || ((o.ends_with(":99.97.0") || o.ends_with(":98.1.0")) && line.values.first().is_some_and(|v| decimal(&v.text) == Some((0, 0))))
+        || ((o.ends_with(":99.97.0") || o.ends_with(":98.1.0"))
+            && line.values.first().is_some_and(|v| decimal(&v.text) == Some((0, 0))))
 }
 
 /// The expected telegram in the decoder output schema: what a correct decoder prints for it
@@ -448,7 +449,9 @@ mod tests {
             lines: vec![ghost, gas],
             checksum: p1sim_core::telegram::Checksum::Computed,
         };
-        let without = reported(r#"{"objects":[{"obis":"0-2:24.2.1","values":[{"value":"200426223001S"},{"value":"246.138","unit":"m3"}]}]}"#);
+        let without = reported(
+            r#"{"objects":[{"obis":"0-2:24.2.1","values":[{"value":"200426223001S"},{"value":"246.138","unit":"m3"}]}]}"#,
+        );
         assert!(compare_telegram(&t, &without).is_empty(), "{:?}", compare_telegram(&t, &without));
         let wrong = reported(
             r#"{"objects":[{"obis":"0-1:24.2.1","values":[{"value":"700101010000W"},{"value":"5"}]},{"obis":"0-2:24.2.1","values":[{"value":"200426223001S"},{"value":"246.138","unit":"m3"}]}]}"#,

@@ -309,7 +309,15 @@ fn quirks(out: &mut Vec<Case>) {
     iskra.name = "iskra-mt382-status-2c".into();
     for seed in 1..=2 {
         let (input, telegrams) = stream(&iskra, seed, start_for(seed), 3, None, &|_| vec![]);
-        out.push(case(Class::Legacy, &iskra, "status-2c", seed, "gas record status 2C, as an Iskra sends", input, telegrams));
+        out.push(case(
+            Class::Legacy,
+            &iskra,
+            "status-2c",
+            seed,
+            "gas record status 2C, as an Iskra sends",
+            input,
+            telegrams,
+        ));
     }
     // Gas on channel 2 of a DSMR 2.2 meter (a real Iskra MT382-1003, nielsbasjes/dsmr-tools#54).
     let mut ch2 = profile("iskra-mt382");
@@ -334,15 +342,7 @@ fn quirks(out: &mut Vec<Case>) {
     }
     for seed in 1..=2 {
         let (input, telegrams) = stream(&ch2, seed, start_for(seed), 3, None, &|_| vec![]);
-        out.push(case(
-            Class::Legacy,
-            &ch2,
-            "gas-on-channel-2",
-            seed,
-            "gas on M-Bus channel 2",
-            input,
-            telegrams,
-        ));
+        out.push(case(Class::Legacy, &ch2, "gas-on-channel-2", seed, "gas on M-Bus channel 2", input, telegrams));
     }
     // An empty failure log written `()`, as one Iskra AM550 did (ndokter/dsmr_parser#67).
     let mut empty_log = profile("iskra-am550");
@@ -630,7 +630,11 @@ fn tamper_register(frame: &mut [u8], model: &mut Telegram) -> String {
     }
     let tampered = p1sim_core::decode::decode_all(text.as_bytes(), None);
     *model = tampered.into_iter().next().expect("the tampered telegram parses").0;
-    format!("ciphertext: 1-0:1.8.0 changed at offset {}, CRC fixed up to {}", digit_at - line_at, String::from_utf8_lossy(&crc))
+    format!(
+        "ciphertext: 1-0:1.8.0 changed at offset {}, CRC fixed up to {}",
+        digit_at - line_at,
+        String::from_utf8_lossy(&crc)
+    )
 }
 
 /// Runs across DST changes and month ends.
@@ -755,7 +759,11 @@ impl Suite {
 
     /// Runs `decode` on every case's bytes and judges what it returns: the accepted telegrams,
     /// in order. `decoder` names it in reports.
-    pub fn run(&self, decoder: &str, mut decode: impl FnMut(&Case) -> Vec<crate::schema::Reported>) -> crate::runner::Run<'_> {
+    pub fn run(
+        &self,
+        decoder: &str,
+        mut decode: impl FnMut(&Case) -> Vec<crate::schema::Reported>,
+    ) -> crate::runner::Run<'_> {
         let t = std::time::Instant::now();
         let mut info = crate::report::RunInfo::in_process(decoder, self.size);
         let results = self

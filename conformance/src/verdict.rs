@@ -147,7 +147,13 @@ pub fn judge(case: &Case, output: &[Reported]) -> Verdict {
                 which.join(", ")
             )
         };
-        problems.push(Problem { level: Level::Required, telegram: None, report: stray.first().copied(), evidence: None, text });
+        problems.push(Problem {
+            level: Level::Required,
+            telegram: None,
+            report: stray.first().copied(),
+            evidence: None,
+            text,
+        });
     }
     Verdict { problems }
 }
@@ -238,17 +244,23 @@ mod tests {
         // An empty report where telegram 2 belongs is telegram 2, reported wrong.
         let empty = judge(case, &[good[0].clone(), Reported::new(None, vec![]), good[2].clone()]);
         let p = problems(&empty);
-        assert!(p.len() == 1 && p[0].starts_with("telegram 2 of 3: reported with differences: 0-0:1.0.0: missing"), "{p:?}");
+        assert!(
+            p.len() == 1 && p[0].starts_with("telegram 2 of 3: reported with differences: 0-0:1.0.0: missing"),
+            "{p:?}"
+        );
         // A report between telegrams 1 and 2 that is neither: not in the input.
         let inserted = judge(case, &[good[0].clone(), Reported::new(None, vec![]), good[1].clone(), good[2].clone()]);
         assert_eq!(problems(&inserted), ["1 reported telegram(s) resemble no telegram of the input (report 2)"]);
         let rejected = judge(
             case,
-            &good.iter().cloned().map(|mut r| {
-                r.crc_ok = Some(false);
-                r
-            })
-            .collect::<Vec<_>>(),
+            &good
+                .iter()
+                .cloned()
+                .map(|mut r| {
+                    r.crc_ok = Some(false);
+                    r
+                })
+                .collect::<Vec<_>>(),
         );
         assert_eq!(rejected.problems.len(), 3, "a report with crc_ok false is a rejection");
     }

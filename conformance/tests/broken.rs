@@ -41,7 +41,9 @@ fn the_reference_decoder_and_the_control_pass_everything() {
         let failing: Vec<String> = results
             .iter()
             .filter(|r| !r.passed())
-            .map(|r| format!("{}: {}", r.name, r.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ")))
+            .map(|r| {
+                format!("{}: {}", r.name, r.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | "))
+            })
             .collect();
         assert!(failing.is_empty(), "{} fails:\n{}", dut.name(), failing.join("\n"));
     }

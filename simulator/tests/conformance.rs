@@ -145,7 +145,11 @@ fn a_hanging_decoder_times_out_fails_and_leaves_no_process() {
         assert_eq!(run.code, 1, "{transport}: {}\n{}", run.stdout, run.stderr);
         assert!(run.stdout.contains("did not finish within 1 s"), "{transport}: {}", run.stdout);
         let total = total_line(&run);
-        assert!(total.contains(" 0/6 ") && total.contains("6 failed"), "{transport}: every case ran and failed: {}", run.stdout);
+        assert!(
+            total.contains(" 0/6 ") && total.contains("6 failed"),
+            "{transport}: every case ran and failed: {}",
+            run.stdout
+        );
         if transport == "pty" {
             assert!(run.stdout.contains("the decoder never opened P1SIM_PTY"), "{}", run.stdout);
         }
@@ -282,7 +286,10 @@ fn reports_are_written_for_ci_and_tools() {
     assert!(xml.contains("<testsuite name=\"crc-check\""), "{xml}");
     let md = std::fs::read_to_string(&matrix).unwrap();
     assert!(md.contains("| class | what it checks | true |"), "{md}");
-    assert!(md.contains("[crc-check](https://github.com/p1sim/p1sim/blob/main/conformance/EVIDENCE.md#class-crc-check)"), "{md}");
+    assert!(
+        md.contains("[crc-check](https://github.com/p1sim/p1sim/blob/main/conformance/EVIDENCE.md#class-crc-check)"),
+        "{md}"
+    );
 }
 
 #[test]
@@ -292,7 +299,8 @@ fn known_failures_let_a_decoder_adopt_the_suite_step_by_step() {
     // A decoder that reports nothing for the unpadded-CRC cases fails them.
     let dut = format!("case $P1SIM_CASE in */unpadded-crc/*) cat >/dev/null;; *) {};; esac", reference_sh());
     let filter = ["--filter", "crc-format/", "--filter", "crc-check/iskra-am550/"];
-    let first = conformance(&[&["--dut", &dut, "--write-known-failures", known.to_str().unwrap()][..], &filter].concat());
+    let first =
+        conformance(&[&["--dut", &dut, "--write-known-failures", known.to_str().unwrap()][..], &filter].concat());
     assert_eq!(first.code, 1, "{}", first.stdout);
     let listed = std::fs::read_to_string(&known).unwrap();
     let names: Vec<&str> = listed.lines().filter(|l| !l.starts_with('#')).collect();
@@ -305,7 +313,11 @@ fn known_failures_let_a_decoder_adopt_the_suite_step_by_step() {
     std::fs::write(&known, names[1..].join("\n")).unwrap();
     let new = conformance(&args);
     assert_eq!(new.code, 1, "{}", new.stdout);
-    assert!(new.stdout.contains(&format!("new failure: {}", names[0].split_whitespace().next().unwrap())), "{}", new.stdout);
+    assert!(
+        new.stdout.contains(&format!("new failure: {}", names[0].split_whitespace().next().unwrap())),
+        "{}",
+        new.stdout
+    );
     // The reference decoder passes them: every listed case is reported fixed.
     std::fs::write(&known, &listed).unwrap();
     let fixed = conformance(&["--known-failures", known.to_str().unwrap(), "--filter", "crc-format/"]);
@@ -328,7 +340,9 @@ fn level_required_gates_on_required_expectations_only() {
     // Excludes and several filters: the run covers exactly what is selected.
     let listed = conformance(&["--list", "--filter", "crc-check/", "--filter", "dst/", "--exclude", "*/s2"]);
     assert_eq!(listed.code, 0);
-    assert!(listed.stdout.lines().all(|l| (l.starts_with("crc-check/") || l.starts_with("dst/")) && !l.contains("/s2\t")));
+    assert!(
+        listed.stdout.lines().all(|l| (l.starts_with("crc-check/") || l.starts_with("dst/")) && !l.contains("/s2\t"))
+    );
     assert!(listed.stdout.lines().any(|l| l.starts_with("dst/")));
 }
 

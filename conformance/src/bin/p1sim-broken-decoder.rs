@@ -15,7 +15,6 @@
 //!   tag, so tampered frames pass;
 //! - `no-units`: reports bare numbers, without units;
 //! - `naive-dst`: reads timestamps as Dutch wall-clock time, ignoring the S/W flag;
-//! - `drops-after-noise`: drops a telegram that noise ran into (only a recommended expectation);
 //! - `uppercase-crc-only`: rejects lowercase CRC hex (like dsmr_parser's regex): conformant, as
 //!   the specification is silent and no meter sends it;
 //! - `none`: no defect, the control that shows the harness itself passes.
@@ -38,11 +37,10 @@ enum Defect {
     NoGcmTag,
     NoUnits,
     NaiveDst,
-    DropsAfterNoise,
     UppercaseCrcOnly,
 }
 
-const DEFECTS: [(&str, Defect); 11] = [
+const DEFECTS: [(&str, Defect); 10] = [
     ("none", Defect::None),
     ("ignore-crc", Defect::IgnoreCrc),
     ("buffer-1024", Defect::Buffer1024),
@@ -52,7 +50,6 @@ const DEFECTS: [(&str, Defect); 11] = [
     ("no-gcm-tag", Defect::NoGcmTag),
     ("no-units", Defect::NoUnits),
     ("naive-dst", Defect::NaiveDst),
-    ("drops-after-noise", Defect::DropsAfterNoise),
     ("uppercase-crc-only", Defect::UppercaseCrcOnly),
 ];
 
@@ -97,15 +94,12 @@ fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>) -> Vec<u8> {
     // The reference decoder reports a telegram it found by restarting at an inner `/` right
     // after discarding the cut-off start; a decoder that cannot resync loses that telegram.
     let mut after_restart = false;
-    let mut after_noise = false;
     let mut on = |ev: Event<'_>| match ev {
         Event::Discarded { reason: Discard::Incomplete, .. } => after_restart = true,
-        Event::Discarded { reason: Discard::Garbage, .. } => after_noise = true,
         Event::Discarded { .. } => after_restart = false,
         Event::Telegram(f) => {
             let restarted = std::mem::take(&mut after_restart);
-            let noisy = std::mem::take(&mut after_noise);
-            if accepts(defect, &f, restarted) && !(defect == Defect::DropsAfterNoise && noisy) {
+            if accepts(defect, &f, restarted) {
                 write(defect, &f, &mut out);
             }
         }
@@ -154,12 +148,7 @@ fn accepts(defect: Defect, f: &Frame<'_>, restarted: bool) -> bool {
         Defect::UppercaseCrcOnly => f.is_valid() && !f.crc_text().is_some_and(|c| c.iter().any(u8::is_ascii_lowercase)),
         Defect::PaddedCrcOnly => f.is_valid() && f.crc_text().is_none_or(|c| c.len() == 4),
         Defect::Buffer1024 => f.is_valid() && f.raw.len() <= 1024,
-        Defect::None
-        | Defect::DropsGasRecord
-        | Defect::NoGcmTag
-        | Defect::NoUnits
-        | Defect::NaiveDst
-        | Defect::DropsAfterNoise => f.is_valid(),
+        Defect::None | Defect::DropsGasRecord | Defect::NoGcmTag | Defect::NoUnits | Defect::NaiveDst => f.is_valid(),
     }
 }
 

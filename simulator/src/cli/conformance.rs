@@ -171,7 +171,11 @@ pub fn run(args: Args) -> Result<Outcome> {
 fn render_matrix(args: &MatrixArgs) -> Result<Outcome> {
     let entries = matrix::read_dir(&args.results)?;
     if entries.is_empty() {
-        bail!("{} holds no recorded runs: record one with `p1sim conformance --dut ... --record {}`", args.results.display(), args.results.display());
+        bail!(
+            "{} holds no recorded runs: record one with `p1sim conformance --dut ... --record {}`",
+            args.results.display(),
+            args.results.display()
+        );
     }
     let findings_path = args.findings.clone().unwrap_or_else(|| args.results.join("FINDINGS.md"));
     let findings = match fs::read_to_string(&findings_path) {
@@ -188,7 +192,8 @@ fn render_matrix(args: &MatrixArgs) -> Result<Outcome> {
 fn run_suite(args: RunArgs) -> Result<Outcome> {
     let suite = Suite::standard();
     let suite_size = suite.size();
-    let selection = Selection { filters: args.filter.clone(), excludes: args.exclude.clone(), partition: args.partition };
+    let selection =
+        Selection { filters: args.filter.clone(), excludes: args.exclude.clone(), partition: args.partition };
     let cases = suite.select(&selection).into_cases();
     if cases.is_empty() {
         bail!(
@@ -308,7 +313,7 @@ fn run_suite(args: RunArgs) -> Result<Outcome> {
     }
     let entry = Entry::of(&results, &info);
     if let Some(path) = &args.matrix {
-        write_report(path, &matrix::render(&[entry.clone()], suite_size, EVIDENCE_URL, None))?;
+        write_report(path, &matrix::render(std::slice::from_ref(&entry), suite_size, EVIDENCE_URL, None))?;
     }
     if let Some(dir) = &args.record {
         let path = entry.record(dir)?;
