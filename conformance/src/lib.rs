@@ -15,6 +15,7 @@
 //! Rust decoders can run the suite in-process with [`Suite`]: see its example.
 
 pub mod case;
+pub mod corpus;
 pub mod dut;
 pub mod expectation;
 pub mod export;

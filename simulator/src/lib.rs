@@ -4,11 +4,14 @@
 //! adds what touches the outside world: the command line, files, and (in later modules) live
 //! outputs, the rig and the conformance runner.
 
+pub mod capture;
 pub mod cli;
 pub mod emit;
 pub mod household;
+pub mod learn;
 pub mod live;
 pub mod port_error;
+pub mod replay;
 pub mod rig;
 pub mod start;
 pub mod state;

@@ -278,6 +278,32 @@ impl LocalTime {
         self.write_tst12(out);
         out.put_byte(if self.dst { b'S' } else { b'W' });
     }
+
+    /// Reads a TST as written: `YYMMDDhhmmss` followed by `S` or `W` (or nothing, with `W`
+    /// assumed). The fields are taken as they are, so what a meter wrote is written back the
+    /// same, placeholders such as `000101010000W` included; a two-digit year is 20YY.
+    pub fn parse_tst(text: &str) -> Option<LocalTime> {
+        let b = text.as_bytes();
+        let dst = match b.get(12) {
+            None if b.len() == 12 => false,
+            Some(b'S') if b.len() == 13 => true,
+            Some(b'W') if b.len() == 13 => false,
+            _ => return None,
+        };
+        if !b[..12].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let two = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
+        Some(LocalTime {
+            year: 2000 + u16::from(two(0)),
+            month: two(2),
+            day: two(4),
+            hour: two(6),
+            minute: two(8),
+            second: two(10),
+            dst,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -356,5 +382,22 @@ mod tests {
         o.put(b"abcdef");
         assert_eq!(o.written(), b"abcd");
         assert_eq!(o.overflow(), 2);
+    }
+
+    #[test]
+    fn timestamps_read_back_as_written() {
+        for text in ["200426223325S", "000101010000W", "632525252525W", "161107190000"] {
+            let t = LocalTime::parse_tst(text).unwrap();
+            let mut v = Vec::new();
+            if text.len() == 13 {
+                t.write_tst(&mut v)
+            } else {
+                t.write_tst12(&mut v)
+            }
+            assert_eq!(v, text.as_bytes());
+        }
+        assert_eq!(LocalTime::parse_tst("2004262233X5S"), None);
+        assert_eq!(LocalTime::parse_tst("200426223325X"), None);
+        assert_eq!(LocalTime::parse_tst("2004262233"), None);
     }
 }

@@ -32,13 +32,59 @@ pub struct Profile {
     pub blank_line: bool,
     /// Whether `!` is followed by the CRC; false on DSMR 2.2/3.0.
     pub crc: bool,
+    /// How the CRC is written: four digits, or without leading zeros (a heat meter's `!B9F`).
+    pub crc_style: CrcStyle,
     pub failure_log: FailureLogStyle,
     pub mbus: Vec<MBusDevice>,
     pub objects: Vec<Object>,
     pub encryption: Option<Encryption>,
     pub household: crate::household::HouseholdConfig,
+    /// The meter's state when a run starts, where a captured telegram gave it (`[start]`);
+    /// what it leaves out is drawn from the seed.
+    pub start: Option<StartState>,
     /// The public facts the profile is built from (dsmr-facts.md sections, sample telegrams).
     pub sources: Vec<String>,
+}
+
+/// How the four CRC digits after `!` are written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CrcStyle {
+    /// Four uppercase hex digits, as the specification says and meters send.
+    #[default]
+    Padded,
+    /// Without leading zeros: `!B9F` for 0x0B9F (the NWA Warmtelink heat meter).
+    Unpadded,
+}
+
+/// A meter's state at the start of a run, as a captured telegram showed it: a run continues
+/// from the meter's real registers, counters, log, M-Bus readings, tariff and messages. Every
+/// field left out is drawn from the seed as for any profile.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StartState {
+    /// Active energy per tariff register, Wh: `[tariff 1, tariff 2]` (meters without tariffs
+    /// book everything on the first).
+    pub import_wh: Option<[u64; 2]>,
+    pub export_wh: Option<[u64; 2]>,
+    /// Reactive energy, varh.
+    pub q_import_varh: Option<u64>,
+    pub q_export_varh: Option<u64>,
+    /// The tariff shown until the next whole hour, when the schedule takes over.
+    pub tariff: Option<u8>,
+    pub power_failures: Option<u32>,
+    pub long_power_failures: Option<u32>,
+    /// Most recent first.
+    pub failure_log: Option<Vec<crate::readings::PowerFailure>>,
+    pub sags: Option<[u32; 3]>,
+    pub swells: Option<[u32; 3]>,
+    pub text_message: Option<String>,
+    pub text_code: Option<String>,
+    /// The last captured reading per M-Bus channel.
+    pub mbus: Vec<crate::readings::MBusValue>,
+    /// Belgian demand: the month's peak so far and the completed months, oldest first.
+    pub month_max: Option<(crate::format::LocalTime, u32)>,
+    pub demand_history: Option<Vec<crate::readings::DemandMonth>>,
+    /// Smarty's invocation counter of the first frame.
+    pub frame_counter: Option<u32>,
 }
 
 impl Profile {

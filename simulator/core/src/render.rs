@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::crc::{crc_hex, crc16};
 use crate::format::{LocalTime, NumFormat, Out, Rounding, rescale, write_fixed, write_hex, write_uint};
 use crate::obis::Obis;
-use crate::profile::{EmptyLog, Kind, LogOrder, Num, PowerQuantity, Profile, Register};
+use crate::profile::{CrcStyle, EmptyLog, Kind, LogOrder, Num, PowerQuantity, Profile, Register};
 use crate::readings::Readings;
 use crate::telegram::{Checksum, Line, Telegram};
 
@@ -30,7 +30,7 @@ pub struct Template {
     skeleton: Vec<u8>,
     chunks: Vec<Chunk>,
     patches: Vec<Patch>,
-    crc: bool,
+    crc: Option<CrcStyle>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -83,7 +83,12 @@ enum TimeSource {
 impl Template {
     pub fn compile(profile: &Profile) -> Template {
         let mut c = Compiler {
-            t: Template { skeleton: Vec::new(), chunks: Vec::new(), patches: Vec::new(), crc: profile.crc },
+            t: Template {
+                skeleton: Vec::new(),
+                chunks: Vec::new(),
+                patches: Vec::new(),
+                crc: profile.crc.then_some(profile.crc_style),
+            },
             chunk_start: 0,
             patch_start: 0,
         };
@@ -119,11 +124,22 @@ impl Template {
                 Chunk::Dynamic { object } => write_value_part(profile, &profile.objects[object as usize].kind, r, out),
             }
         }
-        if self.crc {
-            let crc = crc16(&out[start..]);
-            out.put(&crc_hex(crc));
+        if let Some(style) = self.crc {
+            let hex = crc_hex(crc16(&out[start..]));
+            out.put(crc_digits(&hex, style));
         }
         out.put(b"\r\n");
+    }
+}
+
+/// The CRC digits a meter writes after the `!`: all four, or without leading zeros.
+pub fn crc_digits(hex: &[u8; 4], style: CrcStyle) -> &[u8] {
+    match style {
+        CrcStyle::Padded => hex,
+        CrcStyle::Unpadded => {
+            let zeros = hex.iter().take(3).take_while(|&&c| c == b'0').count();
+            &hex[zeros..]
+        }
     }
 }
 
@@ -335,12 +351,20 @@ pub fn build_telegram(profile: &Profile, r: &Readings) -> Telegram {
             Line::from_rendered(alloc::format!("{}", obj.obis), &text)
         })
         .collect();
-    Telegram {
+    let mut t = Telegram {
         header: profile.header.clone(),
         blank_line: profile.blank_line,
         lines,
         checksum: if profile.crc { Checksum::Computed } else { Checksum::None },
+    };
+    if profile.crc && profile.crc_style == CrcStyle::Unpadded {
+        // The model carries the CRC as the meter writes it.
+        let mut bytes = Telegram { checksum: Checksum::None, ..t.clone() }.to_bytes();
+        bytes.truncate(bytes.len() - 2);
+        let hex = crc_hex(crc16(&bytes));
+        t.checksum = Checksum::Text(String::from_utf8_lossy(crc_digits(&hex, CrcStyle::Unpadded)).into_owned());
     }
+    t
 }
 
 fn write_obis(out: &mut impl Out, obis: Obis) {

@@ -49,6 +49,8 @@ const EVIDENCE_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/con
     p1sim conformance --partition 2/4 --exclude 'encrypted/*' --json part2.json\n  \
     p1sim conformance --export cases/\n  \
     p1sim conformance --list --filter legacy-dsmr2\n  \
+    p1sim conformance --corpus my-cases/ --filter 'corpus/*' --dut ./my-adapter\n  \
+    p1sim conformance corpus add my-meter.txt --name my-meter --corpus my-cases/\n  \
     p1sim conformance matrix"
 )]
 pub struct Args {
@@ -61,6 +63,46 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Action {
     Matrix(MatrixArgs),
+    #[command(subcommand)]
+    Corpus(CorpusAction),
+}
+
+/// Your own cases: captured telegrams with what a correct decoder reports.
+#[derive(Debug, clap::Subcommand)]
+enum CorpusAction {
+    Add(CorpusAddArgs),
+}
+
+/// Turn a captured telegram into a conformance case: NAME.txt (the bytes) and NAME.json (what a
+/// correct decoder reports, read by p1sim's reference decoder). Review the JSON: it is what every
+/// decoder run with `--corpus DIR` will be held to.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    p1sim conformance corpus add my-meter.txt --name my-meter\n  \
+    p1sim conformance corpus add issue-123.txt --name issue-123 --corpus tests/p1-cases --spec 'DSMR 4.2'\n  \
+    p1sim conformance --corpus tests/p1-cases --dut ./my_adapter")]
+struct CorpusAddArgs {
+    /// The capture: raw port bytes, a pasted telegram, or a log of telegrams.
+    #[arg(value_name = "CAPTURE")]
+    capture: PathBuf,
+    /// The case's name: NAME.txt and NAME.json, run as corpus/NAME.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+    /// The corpus directory.
+    #[arg(long, value_name = "DIR", default_value = "corpus")]
+    corpus: PathBuf,
+    /// The spec the decoder is told [default: what the capture shows].
+    #[arg(long, value_name = "SPEC")]
+    spec: Option<String>,
+    /// The capture's log prefix, as for `p1sim profiles learn`.
+    #[arg(long, value_name = "REGEX")]
+    strip_prefix: Option<String>,
+    /// The Smarty key, for a capture of encrypted frames (32 hex digits).
+    #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
+    key: Option<[u8; 16]>,
+    /// Replace a case of the same name.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -132,6 +174,10 @@ struct RunArgs {
     /// Print the selected cases (name and class) instead of running them.
     #[arg(long)]
     list: bool,
+    /// Add the cases of this directory (NAME.txt with NAME.json, see `p1sim conformance corpus
+    /// add`) to the suite, as class `corpus`.
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
 }
 
 /// Render the side-by-side compatibility matrix from recorded runs (`--record`).
@@ -164,8 +210,34 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
 pub fn run(args: Args) -> Result<Outcome> {
     match args.action {
         Some(Action::Matrix(m)) => render_matrix(&m),
+        Some(Action::Corpus(CorpusAction::Add(a))) => corpus_add(&a),
         None => run_suite(args.run),
     }
+}
+
+fn corpus_add(args: &CorpusAddArgs) -> Result<Outcome> {
+    let opts = crate::capture::ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key };
+    let capture = crate::capture::read(&args.capture, &opts)?;
+    let spec = match &args.spec {
+        Some(s) => s.parse().map_err(|e| anyhow::anyhow!("--spec {s:?}: {e}"))?,
+        None => crate::learn::spec_of(&capture),
+    };
+    let input: Vec<u8> =
+        capture.telegrams.iter().flat_map(|t| t.frame.clone().unwrap_or_else(|| t.bytes.clone())).collect();
+    let description = format!("captured telegrams of {}", args.capture.display());
+    let case =
+        p1sim_conformance::corpus::from_capture(&args.name, input, spec, spec.default_line(), args.key, &description);
+    let (txt, json) = p1sim_conformance::corpus::write(&args.corpus, &args.name, &case, args.force)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{} and {}: review what every decoder will be held to:\n", txt.display(), json.display())?;
+    write!(out, "{}", p1sim_conformance::expectation::render(&case))?;
+    writeln!(
+        out,
+        "\nrun it with: p1sim conformance --corpus {} --filter corpus/{} --dut ...",
+        args.corpus.display(),
+        args.name
+    )?;
+    Ok(Outcome::Ok)
 }
 
 fn render_matrix(args: &MatrixArgs) -> Result<Outcome> {
@@ -190,7 +262,10 @@ fn render_matrix(args: &MatrixArgs) -> Result<Outcome> {
 }
 
 fn run_suite(args: RunArgs) -> Result<Outcome> {
-    let suite = Suite::standard();
+    let mut suite = Suite::standard();
+    if let Some(dir) = &args.corpus {
+        suite = suite.with(p1sim_conformance::corpus::load(dir)?);
+    }
     let suite_size = suite.size();
     let selection =
         Selection { filters: args.filter.clone(), excludes: args.exclude.clone(), partition: args.partition };

@@ -55,8 +55,17 @@ impl std::fmt::Debug for MeterTask {
 /// Longest time a telegram is rendered ahead of its boundary.
 const MAX_LEAD: Duration = Duration::from_millis(50);
 
+/// Why a meter task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Told to stop (Ctrl-C, SIGTERM, the control API).
+    Stopped,
+    /// Its stream is over: a replay sent its last telegram.
+    Finished,
+}
+
 impl MeterTask {
-    pub async fn run(mut self) {
+    pub async fn run(mut self) -> Ended {
         let interval = self.clock.wall_interval(self.generator.profile().interval_s);
         let lead = MAX_LEAD.min(interval / 4);
         let mut seq = 0u64;
@@ -71,15 +80,20 @@ impl MeterTask {
                 tokio::select! {
                     () = &mut sleep => break,
                     msg = self.rx.recv() => match msg {
-                        None => return,
+                        None => return Ended::Stopped,
                         Some(Control::Shutdown(ack)) => {
                             self.save().await;
                             let _ = ack.send(());
-                            return;
+                            return Ended::Stopped;
                         }
                         Some(c) => self.serve(c),
                     },
                 }
+            }
+            // A finished stream ends a boundary after its last telegram: by then the lines have
+            // sent it (a telegram is shorter than the interval).
+            if self.transform.as_ref().is_some_and(|t| t.finished()) {
+                return Ended::Finished;
             }
             // One boundary at a time: with no mains there is no telegram, and the meter stays in
             // step with the clock meanwhile.
@@ -89,6 +103,9 @@ impl MeterTask {
             let emitted = p1sim_core::generator::Emitted { at, frame_counter };
             if let Some(t) = self.transform.as_mut() {
                 t.apply(&mut self.generator, seq, emitted.at, &mut buf);
+                if buf.is_empty() {
+                    continue;
+                }
             }
             // Write-ahead: on disk before the first byte leaves.
             self.save().await;

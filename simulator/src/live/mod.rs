@@ -41,13 +41,13 @@ use tokio::sync::{mpsc, oneshot};
 use self::clock::{SimClock, unix_now_ns};
 use self::control::{Api, Detail, OutputInfo};
 use self::framing::ByteMap;
-use self::meter::{Control, MeterTask};
+use self::meter::{Control, Ended, MeterTask};
 use self::pacer::{LineSpec, LineStats, Pace, Pacer, RequestInput, RequestLine};
 use self::pty::Pty;
 use self::serial::{RequestPin, SerialSink};
 use self::state::StateFile;
 use self::tcp::Hub;
-use self::transform::FaultStage;
+use self::transform::{FaultStage, ReplayStage, Transform};
 
 const NS: i128 = 1_000_000_000;
 
@@ -91,6 +91,8 @@ pub struct Plan {
     pub events: Vec<(i64, p1sim_core::meter::Command)>,
     /// Whether the PTY/TCP Request line starts raised.
     pub request: bool,
+    /// Send these recorded telegrams instead of the meter's own (`--replay`).
+    pub replay: Option<crate::replay::Replay>,
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -291,6 +293,14 @@ async fn single(plan: Plan) -> Result<()> {
     }
 
     let (tx, rx) = mpsc::channel(64);
+    let faults = FaultStage::new(plan.faults.clone(), plan.seed);
+    let transform: Box<dyn Transform> = match plan.replay.clone() {
+        Some(r) => {
+            report.push(format!("replay: {} recorded telegram(s) in place of the meter's own", r.len()));
+            Box::new(ReplayStage::new(r, faults))
+        }
+        None => Box::new(faults),
+    };
     let task = MeterTask {
         index: 0,
         generator,
@@ -298,7 +308,7 @@ async fn single(plan: Plan) -> Result<()> {
         phase: Duration::ZERO,
         pacers: senders,
         state: state_file.clone(),
-        transform: Some(Box::new(FaultStage::new(plan.faults.clone(), plan.seed))),
+        transform: Some(transform),
         rx,
     };
     let meter_task = tokio::spawn(task.run());
@@ -349,14 +359,18 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Waits for SIGINT or SIGTERM; a meter task that ends by itself is an error.
-async fn wait_for_stop(meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
+/// Waits for SIGINT or SIGTERM, or for a replay to finish; a meter task that ends by itself
+/// otherwise is an error.
+async fn wait_for_stop(meter_task: tokio::task::JoinHandle<Ended>) -> Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch for SIGTERM")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("cannot watch for SIGINT")?,
         _ = term.recv() => {}
-        r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
+        r = meter_task => match r {
+            Ok(Ended::Finished) => eprintln!("p1sim run: the replay is over"),
+            r => bail!("the meter stopped unexpectedly: {r:?}"),
+        },
     }
     Ok(())
 }
@@ -505,6 +519,7 @@ async fn fleet(plan: Plan) -> Result<()> {
     let watcher = tokio::spawn(async move {
         // Any meter task ending on its own is a bug worth stopping for.
         let _ = tasks.join_next().await;
+        Ended::Stopped
     });
     wait_for_stop(watcher).await?;
     shutdown(&api, vec![pacer]).await;

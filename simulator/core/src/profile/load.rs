@@ -1,8 +1,10 @@
 //! Loading a profile from TOML, with errors that name the file, line, column and key.
 //!
-//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]` and `[household]`,
-//! any number of `[[mbus]]` channels, and `[telegram] objects = [...]`: one inline table per line
-//! of the telegram, in order. Unknown keys, bad widths and unknown names are rejected.
+//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]`, `[household]` and
+//! `[start]` (the meter's state at the start of a run, as `p1sim profiles learn` writes it from
+//! a capture), any number of `[[mbus]]` channels, and `[telegram] objects = [...]`: one inline
+//! table per line of the telegram, in order. Unknown keys, bad widths and unknown names are
+//! rejected.
 
 use std::fmt;
 use std::ops::Range;
@@ -12,11 +14,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile, Quantity,
-    quantity_of,
+    CrcStyle, EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile,
+    Quantity, StartState, quantity_of,
 };
 use crate::clock::{ClockRule, Zone};
-use crate::format::NumFormat;
+use crate::format::{LocalTime, NumFormat};
 use crate::household::HouseholdConfig;
 use crate::obis::Obis;
 use crate::spec::{Country, Framing, Spec};
@@ -74,9 +76,63 @@ struct File {
     failure_log: Option<FailureLogSection>,
     encryption: Option<EncryptionSection>,
     household: Option<HouseholdConfig>,
+    start: Option<StartSection>,
     #[serde(default)]
     mbus: Vec<MBusSection>,
     telegram: TelegramSection,
+}
+
+/// `[start]`: registers in kWh/kvarh, counters, the log, M-Bus readings in their units.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartSection {
+    import_kwh: Option<Spanned<Vec<f64>>>,
+    export_kwh: Option<Spanned<Vec<f64>>>,
+    reactive_import_kvarh: Option<Spanned<f64>>,
+    reactive_export_kvarh: Option<Spanned<f64>>,
+    tariff: Option<Spanned<u8>>,
+    power_failures: Option<u32>,
+    long_power_failures: Option<u32>,
+    failure_log: Option<Vec<Spanned<LogEntrySection>>>,
+    sags: Option<Spanned<Vec<u32>>>,
+    swells: Option<Spanned<Vec<u32>>>,
+    text_message: Option<String>,
+    text_code: Option<String>,
+    #[serde(default)]
+    mbus: Vec<Spanned<MBusStartSection>>,
+    peak: Option<Spanned<PeakSection>>,
+    peak_history: Option<Vec<Spanned<HistorySection>>>,
+    frame_counter: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogEntrySection {
+    end: String,
+    seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MBusStartSection {
+    channel: u8,
+    reading: f64,
+    captured: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeakSection {
+    at: String,
+    kw: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistorySection {
+    month: String,
+    at: String,
+    kw: f64,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +153,7 @@ struct MeterSection {
     summer_time: Option<bool>,
     blank_line: Option<bool>,
     crc: Option<bool>,
+    crc_style: Option<Spanned<String>>,
     #[serde(default)]
     sources: Vec<String>,
 }
@@ -342,6 +399,21 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     for o in &raw.telegram.objects {
         objects.push(build_object(src, o, phases, &mbus)?);
     }
+    let crc_style = match &m.crc_style {
+        None => CrcStyle::Padded,
+        Some(s) => match s.get_ref().as_str() {
+            "padded" => CrcStyle::Padded,
+            "unpadded" => CrcStyle::Unpadded,
+            other => {
+                return Err(src.error(
+                    s.span(),
+                    Some("crc_style"),
+                    format!("unknown CRC style {other:?}: expected padded or unpadded"),
+                ));
+            }
+        },
+    };
+    let start = raw.start.as_ref().map(|s| build_start(src, s, &mbus)).transpose()?;
 
     Ok(Profile {
         name: name.to_string(),
@@ -355,12 +427,123 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         clock: ClockRule { zone, summer_time },
         blank_line: m.blank_line.unwrap_or(true),
         crc: m.crc.unwrap_or(spec.has_crc()),
+        crc_style,
         failure_log,
         mbus,
         objects,
         encryption,
         household: raw.household.unwrap_or_else(|| HouseholdConfig::for_country(country)),
+        start,
         sources,
+    })
+}
+
+/// Thousandths of a decimal quantity (kWh to Wh, m3 to litres), refusing what a register
+/// cannot hold.
+fn milli(src: &Source<'_>, span: Range<usize>, key: &str, v: f64) -> Result<u64, ProfileError> {
+    if !v.is_finite() || !(0.0..=1e12).contains(&v) {
+        return Err(src.error(span, Some(key), format!("{v} is not a register reading (0 to 10^12)")));
+    }
+    Ok(libm::round(v * 1000.0) as u64)
+}
+
+fn tst(src: &Source<'_>, span: Range<usize>, key: &str, text: &str) -> Result<LocalTime, ProfileError> {
+    LocalTime::parse_tst(text).ok_or_else(|| {
+        src.error(span, Some(key), format!("{text:?} is not a timestamp: expected YYMMDDhhmmssX, e.g. 200426223325S"))
+    })
+}
+
+fn build_start(src: &Source<'_>, s: &StartSection, mbus: &[MBusDevice]) -> Result<StartState, ProfileError> {
+    let pair = |v: &Option<Spanned<Vec<f64>>>, key: &str| -> Result<Option<[u64; 2]>, ProfileError> {
+        let Some(v) = v else { return Ok(None) };
+        match v.get_ref().as_slice() {
+            [a] => Ok(Some([milli(src, v.span(), key, *a)?, 0])),
+            [a, b] => Ok(Some([milli(src, v.span(), key, *a)?, milli(src, v.span(), key, *b)?])),
+            _ => Err(src.error(v.span(), Some(key), "expected [tariff 1, tariff 2] in kWh, or one total")),
+        }
+    };
+    let single = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<u64>, ProfileError> {
+        v.as_ref().map(|v| milli(src, v.span(), key, *v.get_ref())).transpose()
+    };
+    let phases = |v: &Option<Spanned<Vec<u32>>>, key: &str| -> Result<Option<[u32; 3]>, ProfileError> {
+        let Some(v) = v else { return Ok(None) };
+        let mut out = [0u32; 3];
+        if v.get_ref().len() > 3 {
+            return Err(src.error(v.span(), Some(key), "expected one count per phase, at most 3"));
+        }
+        out[..v.get_ref().len()].copy_from_slice(v.get_ref());
+        Ok(Some(out))
+    };
+    if let Some(t) = &s.tariff {
+        if !(1..=4).contains(t.get_ref()) {
+            return Err(src.error(t.span(), Some("tariff"), "the tariff register is 1 to 4"));
+        }
+    }
+    let mut log = None;
+    if let Some(entries) = &s.failure_log {
+        let mut v = Vec::with_capacity(entries.len());
+        for e in entries {
+            let end = tst(src, e.span(), "end", &e.get_ref().end)?;
+            v.push(crate::readings::PowerFailure { end, duration_s: e.get_ref().seconds });
+        }
+        log = Some(v);
+    }
+    let mut readings = Vec::new();
+    for m in &s.mbus {
+        let r = m.get_ref();
+        if !mbus.iter().any(|d| d.channel == r.channel) {
+            return Err(src.error(
+                m.span(),
+                Some("channel"),
+                format!("M-Bus channel {} has no [[mbus]] table", r.channel),
+            ));
+        }
+        readings.push(crate::readings::MBusValue {
+            channel: r.channel,
+            milli: milli(src, m.span(), "reading", r.reading)?,
+            captured: tst(src, m.span(), "captured", &r.captured)?,
+        });
+    }
+    let kw = |span: Range<usize>, v: f64| milli(src, span, "kw", v).map(|w| w.min(u64::from(u32::MAX)) as u32);
+    let month_max = match &s.peak {
+        Some(p) => Some((tst(src, p.span(), "at", &p.get_ref().at)?, kw(p.span(), p.get_ref().kw)?)),
+        None => None,
+    };
+    let mut history = None;
+    if let Some(months) = &s.peak_history {
+        let mut v = Vec::with_capacity(months.len());
+        for h in months {
+            let r = h.get_ref();
+            let peak_time = if r.at.as_bytes() == crate::render::NO_DATA_TST {
+                None
+            } else {
+                Some(tst(src, h.span(), "at", &r.at)?)
+            };
+            v.push(crate::readings::DemandMonth {
+                period_end: tst(src, h.span(), "month", &r.month)?,
+                peak_time,
+                peak_w: kw(h.span(), r.kw)?,
+            });
+        }
+        history = Some(v);
+    }
+    Ok(StartState {
+        import_wh: pair(&s.import_kwh, "import_kwh")?,
+        export_wh: pair(&s.export_kwh, "export_kwh")?,
+        q_import_varh: single(&s.reactive_import_kvarh, "reactive_import_kvarh")?,
+        q_export_varh: single(&s.reactive_export_kvarh, "reactive_export_kvarh")?,
+        tariff: s.tariff.as_ref().map(|t| *t.get_ref()),
+        power_failures: s.power_failures,
+        long_power_failures: s.long_power_failures,
+        failure_log: log,
+        sags: phases(&s.sags, "sags")?,
+        swells: phases(&s.swells, "swells")?,
+        text_message: s.text_message.clone(),
+        text_code: s.text_code.clone(),
+        mbus: readings,
+        month_max,
+        demand_history: history,
+        frame_counter: s.frame_counter,
     })
 }
 
@@ -672,5 +855,23 @@ objects = [
     fn syntax_errors_come_with_positions() {
         let e = err(&MINIMAL.replace("country = \"NL\"", "country = \"NL"));
         assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn a_start_state_loads_in_base_units() {
+        let text = MINIMAL.replace("phases = 1\n", "phases = 1\ncrc_style = \"unpadded\"\n")
+            + "\n[start]\nimport_kwh = [671.578, 842.472]\ntariff = 2\nfailure_log = [{ end = \"190326095015W\", seconds = 2014 }]\n";
+        let p = parse("t", "t.toml", &text).unwrap();
+        assert_eq!(p.crc_style, CrcStyle::Unpadded);
+        let s = p.start.unwrap();
+        assert_eq!(s.import_wh, Some([671_578, 842_472]));
+        assert_eq!(s.tariff, Some(2));
+        assert_eq!(s.failure_log.unwrap()[0].duration_s, 2014);
+        let e = err(&(MINIMAL.to_string() + "\n[start]\ntariff = 9\n"));
+        assert_eq!((e.key.as_deref(), e.line), (Some("tariff"), 17));
+        let e = err(&(MINIMAL.to_string() + "\n[start]\nmbus = [{ channel = 1, reading = 1.0, captured = \"x\" }]\n"));
+        assert!(e.message.contains("no [[mbus]] table"), "{e}");
+        let e = err(&MINIMAL.replace("phases = 1\n", "phases = 1\ncrc_style = \"short\"\n"));
+        assert_eq!(e.key.as_deref(), Some("crc_style"));
     }
 }
