@@ -52,16 +52,7 @@ fn accept() -> String {
 
 /// Reads every case of `dir`, in name order: `corpus/NAME`.
 pub fn load(dir: &Path) -> Result<Vec<Case>, SetupError> {
-    let listing = std::fs::read_dir(dir)
-        .map_err(|e| SetupError::new(format!("--corpus {}: cannot read the directory: {e}", dir.display())))?;
-    let mut jsons: Vec<PathBuf> = listing
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    if jsons.len() > MAX_CASES {
-        return Err(SetupError::new(format!("--corpus {}: more than {MAX_CASES} cases", dir.display())));
-    }
-    jsons.sort();
+    let jsons = crate::json_files(dir, MAX_CASES, "--corpus")?;
     jsons.iter().map(|p| load_case(p)).collect()
 }
 

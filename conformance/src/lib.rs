@@ -57,3 +57,19 @@ impl std::fmt::Display for SetupError {
 }
 
 impl std::error::Error for SetupError {}
+
+/// The `*.json` files of `dir`, sorted by name; `what` names the directory in errors ("--corpus
+/// DIR", "the results directory DIR"). More than `max` is refused: the directory is not ours.
+pub(crate) fn json_files(dir: &std::path::Path, max: usize, what: &str) -> Result<Vec<std::path::PathBuf>, SetupError> {
+    let listing = std::fs::read_dir(dir)
+        .map_err(|e| SetupError::new(format!("{what} {}: cannot read it: {e}", dir.display())))?;
+    let mut paths: Vec<std::path::PathBuf> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    if paths.len() > max {
+        return Err(SetupError::new(format!("{what} {}: more than {max} files", dir.display())));
+    }
+    paths.sort();
+    Ok(paths)
+}

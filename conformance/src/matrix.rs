@@ -190,16 +190,7 @@ fn failing_cases(results: &[CaseResult]) -> Vec<EntryCase> {
 /// Every entry (`*.json`) of `dir`, in the matrix's column order: p1sim's reference decoder,
 /// then the others by name.
 pub fn read_dir(dir: &Path) -> Result<Vec<Entry>, SetupError> {
-    let listing = std::fs::read_dir(dir)
-        .map_err(|e| SetupError::new(format!("cannot read the results directory {}: {e}", dir.display())))?;
-    let mut paths: Vec<PathBuf> = listing
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    if paths.len() > MAX_ENTRIES {
-        return Err(SetupError::new(format!("{}: more than {MAX_ENTRIES} entries", dir.display())));
-    }
-    paths.sort();
+    let paths = crate::json_files(dir, MAX_ENTRIES, "the results directory")?;
     let mut entries = paths.iter().map(|p| Entry::read(p)).collect::<Result<Vec<_>, _>>()?;
     entries.sort_by_key(|e| (e.dut != "reference", e.dut.to_ascii_lowercase()));
     Ok(entries)

@@ -20,6 +20,7 @@
 //!   placeholder (`(700101010000W)(00000000)`), but what it reports must match.
 
 use p1sim_core::clock::Zone;
+pub use p1sim_core::format::is_placeholder_tst;
 use p1sim_core::telegram::{Line, Telegram, Value};
 use serde::{Deserialize, Serialize};
 
@@ -141,13 +142,6 @@ pub fn tst_instant(text: &str) -> Option<jiff::Timestamp> {
         None => Zone::Amsterdam.tz().to_ambiguous_zoned(dt).compatible().ok().map(|z| z.timestamp()),
         Some(_) => None,
     }
-}
-
-/// Placeholder timestamps real meters send where they have nothing: `632525252525W` (Fluvius,
-/// Smarty), `000101010000W` (a Landis+Gyr E350 whose clock was never set), `700101010000W` (an
-/// Iskra AM550's empty M-Bus channel).
-pub fn is_placeholder_tst(text: &str) -> bool {
-    text.starts_with("632525252525") || text.starts_with("000101") || text.starts_with("700101")
 }
 
 /// An M-Bus reading that holds no reading: a placeholder capture time and a value without a

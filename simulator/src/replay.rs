@@ -187,24 +187,9 @@ fn recorded(capture: &Capture) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// A TST's instant with the offset its flag says (CET/CEST, the zone of every P1 market).
+/// A TST's instant with the offset its flag says.
 fn instant(text: &str) -> Option<i64> {
-    let t = LocalTime::parse_tst(text)?;
-    if t.month == 0 || t.month > 12 || t.day == 0 {
-        return None;
-    }
-    let dt = jiff::civil::DateTime::new(
-        t.year as i16,
-        t.month as i8,
-        t.day as i8,
-        t.hour as i8,
-        t.minute as i8,
-        t.second as i8,
-        0,
-    )
-    .ok()?;
-    let offset = if t.dst { 2 } else { 1 };
-    jiff::tz::offset(offset).to_timestamp(dt).ok().map(|ts| ts.as_second())
+    LocalTime::parse_tst(text)?.unix_by_flag()
 }
 
 fn tst(t: &LocalTime, flag: bool) -> String {

@@ -16,7 +16,7 @@ use std::time::Duration;
 use p1sim::capture::{self, ReadOptions};
 use p1sim_core::render::Template;
 use p1sim_core::telegram::Telegram;
-use support::{Running, collect, p1sim, p1sim_fails, python_with, temp_dir, wait_bounded};
+use support::{Running, collect, dsmr_parser_reads_tcp, p1sim, p1sim_fails, temp_dir, wait_bounded};
 
 const KEY: &str = "000102030405060708090A0B0C0D0E0F";
 
@@ -104,55 +104,17 @@ fn learning_reproduces_every_real_telegram() {
     }
 }
 
-/// Connects like Home Assistant does and prints the tariff-1 register of three telegrams.
-const READER: &str = r#"
-import asyncio, sys
-from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
-
-async def main():
-    loop = asyncio.get_running_loop()
-    done = loop.create_future()
-    seen = []
-    def on_telegram(t):
-        seen.append(t)
-        print("TELEGRAM", t.ELECTRICITY_USED_TARIFF_1.value, t.EQUIPMENT_IDENTIFIER.value, flush=True)
-        if len(seen) >= 3 and not done.done():
-            done.set_result(None)
-    transport, _ = await create_tcp_dsmr_reader(sys.argv[1], int(sys.argv[2]), sys.argv[3], on_telegram, loop=loop)
-    try:
-        await asyncio.wait_for(done, 60)
-    finally:
-        transport.close()
-
-asyncio.run(main())
-"#;
-
 #[test]
 fn a_learned_profile_runs_live_and_dsmr_parser_reads_it() {
     let dir = temp_dir("learn-live");
     let capture = real_telegrams().into_iter().find(|p| p.to_string_lossy().contains("t210-d-esmr-5-0-nl")).unwrap();
     let toml = learn_and_check(&capture, &dir, None);
-    let python = python_with("dsmr-parser", "1.11.2");
     let live = Running::start(&["--profile", toml.to_str().unwrap(), "--tcp", "127.0.0.1:0"]);
     let addr: std::net::SocketAddr = live.field("tcp").parse().unwrap();
-    let mut child = Command::new(&python)
-        .args(["-c", READER, &addr.ip().to_string(), &addr.port().to_string(), "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_bounded(&mut child, Duration::from_secs(90));
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("TELEGRAM ")).collect();
-    assert_eq!(lines.len(), 3, "{stdout}");
-    for l in lines {
-        let f: Vec<&str> = l.split(' ').collect();
+    for read in dsmr_parser_reads_tcp(addr, "5", 3) {
         // The meter's real register, counting on from the captured 9774.917 kWh.
-        let kwh: f64 = f[1].parse().unwrap();
-        assert!((9774.917..9775.917).contains(&kwh), "{l}");
-        assert_eq!(f[2], "4530303438303030303238353430383138", "the captured equipment id");
+        assert!((9774.917..9775.917).contains(&read.tariff1_kwh), "{read:?}");
+        assert_eq!(read.equipment, "4530303438303030303238353430383138", "the captured equipment id");
     }
 }
 

@@ -5,7 +5,7 @@
 
 use anyhow::{Result, bail};
 use p1sim_core::clock::{ClockRule, Zone};
-use p1sim_core::format::{LocalTime, NumFormat};
+use p1sim_core::format::{LocalTime, NumFormat, is_placeholder_tst};
 use p1sim_core::household::HouseholdConfig;
 use p1sim_core::obis::Obis;
 use p1sim_core::profile::{
@@ -209,21 +209,9 @@ fn interval(capture: &Capture, spec: Spec, notes: &mut Vec<String>) -> u32 {
     }
 }
 
-/// Seconds of a TST on a naive clock with its flag's offset applied: good for differences.
+/// A TST's instant with the offset its flag says.
 fn instant(text: &str) -> Option<i64> {
-    let t = LocalTime::parse_tst(text)?;
-    let dt = jiff::civil::DateTime::new(
-        t.year as i16,
-        t.month as i8,
-        t.day as i8,
-        t.hour as i8,
-        t.minute as i8,
-        t.second as i8,
-        0,
-    )
-    .ok()?;
-    let offset = if t.dst { 2 } else { 1 };
-    jiff::tz::offset(offset).to_timestamp(dt).ok().map(|ts| ts.as_second())
+    LocalTime::parse_tst(text)?.unix_by_flag()
 }
 
 /// The channel of an M-Bus object: `0-n:` with n in 1..=4.
@@ -234,8 +222,7 @@ fn channel_of(o: Obis) -> Option<u8> {
 /// A placeholder reading: a placeholder capture time and a value without unit.
 fn placeholder(line: &Line) -> Option<(String, String)> {
     let [t, v] = line.values.as_slice() else { return None };
-    let ph = ["632525252525", "000101", "700101"].iter().any(|p| t.text.starts_with(p));
-    (ph && v.unit.is_none()).then(|| (t.text.clone(), v.text.clone()))
+    (is_placeholder_tst(&t.text) && v.unit.is_none()).then(|| (t.text.clone(), v.text.clone()))
 }
 
 /// The M-Bus devices a telegram lists, in channel order.
