@@ -120,7 +120,8 @@ pub fn decimal(text: &str) -> Option<(i128, u32)> {
         return None;
     }
     let f = f.trim_end_matches('0');
-    let v: i128 = format!("{i}{f}").parse().ok()?;
+    // At most 30 digits: no overflow of i128.
+    let v = i.bytes().chain(f.bytes()).fold(0i128, |v, b| v * 10 + i128::from(b - b'0'));
     Some((if neg { -v } else { v }, f.len() as u32))
 }
 

@@ -3,12 +3,14 @@
 //! comes out is the telegrams the capture holds, exactly as the meter sent them, for `p1sim
 //! profiles learn`, `--replay` and `p1sim conformance corpus add`.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use p1sim_core::decode::{Decoder, Event};
+use p1sim_core::format::LocalTime;
 use p1sim_core::smarty;
-use p1sim_core::telegram::Telegram;
+use p1sim_core::telegram::{Checksum, Telegram};
 use regex::Regex;
 
 /// Captures beyond this are refused: a day of DSMR 5 telegrams is about 90 MB, and learning or
@@ -22,10 +24,38 @@ pub struct Captured {
     pub bytes: Vec<u8>,
     /// The encrypted frame it came in, as captured (Smarty).
     pub frame: Option<Vec<u8>>,
-    /// The owned model of the telegram.
-    pub model: Telegram,
     /// When the log says it arrived (Unix seconds), from the prefix's `time` group.
     pub logged_at: Option<f64>,
+    /// The instant its message timestamp (`0-0:1.0.0`) names, by its S/W flag (Unix seconds).
+    pub stamp: Option<i64>,
+}
+
+impl Captured {
+    /// Takes a telegram read from a capture: its bytes, and its model only long enough to note
+    /// the timestamp. A capture keeps bytes alone because a model is about ten times their size
+    /// (a 64 MiB capture would otherwise take most of a gigabyte).
+    fn new(bytes: Vec<u8>, frame: Option<Vec<u8>>, model: &Telegram, logged_at: Option<f64>) -> Captured {
+        Captured { bytes, frame, logged_at, stamp: stamp_of(model) }
+    }
+
+    /// The owned model of the telegram, read again from its bytes.
+    pub fn model(&self) -> Telegram {
+        // The bytes were read as one valid telegram, so the decoder finds it again; the empty
+        // fallback only keeps this free of a panic path.
+        let empty =
+            || Telegram { header: String::new(), blank_line: false, lines: Vec::new(), checksum: Checksum::None };
+        p1sim_core::decode::decode_all(&self.bytes, None).into_iter().next().map_or_else(empty, |(t, _)| t)
+    }
+}
+
+/// The instant a telegram's message timestamp (`0-0:1.0.0`) names.
+pub fn stamp_of(model: &Telegram) -> Option<i64> {
+    model.line("0-0:1.0.0").and_then(|l| l.values.first()).and_then(|v| instant(&v.text))
+}
+
+/// A TST's instant with the offset its flag says.
+pub fn instant(text: &str) -> Option<i64> {
+    LocalTime::parse_tst(text)?.unix_by_flag()
 }
 
 /// What a capture holds.
@@ -78,16 +108,16 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
             let re = Regex::new(re).with_context(|| format!("--strip-prefix {re:?} is not a regular expression"))?;
             let (t, times, n) = strip(bytes, &re, origin)?;
             notes.push(format!("a log prefix was stripped from {n} line(s)"));
-            (t, times)
+            (Cow::Owned(t), times)
         }
         None => {
             refuse_prefixes(bytes, origin)?;
-            (bytes.to_vec(), Vec::new())
+            (Cow::Borrowed(bytes), Vec::new())
         }
     };
     let text = if lf_only(&text) {
         notes.push("the capture's lines ended in LF only; the CR before each LF was restored".into());
-        restore_cr(&text)
+        Cow::Owned(restore_cr(&text))
     } else {
         text
     };
@@ -98,7 +128,7 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
         Event::Telegram(f) if f.is_valid() => {
             let mut bytes = f.raw.to_vec();
             bytes.extend_from_slice(b"\r\n");
-            telegrams.push((bytes, f.to_telegram()));
+            telegrams.push((bytes, stamp_of(&f.to_telegram())));
         }
         Event::Telegram(_) => skipped += 1,
         Event::Discarded { reason: p1sim_core::decode::Discard::Incomplete, .. } => skipped += 1,
@@ -110,13 +140,13 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
     let mut cursor = 0;
     let telegrams: Vec<Captured> = telegrams
         .into_iter()
-        .map(|(bytes, model)| {
+        .map(|(bytes, stamp)| {
             let at = memchr::memmem::find(&text[cursor..], &bytes[..bytes.len() - 2]).map(|i| cursor + i);
             if let Some(a) = at {
                 cursor = a + 1;
             }
             let logged_at = at.and_then(|o| times.iter().rev().find(|(line_start, _)| *line_start <= o)).map(|t| t.1);
-            Captured { bytes, frame: None, model, logged_at }
+            Captured { bytes, frame: None, logged_at, stamp }
         })
         .collect();
     if telegrams.is_empty() {
@@ -191,9 +221,7 @@ fn encrypted(
             }
         };
         match p1sim_core::decode::decode_all(&plain, None).into_iter().next() {
-            Some((model, true)) => {
-                telegrams.push(Captured { bytes: plain, frame: Some(bytes[a..b].to_vec()), model, logged_at: None })
-            }
+            Some((model, true)) => telegrams.push(Captured::new(plain, Some(bytes[a..b].to_vec()), &model, None)),
             _ => skipped += 1,
         }
     }

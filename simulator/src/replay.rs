@@ -13,7 +13,7 @@ use p1sim_core::render::crc_digits;
 use p1sim_core::smarty;
 use p1sim_core::telegram::{Checksum, Telegram};
 
-use crate::capture::{Capture, Captured};
+use crate::capture::{Capture, Captured, instant, stamp_of};
 
 /// When the recorded telegrams go out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -136,7 +136,7 @@ impl Replay {
     }
 
     fn retimed(&self, t: &Captured, at: i64) -> Due {
-        let model = retime(&t.model, at, &self.clock);
+        let model = retime(&t.model(), at, &self.clock);
         let plain = model.to_bytes();
         match (&t.frame, self.key) {
             (Some(frame), Some(key)) => {
@@ -153,19 +153,15 @@ impl Replay {
 
 fn as_captured(t: &Captured) -> Due {
     match &t.frame {
-        Some(f) => Due { bytes: f.clone(), model: t.model.clone(), encrypted: true },
-        None => Due { bytes: t.bytes.clone(), model: t.model.clone(), encrypted: false },
+        Some(f) => Due { bytes: f.clone(), model: t.model(), encrypted: true },
+        None => Due { bytes: t.bytes.clone(), model: t.model(), encrypted: false },
     }
 }
 
 /// Seconds after the first telegram, from the log's times or else the telegrams' timestamps.
 fn recorded(capture: &Capture) -> Result<Vec<i64>> {
     let logged: Option<Vec<f64>> = capture.telegrams.iter().map(|t| t.logged_at).collect();
-    let stamped: Option<Vec<i64>> = capture
-        .telegrams
-        .iter()
-        .map(|t| t.model.line("0-0:1.0.0").and_then(|l| l.values.first()).and_then(|v| instant(&v.text)))
-        .collect();
+    let stamped: Option<Vec<i64>> = capture.telegrams.iter().map(|t| t.stamp).collect();
     let times: Vec<i64> = match (logged, stamped) {
         (Some(l), _) => l.iter().map(|t| t.round() as i64).collect(),
         (None, Some(s)) => s,
@@ -187,11 +183,6 @@ fn recorded(capture: &Capture) -> Result<Vec<i64>> {
         .collect())
 }
 
-/// A TST's instant with the offset its flag says.
-fn instant(text: &str) -> Option<i64> {
-    LocalTime::parse_tst(text)?.unix_by_flag()
-}
-
 fn tst(t: &LocalTime, flag: bool) -> String {
     let mut v = Vec::new();
     if flag {
@@ -207,7 +198,7 @@ fn tst(t: &LocalTime, flag: bool) -> String {
 /// its CRC recomputed as the meter writes it.
 pub fn retime(model: &Telegram, at: i64, clock: &ClockRule) -> Telegram {
     let mut t = model.clone();
-    let old = t.line("0-0:1.0.0").and_then(|l| l.values.first()).and_then(|v| instant(&v.text));
+    let old = stamp_of(&t);
     let shift = old.map(|o| at - o);
     for line in &mut t.lines {
         let obis = line.obis.trim().to_string();
@@ -249,14 +240,14 @@ mod tests {
     fn retiming_moves_the_clock_and_keeps_the_crc_valid() {
         let c = parse(T210, "t210", &ReadOptions::default()).unwrap();
         // 2026-07-01 10:00:00 UTC: summer time, 12:00 in Amsterdam.
-        let t = retime(&c.telegrams[0].model, 1_782_900_000, &nl());
+        let t = retime(&c.telegrams[0].model(), 1_782_900_000, &nl());
         assert_eq!(t.line("0-0:1.0.0").unwrap().values[0].text, "260701120000S");
         // The gas reading was captured 4 min 9 s before the telegram, and still is.
         assert_eq!(t.line("0-1:24.2.1").unwrap().values[0].text, "260701115551S");
         let decoded = p1sim_core::decode::decode_all(&t.to_bytes(), None);
         assert!(decoded[0].1, "the recomputed CRC verifies");
         // The log's history is left as it was.
-        assert_eq!(t.line("1-0:99.97.0"), c.telegrams[0].model.line("1-0:99.97.0"));
+        assert_eq!(t.line("1-0:99.97.0"), c.telegrams[0].model().line("1-0:99.97.0"));
     }
 
     #[test]

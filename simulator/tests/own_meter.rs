@@ -77,7 +77,7 @@ fn learn_and_check(capture_path: &Path, dir: &Path, key: Option<&str>) -> PathBu
     }
     run(&args);
     let e = capture::read(&emitted, &ReadOptions { strip_prefix: None, key: key_bytes }).unwrap();
-    assert_eq!(shape(&e.telegrams[0].model), shape(&c.telegrams[0].model), "{name}: the emitted shape");
+    assert_eq!(shape(&e.telegrams[0].model()), shape(&c.telegrams[0].model()), "{name}: the emitted shape");
     toml
 }
 

@@ -18,7 +18,7 @@ use p1sim_core::spec::{Country, Spec};
 use p1sim_core::telegram::{Checksum, Line, Telegram, Value};
 
 use super::Fixed;
-use crate::capture::Capture;
+use crate::capture::{Capture, instant};
 
 /// What inference found, before it is written and checked.
 #[derive(Debug, Clone)]
@@ -36,7 +36,8 @@ const DUMMY_DURATION: &str = "2147483647";
 
 pub fn infer(capture: &Capture, name: &str) -> Result<Inferred> {
     let first = &capture.telegrams[0];
-    let t = &first.model;
+    let model = first.model();
+    let t = &model;
     let mut notes = Vec::new();
     let (crc, crc_style) = match &t.checksum {
         Checksum::None => (false, CrcStyle::Padded),
@@ -193,11 +194,7 @@ pub(super) fn spec_of(t: &Telegram, crc: bool, encrypted: bool, notes: &mut Vec<
 
 /// The interval: the shortest step between successive telegram timestamps (or logged times).
 fn interval(capture: &Capture, spec: Spec, notes: &mut Vec<String>) -> u32 {
-    let times: Vec<i64> = capture
-        .telegrams
-        .iter()
-        .filter_map(|c| c.model.line("0-0:1.0.0").and_then(|l| l.values.first()).and_then(|v| instant(&v.text)))
-        .collect();
+    let times: Vec<i64> = capture.telegrams.iter().filter_map(|c| c.stamp).collect();
     let logged: Vec<i64> = capture.telegrams.iter().filter_map(|c| c.logged_at.map(|t| t.round() as i64)).collect();
     let steps = |v: &[i64]| v.windows(2).map(|w| w[1] - w[0]).filter(|d| (1..=3600).contains(d)).min();
     match steps(&times).or_else(|| steps(&logged)) {
@@ -207,11 +204,6 @@ fn interval(capture: &Capture, spec: Spec, notes: &mut Vec<String>) -> u32 {
         }
         None => spec.default_interval_s(),
     }
-}
-
-/// A TST's instant with the offset its flag says.
-fn instant(text: &str) -> Option<i64> {
-    LocalTime::parse_tst(text)?.unix_by_flag()
 }
 
 /// The channel of an M-Bus object: `0-n:` with n in 1..=4.

@@ -47,8 +47,9 @@ pub struct Fixed {
 /// captures that need no whole profile (`p1sim conformance corpus add`).
 pub fn spec_of(capture: &Capture) -> p1sim_core::spec::Spec {
     let first = &capture.telegrams[0];
-    let crc = first.model.checksum != p1sim_core::telegram::Checksum::None;
-    infer::spec_of(&first.model, crc, first.frame.is_some(), &mut Vec::new()).1
+    let model = first.model();
+    let crc = model.checksum != p1sim_core::telegram::Checksum::None;
+    infer::spec_of(&model, crc, first.frame.is_some(), &mut Vec::new()).1
 }
 
 /// Learns a profile named `name` from a capture.
