@@ -160,23 +160,31 @@ pub fn judge(case: &Case, output: &[Reported]) -> Verdict {
 
 /// How much report `r` resembles expected telegram `t`: exact match first, then the same
 /// message timestamp, then the number of equal core objects, then (1) merely its position.
-fn resemblance(t: &ExpectedTelegram, r: &Reported) -> u64 {
-    if compare_telegram(&t.model, r).is_empty() {
+/// `times` are the two message timestamps, worked out once per telegram and report.
+fn resemblance(t: &ExpectedTelegram, r: &Reported, times: (Option<jiff::Timestamp>, Option<jiff::Timestamp>)) -> u64 {
+    let same_time = match times {
+        (Some(a), Some(b)) => Some(a == b),
+        _ => None,
+    };
+    // Different timestamps are a difference already: the full comparison is for the rest.
+    if same_time != Some(false) && compare_telegram(&t.model, r).is_empty() {
         return 1 << 40;
     }
-    let same_time = match (telegram_time(&t.model), reported_time(r)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    };
     let core = equal_core_objects(&t.model, r) as u64;
-    u64::from(same_time) << 20 | core << 1 | 1
+    u64::from(same_time == Some(true)) << 20 | core << 1 | 1
 }
 
 /// The order-keeping attribution of reports to expected telegrams with the greatest total
 /// resemblance: pairs `(expected, report)`, increasing in both.
 fn attribute(expected: &[ExpectedTelegram], reports: &[&Reported]) -> Vec<(usize, usize)> {
     let (n, m) = (expected.len(), reports.len());
-    let score: Vec<Vec<u64>> = expected.iter().map(|t| reports.iter().map(|r| resemblance(t, r)).collect()).collect();
+    let sent: Vec<_> = expected.iter().map(|t| telegram_time(&t.model)).collect();
+    let told: Vec<_> = reports.iter().map(|r| reported_time(r)).collect();
+    let score: Vec<Vec<u64>> = expected
+        .iter()
+        .zip(&sent)
+        .map(|(t, &a)| reports.iter().zip(&told).map(|(r, &b)| resemblance(t, r, (a, b))).collect())
+        .collect();
     // best[i][j]: the best total for expected[i..] and reports[j..].
     let mut best = vec![vec![0u64; m + 1]; n + 1];
     for i in (0..n).rev() {
