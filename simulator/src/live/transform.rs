@@ -41,19 +41,21 @@ impl FaultStage {
         FaultStage { scenario, once: Vec::new(), seed, applied: 0 }
     }
 
-    /// Applies the faults due for telegram `seq` at `at` to `bytes`, whose model is `model`
-    /// (`None` for an encrypted frame: only byte faults make sense on ciphertext).
-    fn apply_to(&mut self, model: Option<&Telegram>, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+    /// The faults due for telegram `seq` at `at`: the scenario's and the one-off injections.
+    fn due(&mut self, seq: u64, at: i64) -> Vec<Fault> {
         let mut faults = self.scenario.as_ref().map(|s| s.selected(self.seed, seq, at)).unwrap_or_default();
         faults.append(&mut self.once);
-        if faults.is_empty() {
-            return;
-        }
         self.applied += faults.len() as u64;
+        faults
+    }
+
+    /// Applies `faults` to telegram `seq`'s `bytes`, whose model is `model` (`None` for an
+    /// encrypted frame: only byte faults make sense on ciphertext).
+    fn apply_faults(&self, faults: &[Fault], model: Option<&Telegram>, seq: u64, bytes: &mut Vec<u8>) {
         match model {
-            Some(m) => *bytes = fault::apply(m, &faults, self.seed, seq).bytes,
+            Some(m) => *bytes = fault::apply(m, faults, self.seed, seq).bytes,
             None => {
-                fault::apply_to_bytes(bytes, &faults, self.seed, seq, false);
+                fault::apply_to_bytes(bytes, faults, self.seed, seq, false);
             }
         }
     }
@@ -61,13 +63,18 @@ impl FaultStage {
 
 impl Transform for FaultStage {
     fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+        let faults = self.due(seq, at);
+        // Most telegrams have no fault: the model is built only for those that do.
+        if faults.is_empty() {
+            return;
+        }
         if generator.profile().is_encrypted() {
-            self.apply_to(None, seq, at, bytes);
+            self.apply_faults(&faults, None, seq, bytes);
             return;
         }
         // The model of the telegram just rendered (the meter has not moved since).
         let (_, model) = generator.current_model();
-        self.apply_to(Some(&model), seq, at, bytes);
+        self.apply_faults(&faults, Some(&model), seq, bytes);
     }
 
     fn inject(&mut self, spec: Value) -> Result<Value, String> {
@@ -99,8 +106,11 @@ impl Transform for ReplayStage {
         bytes.clear();
         let Some(due) = self.replay.due(at) else { return };
         *bytes = due.bytes;
-        let model = (!due.encrypted).then_some(&due.model);
-        self.faults.apply_to(model, seq, at, bytes);
+        let faults = self.faults.due(seq, at);
+        if !faults.is_empty() {
+            let model = (!due.encrypted).then_some(&due.model);
+            self.faults.apply_faults(&faults, model, seq, bytes);
+        }
     }
 
     fn inject(&mut self, spec: Value) -> Result<Value, String> {
