@@ -99,6 +99,7 @@ mod tests {
         assert_eq!(start.import_wh, Some([2_130_115, 245_467]));
         assert_eq!(start.mbus[0].milli, 246_138);
         assert!(l.toml.contains("learned by `p1sim profiles learn` from am550.txt"), "{}", l.toml);
+        assert!(l.toml.contains("\nstart_import_kwh = 2375.582\n"), "the household's total: {}", l.toml);
         assert!(l.fixed.iter().all(|f| f.obis != "1-0:1.8.1"), "{:?}", l.fixed);
     }
 }

@@ -176,6 +176,10 @@ fn household(o: &mut String, p: &Profile) {
     let _ = writeln!(o, "gas_m3_per_year = {:.1}", h.gas_m3_per_year);
     let _ = writeln!(o, "water_m3_per_year = {:.1}", h.water_m3_per_year);
     let _ = writeln!(o, "latitude = {:.1}", h.latitude);
+    if let Some(wh) = p.start.as_ref().and_then(|s| s.import_wh) {
+        let _ = writeln!(o, "# The import registers' total as captured; [start] import_kwh splits it per tariff.");
+        let _ = writeln!(o, "start_import_kwh = {}", kilo(wh[0] + wh[1]));
+    }
     let _ = writeln!(o);
 }
 

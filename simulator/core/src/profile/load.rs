@@ -414,6 +414,27 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         },
     };
     let start = raw.start.as_ref().map(|s| build_start(src, s, &mbus)).transpose()?;
+    let household = raw.household.unwrap_or_else(|| HouseholdConfig::for_country(country));
+    // Two places can give the import registers: they must agree, or an edit of one would be
+    // silently overruled by the other.
+    if let (Some(kwh), Some(wh), Some(section)) =
+        (household.start_import_kwh, start.as_ref().and_then(|s| s.import_wh), raw.start.as_ref())
+    {
+        let total = wh[0] + wh[1];
+        if libm::round(kwh * 1000.0) as u64 != total {
+            let span = section.import_kwh.as_ref().map_or(0..0, |v| v.span());
+            return Err(src.error(
+                span,
+                Some("import_kwh"),
+                format!(
+                    "[start] import_kwh adds up to {}.{:03} kWh but [household] start_import_kwh is {kwh}: change both, \
+                     or remove start_import_kwh",
+                    total / 1000,
+                    total % 1000
+                ),
+            ));
+        }
+    }
 
     Ok(Profile {
         name: name.to_string(),
@@ -432,7 +453,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         mbus,
         objects,
         encryption,
-        household: raw.household.unwrap_or_else(|| HouseholdConfig::for_country(country)),
+        household,
         start,
         sources,
     })
@@ -873,5 +894,16 @@ objects = [
         assert!(e.message.contains("no [[mbus]] table"), "{e}");
         let e = err(&MINIMAL.replace("phases = 1\n", "phases = 1\ncrc_style = \"short\"\n"));
         assert_eq!(e.key.as_deref(), Some("crc_style"));
+    }
+
+    #[test]
+    fn start_import_kwh_and_the_start_registers_must_agree() {
+        let start = "\n[start]\nimport_kwh = [671.578, 842.472]\n";
+        let with = |kwh: &str| MINIMAL.to_string() + "\n[household]\nstart_import_kwh = " + kwh + "\n" + start;
+        let p = parse("t", "t.toml", &with("1514.05")).unwrap();
+        assert_eq!(p.household.start_import_kwh, Some(1514.05));
+        let e = err(&with("1600.0"));
+        assert_eq!(e.key.as_deref(), Some("import_kwh"));
+        assert!(e.message.contains("adds up to 1514.050 kWh"), "{e}");
     }
 }
