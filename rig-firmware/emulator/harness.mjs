@@ -26,6 +26,8 @@ import { ConsoleLogger, LogLevel, RP2040, USBCDC } from 'rp2040js';
 export const PIN = { data: 0, request: 3, capture: 5, led: 25 };
 
 const SHIFTCTRL = 0x0d0 - 0x0c8;
+/** IC_RAW_INTR_STAT.TX_EMPTY of the RP2040 I2C block. */
+const I2C_TX_EMPTY = 1 << 4;
 
 /** Loads a UF2 image into flash. */
 function loadUF2(mcu, path) {
@@ -73,6 +75,23 @@ export class Rig {
     mcu.core.SP = 0x20042000;
     mcu.core.LR = 0;
     mcu.core.PC = 0x10000000;
+    // An empty I2C bus: every address is NACKed, as on a rig without a current monitor
+    // (rp2040js waits forever for a device that never answers).
+    for (const i2c of mcu.i2c) {
+      // rp2040js flushes the TX FIFO on an abort (a NACK) but never raises TX_EMPTY, which
+      // the hardware does once the FIFO is empty; drivers that wait for it would hang.
+      const abort = i2c.abort.bind(i2c);
+      i2c.abort = (reason) => {
+        abort(reason);
+        i2c.setInterrupts(I2C_TX_EMPTY);
+      };
+      i2c.onStart = () => i2c.completeStart();
+      i2c.onConnect = () => i2c.completeConnect(false);
+      i2c.onStop = () => i2c.completeStop();
+    }
+    // No sense divider on ADC0 until `attachBoard` fits one: the pin floats, and the firmware's
+    // probe (with the pad pull-up on) reads the rail, as on a first-generation rig.
+    mcu.adc.channelValues[0] = 4095;
     this.connected = false;
     this.fromDevice = [];
     this.cdc.onDeviceConnected = () => (this.connected = true);
@@ -278,7 +297,7 @@ export class Rig {
 // ---------------------------------------------------------------------------------------------
 // The host-rig protocol (p1sim_core::rig): COBS(version ‖ postcard ‖ CRC-32C) 0x00.
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 const CRC32C = (() => {
   const t = new Uint32Array(256);
@@ -440,6 +459,7 @@ export function encodeHost(msg) {
     }
     w.bytes(s.data);
   } else if (msg.cancel) w.varint(5);
+  else if (msg.measure) w.varint(6).varint(msg.measure.windowMs ?? 500);
   else throw new Error(`unknown host message ${JSON.stringify(msg)}`);
   const body = [PROTOCOL_VERSION, ...w.b];
   const crc = CRC32C(body);
@@ -463,7 +483,19 @@ function readStatus(r) {
   return { line, capture, requestMode: r.varint() === 0 ? 'honour' : 'ignore', requestHigh: r.bool() };
 }
 
-const ERRORS = ['Cobs', 'Oversize', 'Crc', 'Version', 'Message', 'Config', 'Sequence', 'Unsupported', 'FaultPlan'];
+const ERRORS = ['Cobs', 'Oversize', 'Crc', 'Version', 'Message', 'Config', 'Sequence', 'Unsupported', 'FaultPlan', 'Sensor'];
+
+export const QUANTITIES = [
+  'lineOpen',
+  'lineLoaded',
+  'rise',
+  'fall',
+  'request',
+  'outputHigh',
+  'supplyAverage',
+  'supplyPeak',
+  'supplyVoltage',
+];
 
 function decodeDevice(body) {
   const r = new R(body);
@@ -495,6 +527,21 @@ function decodeDevice(body) {
       return { overrun: { buffer: r.varint(), lost: r.varint() } };
     case 7:
       return { error: { code: ERRORS[r.varint()], arg: r.varint() } };
+    case 8: {
+      const circuit = { senseInputOhms: r.varint(), knownLoadOhms: r.varint(), thresholdMv: r.varint() };
+      const n = r.varint();
+      const readings = {};
+      for (let i = 0; i < n; i++) {
+        const q = QUANTITIES[r.varint()];
+        let value = null;
+        if (r.u8() === 1) {
+          const z = r.varint();
+          value = z & 1 ? -(z + 1) / 2 : z / 2;
+        }
+        readings[q] = { value, resolution: r.varint() };
+      }
+      return { measured: { circuit, readings } };
+    }
     default:
       throw new Error('unknown device message');
   }
@@ -512,7 +559,157 @@ export function takeMessages(buf) {
     const crc = CRC32C(body.slice(0, -4));
     const got = body[body.length - 4] | (body[body.length - 3] << 8) | (body[body.length - 2] << 16) | (body[body.length - 1] << 24);
     if (crc >>> 0 !== got >>> 0) throw new Error('frame from the rig failed its CRC');
-    if (body[0] !== PROTOCOL_VERSION) throw new Error(`rig speaks protocol ${body[0]}`);
+    if (body[0] < 1 || body[0] > PROTOCOL_VERSION) throw new Error(`rig speaks protocol ${body[0]}`);
     out.push(decodeDevice(body.slice(1, -4)));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A board under test on the emulated pins, with the rig's sensors (the `sensors` firmware):
+// the data line's level behind the 150k/150k sense divider (ADC0, and GP6 for the edge timers),
+// the 10 kΩ known load switched by GP7, Request and the board's output behind their dividers
+// (ADC1, ADC2), and an INA219 current monitor answering on I2C0 at 0x40.
+
+export const SENSE = { inputOhms: 300_000, loadOhms: 10_000, thresholdVolts: 3.2, ratio: 0.5 };
+export const PINS = { sense: 6, load: 7 };
+
+/**
+ * The board: a pull-up of `pullUpOhms` to `pullUpVolts` (null: none) on `capacitancePf` of line,
+ * Request driven to `requestVolts`, a TTL output at `outputVolts`, `supplyMa` drawn from +5 V with
+ * bursts to `supplyPeakMa` (a tenth of the time), and a loopback of the data into the capture
+ * input, inverted, as a working board delivers it.
+ */
+export function boardModel({
+  pullUpOhms = 4_700,
+  pullUpVolts = 5,
+  capacitancePf = 115,
+  requestVolts = 5,
+  outputVolts = 3.3,
+  supplyMa = 1.1,
+  supplyPeakMa = supplyMa,
+} = {}) {
+  const g = (load) => (pullUpOhms ? 1 / pullUpOhms : 0) + 1 / SENSE.inputOhms + (load ? 1 / SENSE.loadOhms : 0);
+  const level = (load) => (pullUpOhms ? pullUpVolts / pullUpOhms / g(load) : 0);
+  const open = level(false);
+  const tau = (capacitancePf * 1e-12) / g(false);
+  const riseNs = open > SENSE.thresholdVolts ? tau * Math.log(open / (open - SENSE.thresholdVolts)) * 1e9 : null;
+  return { open, loaded: level(true), riseNs, requestVolts, outputVolts, supplyMa, supplyPeakMa };
+}
+
+/** Puts `board` (from boardModel) on the rig's pins. */
+export function attachBoard(rig, board) {
+  const { mcu } = rig;
+  const adc = (volts) => Math.max(0, Math.min(4095, Math.floor((volts * SENSE.ratio * 4096) / 3.3)));
+  let released = false;
+  let load = false;
+  const updateLine = () => {
+    mcu.adc.channelValues[0] = adc(released ? (load ? board.loaded : board.open) : 0);
+  };
+  mcu.adc.channelValues[1] = adc(board.requestVolts);
+  mcu.adc.channelValues[2] = adc(board.outputVolts);
+  updateLine();
+  rig.setInput(PIN.request, board.requestVolts >= 2);
+  rig.setInput(PIN.capture, true);
+  rig.setInput(PINS.sense, false);
+  const edge = mcu.clock.createAlarm(() => rig.setInput(PINS.sense, released));
+  mcu.gpio[PIN.data].addListener((state) => {
+    const nowReleased = state !== GPIOPinStateLow;
+    // The board inverts the data line into the capture input (a TTL mark is high).
+    rig.setInput(PIN.capture, !nowReleased);
+    if (nowReleased === released) return;
+    released = nowReleased;
+    updateLine();
+    edge.cancel();
+    if (released) {
+      if (board.riseNs !== null) edge.schedule(Math.max(1, Math.round(board.riseNs)));
+    } else {
+      // The rig's open drain sinks the line in a few nanoseconds.
+      edge.schedule(8);
+    }
+  });
+  mcu.gpio[PINS.load].addListener((state) => {
+    load = state === GPIOPinStateHigh;
+    updateLine();
+  });
+  attachIna219(rig, board);
+}
+
+const GPIOPinStateLow = 0;
+const GPIOPinStateHigh = 1;
+
+/** An INA219 at 0x40 on I2C0 with a 0.1 Ω shunt, converting every 532 µs (12 bits, continuous). */
+function attachIna219(rig, board) {
+  const { mcu } = rig;
+  const i2c = mcu.i2c[0];
+  const CONVERSION_NS = 532_000;
+  const RESET_CONFIG = 0x399f;
+  const regs = { config: RESET_CONFIG, calibration: 0 };
+  let pointer = 0;
+  let writing = null;
+  let reading = 0;
+  let lastRead = -1;
+  // Bursts to the peak a tenth of the time, around a base that keeps the average.
+  const base = board.supplyPeakMa > board.supplyMa ? Math.max(0, (board.supplyMa - 0.1 * board.supplyPeakMa) / 0.9) : board.supplyMa;
+  const currentAt = (k) => (k % 10 === 3 ? board.supplyPeakMa : base) / 1000;
+  const conversion = () => Math.floor(mcu.clock.nanos / CONVERSION_NS);
+  const shuntRaw = () => Math.round((currentAt(conversion()) * 0.1) / 10e-6);
+  const currentRaw = () => Math.round((shuntRaw() * regs.calibration) / 4096);
+  const register = (r) => {
+    switch (r) {
+      case 0:
+        return regs.config;
+      case 1:
+        return shuntRaw() & 0xffff;
+      case 2: {
+        const ready = conversion() > lastRead ? 2 : 0;
+        return ((Math.round(4968 / 4) << 3) | ready) & 0xffff;
+      }
+      case 3:
+        // Reading the power register clears the conversion-ready flag.
+        lastRead = conversion();
+        return Math.round((currentRaw() * Math.round(4968 / 4)) / 5000) & 0xffff;
+      case 4:
+        return currentRaw() & 0xffff;
+      case 5:
+        return regs.calibration;
+      default:
+        return 0;
+    }
+  };
+  i2c.onStart = () => i2c.completeStart();
+  i2c.onConnect = (address) => {
+    if (address !== 0x40) {
+      i2c.completeConnect(false);
+      return;
+    }
+    writing = null;
+    reading = 0;
+    i2c.completeConnect(true);
+  };
+  // The controller sends a repeated start wherever a transfer changes direction (IC_RESTART_EN),
+  // which rp2040js does not model: the device sees a new transfer at each change.
+  i2c.onWriteByte = (value) => {
+    if (!writing) {
+      writing = [];
+      reading = 0;
+    }
+    writing.push(value);
+    if (writing.length === 1) pointer = value;
+    if (writing.length === 3) {
+      const v = (writing[1] << 8) | writing[2];
+      if (pointer === 0) regs.config = v & 0x8000 ? RESET_CONFIG : v;
+      if (pointer === 0 && v & 0x8000) regs.calibration = 0;
+      if (pointer === 5) regs.calibration = v & 0xfffe;
+    }
+    i2c.completeWrite(true);
+  };
+  i2c.onReadByte = () => {
+    if (writing) {
+      writing = null;
+      reading = 0;
+    }
+    const v = register(pointer);
+    i2c.completeRead(reading++ === 0 ? v >> 8 : v & 0xff);
+  };
+  i2c.onStop = () => i2c.completeStop();
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { GPIOPinState } from 'rp2040js';
-import { PIN, Rig, encodeHost, takeMessages } from './harness.mjs';
+import { PIN, Rig, attachBoard, boardModel, encodeHost, takeMessages } from './harness.mjs';
 
 const [hostUf2, pocketUf2] = process.argv.slice(2);
 if (!hostUf2 || !pocketUf2) {
@@ -33,11 +33,12 @@ function telegram(lines = 20) {
   return [...Buffer.from(`${s}${crc}\r\n`, 'latin1')];
 }
 
-/** Boots a rig, waits for USB, says hello. */
-function boot(uf2, { request = true } = {}) {
+/** Boots a rig (on `board`, if given, wired before power-up), waits for USB, says hello. */
+function boot(uf2, { request = true, board = null } = {}) {
   const rig = new Rig(uf2);
   rig.setInput(PIN.request, request);
   rig.setInput(PIN.capture, true);
+  if (board) attachBoard(rig, board);
   rig.runUntil(() => rig.connected, 200 * MS, 'USB enumeration');
   rig.events = [];
   rig.send = (msg) => rig.write(encodeHost(msg));
@@ -138,20 +139,28 @@ function sendTelegram(rig, bytes, id, plan) {
 
 const figures = {};
 
+/** Sensor capability bits of the Hello: line, request, supply, output. */
+const SENSE_BITS = (1 << 5) | (1 << 6) | (1 << 7) | (1 << 8);
+
 test('boots, enumerates over USB and says hello', () => {
   const rig = boot(hostUf2);
-  assert.equal(rig.hello.protocol, 1);
+  assert.equal(rig.hello.protocol, 2);
   assert.equal(rig.hello.mode, 'host');
   assert.deepEqual(rig.hello.pins, { data: 0, request: 3, capture: 5, led: 25 });
   assert.equal(rig.hello.status.line.baud, 115200);
   assert.equal(rig.hello.status.line.inverted, true);
   assert.equal(rig.hello.status.line.openDrain, true);
   assert.equal(rig.hello.status.requestHigh, true);
+  // A first-generation rig: no sense divider on ADC0 and no INA219 on the I2C bus, so no
+  // sensor is announced (and none would be read from floating pins).
+  assert.equal(rig.hello.capabilities & SENSE_BITS, 0);
+  rig.send({ measure: { windowMs: 5 } });
+  assert.equal(rig.expect('error').code, 'Unsupported');
   // A garbled frame is answered with an error, and the rig still answers afterwards.
   rig.write([1, 2, 3, 4, 5, 0]);
   assert.ok(['Cobs', 'Crc', 'Message'].includes(rig.expect('error').code));
   rig.send({ hello: true });
-  assert.equal(rig.expect('hello').protocol, 1);
+  assert.equal(rig.expect('hello').protocol, 2);
 });
 
 test('a 115200 8N1 telegram appears inverted and open drain, bit periods within 1 %', () => {
@@ -163,7 +172,7 @@ test('a 115200 8N1 telegram appears inverted and open drain, bit periods within 
   const done = rig.expect('sendComplete', 200 * MS);
   assert.deepEqual(done, { id: 1, bytes: t.length });
   const states = new Set(edges.map((e) => e[1]));
-  assert.ok(states.has(GPIOPinState.InputPullUp), 'space releases the pin (open drain)');
+  assert.ok(states.has(GPIOPinState.Input), 'space releases the pin (open drain, no pull-up)');
   assert.ok(!states.has(GPIOPinState.High), 'the pin is never driven high');
   const chars = decodeUart(edges, { baud: 115200 });
   assert.deepEqual(chars.map((c) => c.byte), t);
@@ -372,6 +381,49 @@ test('the standalone pocket meter sends a valid telegram on its own', () => {
   assert.ok(m, `no complete telegram in ${JSON.stringify(all.slice(0, 80))}`);
   assert.equal(crc16(Buffer.from(m[1], 'latin1')).toString(16).toUpperCase().padStart(4, '0'), m[2]);
   assert.ok(m[1].startsWith(`/${rig.hello.profile === 'iskra-am550' ? 'ISK5' : ''}`));
+});
+
+
+test('measures a simulated board: pull-up with and without the load, edges, Request, output, supply', () => {
+  // 4.7 kΩ to 5 V on 2 nF of line: a slow rising edge of about 10 µs to 3.2 V.
+  const board = boardModel({ pullUpOhms: 4_700, capacitancePf: 2_000, supplyMa: 80, supplyPeakMa: 310, outputVolts: 3.3 });
+  const rig = boot(hostUf2, { board });
+  assert.equal(rig.hello.capabilities & SENSE_BITS, SENSE_BITS, 'every sensor, the INA219 found at boot');
+  const t0 = rig.nanos;
+  rig.send({ measure: { windowMs: 40 } });
+  const m = rig.expect('measured', 300 * MS);
+  figures.measureMs = (rig.nanos - t0) / 1e6;
+  const r = m.readings;
+  assert.deepEqual(m.circuit, { senseInputOhms: 300_000, knownLoadOhms: 10_000, thresholdMv: 3_200 });
+  // Levels through the 1:2 dividers and the 12-bit ADC: within two millivolt steps.
+  const near = (got, want, tol, what) => assert.ok(Math.abs(got - want) <= tol, `${what}: ${got}, expected ${want} ± ${tol}`);
+  near(r.lineOpen.value, board.open * 1000, 4, 'released line');
+  near(r.lineLoaded.value, board.loaded * 1000, 4, 'with the 10 kΩ load');
+  near(r.request.value, 5_000, 4, 'Request');
+  near(r.outputHigh.value, 3_300, 4, 'board output');
+  assert.equal(r.lineOpen.resolution, 2);
+  // The rise, timed by the PIO from the release to GP6: within two 16 ns steps.
+  near(r.rise.value, board.riseNs, 32, 'rise time (ns)');
+  assert.equal(r.rise.resolution, 16);
+  figures.riseErrorNs = r.rise.value - board.riseNs;
+  assert.ok(r.fall.value !== null && r.fall.value < 100, `fall ${r.fall.value} ns`);
+  // The INA219: 80 mA on average with bursts to 310 mA, in 100 µA steps.
+  near(r.supplyAverage.value, 80_000, 3_000, 'supply average (µA)');
+  near(r.supplyPeak.value, 310_000, 100, 'supply peak (µA)');
+  near(r.supplyVoltage.value, 4_968, 4, 'supply voltage (mV)');
+  // The line goes back to idle (driven low) and telegrams flow again.
+  assert.equal(rig.mcu.gpio[PIN.data].value, GPIOPinState.Low, 'idle after measuring');
+  const t = telegram(3);
+  sendTelegram(rig, t, 40);
+  assert.deepEqual(rig.expect('sendComplete', 50 * MS), { id: 40, bytes: t.length });
+});
+
+test('a board without a pull-up: the line never rises, the rise is not reached', () => {
+  const rig = boot(hostUf2, { board: boardModel({ pullUpOhms: null }) });
+  rig.send({ measure: { windowMs: 5 } });
+  const m = rig.expect('measured', 300 * MS);
+  assert.equal(m.readings.lineOpen.value, 0);
+  assert.equal(m.readings.rise.value, null, 'the edge timer never saw the line cross');
 });
 
 test.after(() => {

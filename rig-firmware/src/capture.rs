@@ -3,9 +3,10 @@
 //! checks parity and stop bits and sends batches of characters with their receiver flags and
 //! timestamps to the host.
 //!
-//! The receiver samples every bit after the start bit (data, parity, stop) and pushes them raw,
-//! so a framing or parity error is reported with the character rather than silently dropped,
-//! as embassy's 8N1 PIO UART would. Inverted inputs use the GPIO input inverter, so the program
+//! The receiver samples every bit after the start bit (data, parity, the first stop bit) three
+//! times, 1/8 bit apart around its middle as an 8x UART does, and pushes the samples raw; this
+//! task takes each bit's majority, so a glitch of up to 1/16 bit is outvoted, and a framing or parity error is
+//! reported with the character rather than silently dropped, as embassy's 8N1 PIO UART would. Inverted inputs use the GPIO input inverter, so the program
 //! always sees idle high.
 //!
 //! The task wakes about once a millisecond while characters arrive, not once per character: a
@@ -40,7 +41,7 @@ pub fn check(cfg: &CaptureConfig) -> Result<(), ConfigError> {
     clkdiv(cfg.baud).map(|_| ()).ok_or(ConfigError::Baud)
 }
 
-/// The clock divider for 8 PIO cycles per bit, if it is within the PIO's 1..=65536 range.
+/// The clock divider for 32 PIO cycles per bit, if it is within the PIO's 1..=65536 range.
 fn clkdiv(baud: u32) -> Option<FixedU32<U8>> {
     let rate = u64::from(baud) * u64::from(RX_CYCLES_PER_BIT);
     let div256 = (u64::from(clk_sys_freq()) * 256 + rate / 2) / rate;
@@ -121,11 +122,11 @@ fn flush(sm: &mut StateMachine<'static, PIO0, 1>, cfg: &CaptureConfig) {
     if lost > 0 {
         shared::emit(DeviceMsg::Overrun { buffer: Buffer::CaptureQueue, lost });
     }
-    let n = rig::bits_after_start(cfg.framing);
+    let n = 3 * rig::voted_bits(cfg.framing);
     let mut batch: Vec<rig::Captured, MAX_CAPTURED> = Vec::new();
     while !batch.is_full() {
         let Some(rx) = RX.pop() else { break };
-        let (byte, flags) = rig::decode_char(cfg.framing, rx.word >> (32 - n));
+        let (byte, flags) = rig::vote_char(cfg.framing, rx.word >> (32 - n));
         // There is room: the loop stops when the batch is full.
         let _ = batch.push(rig::Captured { byte, flags, at_us: rx.at_us });
     }
@@ -161,7 +162,11 @@ fn apply(
     c.use_program(&program.loaded, &[]);
     c.set_in_pins(&[pin]);
     c.set_jmp_pin(pin);
-    c.shift_in = ShiftConfig { threshold: 32, direction: ShiftDirection::Right, auto_fill: false };
+    // Autopush after the frame's last sample: the word holds three samples of every bit after
+    // the start bit (through the first stop bit) in its top bits, and no `push` instruction
+    // stands between the stop bit and the next start edge.
+    let n = (3 * rig::voted_bits(cfg.framing)) as u8;
+    c.shift_in = ShiftConfig { threshold: n, direction: ShiftDirection::Right, auto_fill: true };
     // The receiver never reads its TX FIFO: all eight entries hold received characters, 700 us
     // of them at 115200, for when the feed interrupt is held off.
     c.fifo_join = FifoJoin::RxOnly;
@@ -169,10 +174,10 @@ fn apply(
     sm.set_config(&c);
     sm.clear_fifos();
     sm.restart();
-    // SAFETY: the state machine is stopped; these set Y (bits to sample after the start bit,
-    // minus one: at most 11) and jump to the program's first instruction.
+    // SAFETY: the state machine is stopped; these set Y (bits to vote after the start bit,
+    // minus one: at most 9) and jump to the program's first instruction.
     unsafe {
-        sm.exec_instr(set_y_instr((rig::bits_after_start(cfg.framing) - 1) as u8));
+        sm.exec_instr(set_y_instr((rig::voted_bits(cfg.framing) - 1) as u8));
         sm.exec_instr(jmp_instr(program.loaded.origin));
     }
     let _ = sm.rx().stalled();

@@ -81,14 +81,17 @@ async fn reader_task(mut rx: Receiver<'static, UsbDriver>) {
             };
             let mut pos = 0;
             while pos < n {
-                let (used, frame) = reader.push(&packet[pos..n]);
+                let (used, frame) = reader.push_versioned(&packet[pos..n]);
                 pos += used;
                 match frame {
                     None => {}
-                    Some(Ok(body)) => match frame::decode_host(body) {
-                        Ok(msg) => handle(msg).await,
-                        Err(e) => refuse(e.code()).await,
-                    },
+                    Some(Ok(received)) => {
+                        shared::set_host_version(received.version);
+                        match frame::decode_host(received.body) {
+                            Ok(msg) => handle(msg).await,
+                            Err(e) => refuse(e.code()).await,
+                        }
+                    }
                     Some(Err(e)) => refuse(e.code()).await,
                 }
             }
@@ -133,11 +136,17 @@ async fn handle(msg: HostMsg<'_>) {
             JOBS.clear();
             CONTROL.send(Control::Cancel).await;
         }
+        HostMsg::Measure(request) => {
+            if shared::sensor_caps() == 0 {
+                return refuse((ErrorCode::Unsupported, 0)).await;
+            }
+            CONTROL.send(Control::Measure(request)).await;
+        }
     }
 }
 
 fn hello() -> Hello<'static> {
-    let mut capabilities = caps::CAPTURE | caps::REQUEST | caps::OPEN_DRAIN;
+    let mut capabilities = caps::CAPTURE | caps::REQUEST | caps::OPEN_DRAIN | shared::sensor_caps();
     let (mode, profile) = standalone_identity();
     if mode == Mode::Standalone {
         capabilities |= caps::STANDALONE;
@@ -179,7 +188,7 @@ async fn writer_task(mut tx: Sender<'static, UsbDriver>) {
             };
             // Every message fits by construction (the core's round-trip tests check the
             // largest); one that does not is dropped rather than sent half.
-            let Ok(n) = frame::encode(&msg, scratch, out) else { continue };
+            let Ok(n) = frame::encode_versioned(shared::host_version(), &msg, scratch, out) else { continue };
             if write_all(&mut tx, &out[..n]).await.is_err() {
                 break;
             }

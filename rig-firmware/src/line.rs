@@ -26,7 +26,8 @@ use fixed::types::extra::U8;
 use heapless::Vec as HVec;
 use p1sim_core::rig::pins::{RequestInput, may_send};
 use p1sim_core::rig::{
-    AbortReason, Buffer, ConfigError, DeviceMsg, Drive, ErrorCode, LineConfig, MAX_FAULTS, Polarity, RequestMode,
+    AbortReason, Buffer, ConfigError, DeviceMsg, Drive, ErrorCode, LineConfig, MAX_FAULTS, MeasureRequest, Polarity,
+    RequestMode,
 };
 use p1sim_core::wire::{BitFault, WireError};
 
@@ -92,8 +93,19 @@ enum End {
     Aborted(AbortReason),
 }
 
+/// The sensors, in a build that has them.
+#[cfg(feature = "sensors")]
+pub type Sensors = crate::sensors::Sensors;
+/// A build without sensors has none to hand over.
+#[cfg(not(feature = "sensors"))]
+pub type Sensors = core::convert::Infallible;
+
 struct Line {
     common: Common<'static, PIO0>,
+    #[cfg_attr(not(feature = "sensors"), allow(dead_code))]
+    sensors: Option<Sensors>,
+    /// A measurement asked for, taken once the line is idle.
+    measure: Option<MeasureRequest>,
     sm: StateMachine<'static, PIO0, 0>,
     pin: Pin<'static, PIO0>,
     program: Option<LoadedProgram<'static, PIO0>>,
@@ -107,11 +119,18 @@ struct Line {
 }
 
 #[embassy_executor::task]
-pub async fn task(common: Common<'static, PIO0>, sm: StateMachine<'static, PIO0, 0>, pin: Pin<'static, PIO0>) {
+pub async fn task(
+    common: Common<'static, PIO0>,
+    sm: StateMachine<'static, PIO0, 0>,
+    pin: Pin<'static, PIO0>,
+    sensors: Option<Sensors>,
+) {
     let status = shared::status();
     let Some(request) = REQUEST.receiver() else { return };
     let mut line = Line {
         common,
+        sensors,
+        measure: None,
         sm,
         pin,
         program: None,
@@ -126,6 +145,9 @@ pub async fn task(common: Common<'static, PIO0>, sm: StateMachine<'static, PIO0,
     // got out of step) is dropped; this is the telegram being dropped.
     let mut dropping: Option<u16> = None;
     loop {
+        if let Some(request) = line.measure.take() {
+            line.take_measurements(request).await;
+        }
         match embassy_futures::select::select(CONTROL.receive(), JOBS.receive()).await {
             embassy_futures::select::Either::First(c) => line.control(c),
             embassy_futures::select::Either::Second(job) => {
@@ -168,6 +190,10 @@ impl Line {
                 self.apply();
             }
             Control::Cancel => {}
+            Control::Measure(request) => {
+                self.measure = Some(request);
+                return;
+            }
         }
         let status = shared::update_status(|s| {
             s.line = self.cfg;
@@ -176,6 +202,25 @@ impl Line {
         if !matches!(c, Control::Cancel) {
             shared::emit(DeviceMsg::Status(status));
         }
+    }
+
+    /// Measures with the sensors: the line's state machine stops (the line stays low, idle),
+    /// the sensors' sequence drives the line through their own timers, then the line is reset
+    /// to idle and its state machine started again. The answer waits for room in the event
+    /// queue: the host asked.
+    #[allow(unused_variables)]
+    async fn take_measurements(&mut self, request: MeasureRequest) {
+        #[cfg(feature = "sensors")]
+        if let Some(sensors) = self.sensors.as_mut() {
+            feed::stop_tx();
+            self.sm.set_enable(false);
+            let measured = sensors.measure(request).await;
+            self.reset_to_idle();
+            self.sm.set_enable(true);
+            shared::EVENTS.send(DeviceMsg::Measured(measured)).await;
+            return;
+        }
+        shared::emit(DeviceMsg::Error { code: ErrorCode::Unsupported, arg: 0 });
     }
 
     fn shape(&self) -> TxShape {
@@ -206,7 +251,9 @@ impl Line {
         self.sm.set_config(&c);
         // The gate reads the Request input, which stays an ordinary (SIO) input for its edges.
         pac::PIO0.sm(0).execctrl().modify(|w| w.set_jmp_pin(PINS.request));
-        self.pin.set_pull(if shape.open_drain { Pull::Up } else { Pull::None });
+        // No pull-up on an open-drain pin: behind the level shifter it would pull a released data
+        // line towards 3.3 V, and a board without a pull-up of its own would look as if it had one.
+        self.pin.set_pull(Pull::None);
         if shape.open_drain {
             // The level is always low; the slots switch the driver on (low) and off.
             self.sm.set_pins(Level::Low, &[&self.pin]);

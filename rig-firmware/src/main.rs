@@ -4,8 +4,9 @@
 //! build, generating telegrams itself from a compiled-in profile).
 //!
 //! Tasks: `host` (USB, frames in and out), `line` (the data output through PIO0 SM0, Request
-//! handling), `capture` (PIO0 SM1 UART receiver), `request` (edges of the Request input), the
-//! LED and the watchdog. They talk through the channels in `shared`.
+//! handling, and the measurements of `sensors` with their edge timers on SM2 and SM3), `capture`
+//! (PIO0 SM1 UART receiver), `request` (edges of the Request input), the LED and the watchdog.
+//! They talk through the channels in `shared`.
 
 #![no_std]
 #![no_main]
@@ -20,6 +21,8 @@ mod pocket;
 #[allow(clippy::unusual_byte_groupings)]
 mod programs;
 mod ring;
+#[cfg(feature = "sensors")]
+mod sensors;
 mod shared;
 mod slots;
 
@@ -52,10 +55,32 @@ async fn main(spawner: Spawner) {
     watchdog.start(Duration::from_millis(500));
     spawner.spawn(watchdog_task(watchdog).unwrap());
 
-    let Pio { mut common, sm0, sm1, .. } = Pio::new(p.PIO0, Irqs);
+    #[allow(unused_variables, unused_mut)]
+    let Pio { mut common, sm0, sm1, sm2, sm3, .. } = Pio::new(p.PIO0, Irqs);
     let rx_program = programs::CaptureProgram::load(&mut common);
     let capture_pin = common.make_pio_pin(p.PIN_5);
     let data_pin = common.make_pio_pin(p.PIN_0);
+    #[cfg(feature = "sensors")]
+    let sensors = {
+        // The sense input's GPIO: an ordinary input the edge timers read through `jmp pin`.
+        static SENSE: static_cell::StaticCell<Input<'static>> = static_cell::StaticCell::new();
+        SENSE.init(Input::new(p.PIN_6, Pull::None));
+        let parts = sensors::Parts {
+            adc: p.ADC,
+            line: p.PIN_26,
+            request: p.PIN_27,
+            output: p.PIN_28,
+            load: p.PIN_7,
+            i2c: p.I2C0,
+            sda: p.PIN_8,
+            scl: p.PIN_9,
+        };
+        let s = sensors::Sensors::new(parts, &mut common, sm2, sm3, &data_pin);
+        shared::set_sensor_caps(s.capabilities());
+        Some(s)
+    };
+    #[cfg(not(feature = "sensors"))]
+    let sensors = None;
     // The Request sense divider holds the pin low when nothing drives Request ("high
     // impedance" = stop, SPEC50 §5.7.1); the pull-down covers an unconnected pin.
     let request = Input::new(p.PIN_3, Pull::Down);
@@ -65,7 +90,7 @@ async fn main(spawner: Spawner) {
     // The slot feed and capture interrupt; the tasks it serves start below.
     feed::init();
     spawner.spawn(capture::task(sm1, capture_pin, rx_program).unwrap());
-    spawner.spawn(line::task(common, sm0, data_pin).unwrap());
+    spawner.spawn(line::task(common, sm0, data_pin, sensors).unwrap());
     spawner.spawn(line::request_task(request).unwrap());
     spawner.spawn(led_task(led).unwrap());
     host::start(&spawner, p.USB, Irqs);

@@ -19,7 +19,7 @@ use embassy_rp::pio::{Common, LoadedProgram};
 pub const TX_CYCLES_PER_SLOT: u32 = 3;
 
 /// PIO cycles per bit in the receiver.
-pub const RX_CYCLES_PER_BIT: u32 = 8;
+pub const RX_CYCLES_PER_BIT: u32 = 32;
 
 /// How the transmitter drives its pin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,21 +102,26 @@ pub struct CaptureProgram {
 
 impl CaptureProgram {
     /// ```text
-    /// idle: wait 0 pin 0        ; falling edge: a start bit begins (Y: bits after the start
-    ///                           ; bit, minus one, set by the CPU with `set y, n`)
-    ///       mov x, y [2]
-    ///       jmp pin idle        ; mid start bit: high again means a glitch, resync
-    ///       nop
-    /// bit:  nop [5]
-    ///       in pins, 1          ; sample each bit in its middle, 8 cycles apart
-    ///       jmp x-- bit
-    ///       push block          ; (wrap source) the CPU checks parity and stop bits
+    /// idle: wait 0 pin 0        ; falling edge: a start bit begins (Y: bits to vote after the
+    ///                           ; start bit, minus one, set by the CPU with `set y, n`)
+    ///       mov x, y [14]
+    ///       jmp pin idle        ; mid start bit (cycle 16 of 32): high again is a glitch, resync
+    ///       nop [4]
+    /// bit:  nop [21]
+    ///       in pins, 1 [3]      ; three samples at 12/32, 16/32 and 20/32 of every bit after the
+    ///       in pins, 1 [3]      ; start bit, 1/8 bit apart as an 8x UART takes them; the CPU
+    ///       in pins, 1          ; votes (p1sim_core::rig::vote_char); autopush hands the frame
+    ///       jmp x-- bit         ; over (wrap source)
     /// ```
-    /// With 8 PIO cycles per bit the start edge is seen within one cycle, so samples land
-    /// within 1/8 bit of the middle. The sample comes last in the loop so that after the
-    /// stop bit's sample the program is back at `wait` in three cycles, before the next start
-    /// edge half a bit later: back-to-back characters (a telegram at full speed) are caught. A framing error does not stop the receiver: it waits
-    /// for the next high-to-low edge, which is how UARTs resynchronise after a break.
+    /// At 32 PIO cycles per bit the start edge is seen within 1/32 bit. Data, parity and the
+    /// first stop bit are sampled (a UART checks only the first), 30 samples at most, one word.
+    /// With the samples 1/8 bit apart, a glitch of 1/16 bit changes one of them at most and is
+    /// outvoted. After the stop bit's last sample the program is back at `wait` in two cycles
+    /// (autopush needs no `push`), 0.69 bit into the stop bit: a transmitter up to 3.2 % fast,
+    /// sending back to back, still has its next start edge found on time. The wire model's
+    /// receiver with `Vote::Spread` samples the same points. A framing error does not stop the
+    /// receiver: it waits for the next high-to-low edge, which is how UARTs resynchronise after a
+    /// break.
     pub fn load(common: &mut Common<'static, PIO0>) -> CaptureProgram {
         let mut a = Assembler::<32>::new();
         let mut idle = a.label();
@@ -124,18 +129,64 @@ impl CaptureProgram {
         let mut wrap_source = a.label();
         a.bind(&mut idle);
         a.wait(0, WaitSource::PIN, 0, false);
-        a.mov_with_delay(MovDestination::X, MovOperation::None, MovSource::Y, 2);
+        a.mov_with_delay(MovDestination::X, MovOperation::None, MovSource::Y, 14);
         a.jmp(JmpCondition::PinHigh, &mut idle);
-        a.nop();
+        a.nop_with_delay(4);
         a.bind(&mut bit);
-        a.nop_with_delay(5);
+        a.nop_with_delay(21);
+        a.in_with_delay(InSource::PINS, 1, 3);
+        a.in_with_delay(InSource::PINS, 1, 3);
         a.r#in(InSource::PINS, 1);
         a.jmp(JmpCondition::XDecNonZero, &mut bit);
-        a.push(false, true);
         // The wrap source label sits after the instruction the wrap leaves from.
         a.bind(&mut wrap_source);
         let wrap_target = a.label_at_offset(0);
         let program = a.assemble_with_wrap(wrap_source, wrap_target);
         CaptureProgram { loaded: common.load_program(&program) }
     }
+}
+
+/// The edge timers (the `sensors` feature): two programs on PIO0 SM2 and SM3 at the full system
+/// clock, each started by a word from the CPU. The rise timer releases the data line and counts
+/// until the sense input (its `jmp pin`, GP6) reads high; the fall timer pulls the line low and
+/// counts until it reads low. Each pushes X, counted down from all ones once per two-cycle loop
+/// iteration, so the iterations are `!X`; a line that never crosses leaves the FIFO empty.
+///
+/// ```text
+/// rise: pull block          fall: pull block
+///       mov x, ~null              mov x, ~null
+///       set pindirs, 0            set pindirs, 1
+/// loop: jmp pin done        loop: jmp pin high
+///       jmp x-- loop              jmp done
+/// done: mov isr, x          high: jmp x-- loop
+///       push noblock        done: mov isr, x
+///                                 push noblock
+/// ```
+#[cfg(feature = "sensors")]
+pub fn edge_timer(rise: bool) -> Program<32> {
+    let mut a = Assembler::<32>::new();
+    let mut top = a.label();
+    let mut looping = a.label();
+    let mut done = a.label();
+    a.bind(&mut top);
+    a.pull(false, true);
+    a.mov(MovDestination::X, MovOperation::Invert, MovSource::NULL);
+    a.set(SetDestination::PINDIRS, u8::from(!rise));
+    a.bind(&mut looping);
+    if rise {
+        a.jmp(JmpCondition::PinHigh, &mut done);
+        a.jmp(JmpCondition::XDecNonZero, &mut looping);
+    } else {
+        let mut high = a.label();
+        a.jmp(JmpCondition::PinHigh, &mut high);
+        a.jmp(JmpCondition::Always, &mut done);
+        a.bind(&mut high);
+        a.jmp(JmpCondition::XDecNonZero, &mut looping);
+    }
+    a.bind(&mut done);
+    a.mov(MovDestination::ISR, MovOperation::None, MovSource::X);
+    a.push(false, false);
+    // Wraps back to `pull block`.
+    let _ = top;
+    a.assemble_program()
 }

@@ -14,7 +14,8 @@ use embassy_sync::watch::Watch;
 use heapless::Vec;
 use p1sim_core::rig::pins::LedState;
 use p1sim_core::rig::{
-    Buffer, CaptureConfig, DeviceMsg, FaultPlan, LineConfig, MAX_CHUNK, PinMap, RequestMode, Status,
+    Buffer, CaptureConfig, DeviceMsg, FaultPlan, LineConfig, MAX_CHUNK, MeasureRequest, PROTOCOL_VERSION, PinMap,
+    RequestMode, Status,
 };
 use portable_atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 
@@ -85,6 +86,8 @@ pub enum Control {
     Line(LineConfig),
     Request(RequestMode),
     Cancel,
+    /// Take the sensors' measurements with the line idle.
+    Measure(MeasureRequest),
 }
 
 pub static CONTROL: Channel<Cs, Control, 4> = Channel::new();
@@ -94,6 +97,30 @@ pub static CAPTURE: Signal<Cs, CaptureConfig> = Signal::new();
 
 /// The Request input's level, as last seen by the request task.
 pub static REQUEST: Watch<Cs, bool, 2> = Watch::new();
+
+/// The protocol version the host framed its last message in: answers go out in it, so a host of
+/// an older release still reads them.
+static HOST_VERSION: AtomicU8 = AtomicU8::new(PROTOCOL_VERSION);
+
+pub fn set_host_version(v: u8) {
+    HOST_VERSION.store(v, Ordering::Relaxed);
+}
+
+pub fn host_version() -> u8 {
+    HOST_VERSION.load(Ordering::Relaxed)
+}
+
+/// The sensor capability bits, once the sensors are set up.
+static SENSOR_CAPS: AtomicU32 = AtomicU32::new(0);
+
+#[cfg(feature = "sensors")]
+pub fn set_sensor_caps(caps: u32) {
+    SENSOR_CAPS.store(caps, Ordering::Relaxed);
+}
+
+pub fn sensor_caps() -> u32 {
+    SENSOR_CAPS.load(Ordering::Relaxed)
+}
 
 static USB_UP: AtomicBool = AtomicBool::new(false);
 static SENDING: AtomicBool = AtomicBool::new(false);

@@ -10,9 +10,9 @@
 //! source until the telegram really ends: a streamed telegram keeps the line 100 % busy.
 
 use heapless::Vec;
-use p1sim_core::rig::{self, Drive, Fault, LineConfig, MAX_FAULTS};
+use p1sim_core::rig::{self, Drive, LineConfig, MAX_FAULTS};
 use p1sim_core::spec::LineSettings;
-use p1sim_core::wire::{BitFault, BitSpan, FaultPlan, SlotConfig, SlotEncoder, Symbol, WireError};
+use p1sim_core::wire::{BitFault, BitSpan, FaultPlan, SlotConfig, SlotEncoder, WireError};
 
 /// Words per encoder call. A character that does not fit whole in what is left of a burst
 /// takes the encoder's general path (about ten times the cost of its fast path), so bursts
@@ -32,17 +32,7 @@ const FRAME_ENDS: usize = 1024;
 pub fn wire_faults(plan: &rig::FaultPlan, out: &mut [BitFault; MAX_FAULTS]) -> usize {
     let mut n = 0;
     for f in plan.faults.iter() {
-        out[n] = match *f {
-            Fault::Flip { char, bit } => BitFault::Flip { char, bit },
-            Fault::Glitch { char, at, width, mark } => BitFault::Glitch {
-                char,
-                at: BitSpan(at),
-                width: BitSpan(width),
-                level: if mark { Symbol::Mark } else { Symbol::Space },
-            },
-            Fault::Idle { after, length } => BitFault::Idle { after, length: BitSpan(length) },
-            Fault::Break { after, length } => BitFault::Break { after, length: BitSpan(length) },
-        };
+        out[n] = BitFault::from(*f);
         n += 1;
     }
     p1sim_core::wire::fault::sort_faults(&mut out[..n]);

@@ -1,5 +1,5 @@
-//! Embeds every `profiles/*.toml` and `profiles/scenarios/*.toml` of the repository into the
-//! crate (see `src/builtin.rs`).
+//! Embeds every `profiles/*.toml`, `profiles/scenarios/*.toml` and `profiles/boards/*.toml` of
+//! the repository into the crate (see `src/builtin.rs`).
 
 use std::fs;
 use std::path::Path;
@@ -8,6 +8,7 @@ fn main() {
     let profiles = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles");
     embed(&profiles, "builtin_profiles.rs");
     embed(&profiles.join("scenarios"), "builtin_scenarios.rs");
+    embed(&profiles.join("boards"), "builtin_boards.rs");
 }
 
 /// Writes `&[(name, include_str!(path)), ...]` for every TOML file in `dir`, sorted by name.

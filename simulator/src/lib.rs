@@ -4,6 +4,7 @@
 //! adds what touches the outside world: the command line, files, and (in later modules) live
 //! outputs, the rig and the conformance runner.
 
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod emit;

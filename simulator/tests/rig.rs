@@ -5,84 +5,12 @@
 
 mod support;
 
-use std::fs::File;
-use std::io::{self, Read, Write};
-use std::os::fd::AsFd;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use p1sim::rig::Transport;
-use p1sim::rig::fake::{Behaviour, FakeRig};
+use p1sim::rig::fake::Behaviour;
 use p1sim_core::decode::{Decoder, Event};
-use rustix::fs::{Mode, OFlags};
-use rustix::pty::OpenptFlags;
-use rustix::termios::OptionalActions;
+use support::rig_pty::{pty, rig_on_pty};
 use support::{Running, p1sim, p1sim_fails, temp_dir};
-
-/// A pseudo-terminal: the master for the simulated rig, the slave's path for p1sim. A slave
-/// descriptor stays open here so the master does not read EIO while p1sim is not attached.
-struct Pty {
-    master: File,
-    _slave: File,
-    path: PathBuf,
-}
-
-fn pty() -> Pty {
-    let master = rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).unwrap();
-    rustix::pty::grantpt(&master).unwrap();
-    rustix::pty::unlockpt(&master).unwrap();
-    let name = rustix::pty::ptsname(&master, Vec::new()).unwrap();
-    let path = PathBuf::from(name.to_string_lossy().into_owned());
-    let slave = rustix::fs::open(&path, OFlags::RDWR | OFlags::NOCTTY, Mode::empty()).unwrap();
-    rustix::fs::fcntl_setfl(&master, OFlags::NONBLOCK).unwrap();
-    let mut t = rustix::termios::tcgetattr(&slave).unwrap();
-    t.make_raw();
-    rustix::termios::tcsetattr(&slave, OptionalActions::Now, &t).unwrap();
-    Pty { master: File::from(master), _slave: File::from(slave), path }
-}
-
-/// The master side as the simulated rig's transport.
-struct Master(File);
-
-impl Transport for Master {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // The master is non-blocking: look a few times within the transport's read timeout.
-        for _ in 0..25 {
-            match self.0.read(buf) {
-                Ok(0) => return Err(io::Error::new(io::ErrorKind::BrokenPipe, "pty closed")),
-                Ok(n) => return Ok(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(2)),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(0)
-    }
-
-    fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
-        while !bytes.is_empty() {
-            match self.0.write(bytes) {
-                Ok(n) => bytes = &bytes[n..],
-                // p1sim reads the slave; a full PTY empties as it does.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(1)),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
-    fn try_clone(&self) -> io::Result<Box<dyn Transport>> {
-        Ok(Box::new(Master(self.0.try_clone()?)))
-    }
-}
-
-/// A simulated rig on a fresh pseudo-terminal.
-fn rig_on_pty(behaviour: Behaviour) -> (FakeRig, Pty) {
-    let fake = FakeRig::new(behaviour);
-    let p = pty();
-    let master = p.master.as_fd().try_clone_to_owned().unwrap();
-    fake.serve_on(Box::new(Master(File::from(master))));
-    (fake, p)
-}
 
 #[test]
 fn info_names_a_missing_device_and_the_fix() {
@@ -99,7 +27,7 @@ fn info_shows_what_the_rig_reports() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("firmware      0.1.0-fake"), "{text}");
-    assert!(text.contains("protocol      1 (this p1sim speaks 1)"), "{text}");
+    assert!(text.contains("protocol      2 (this p1sim speaks 1 to 2)"), "{text}");
     assert!(text.contains("build         host-driven"), "{text}");
     assert!(text.contains("pins          data GP0, Request GP3, capture GP5, LED GP25"), "{text}");
     fake.seen(|s| assert_eq!((s.hellos, s.lines.len()), (1, 0), "info says Hello and changes nothing"));

@@ -74,7 +74,8 @@ pub fn build(opts: &Options) -> Result<Built, String> {
     // The host workspace's settings must not reach the firmware build.
     cmd.env_remove("RUSTFLAGS").env_remove("CARGO_BUILD_TARGET");
     if let Some(p) = &opts.profile {
-        cmd.args(["--features", "standalone"]).env("P1SIM_PROFILE", p);
+        // The pocket meter is a meter, not a test rig: no sensors.
+        cmd.args(["--no-default-features", "--features", "standalone"]).env("P1SIM_PROFILE", p);
         match &opts.seed {
             Some(s) => cmd.env("P1SIM_SEED", s),
             None => cmd.env_remove("P1SIM_SEED"),
@@ -115,7 +116,7 @@ pub fn build(opts: &Options) -> Result<Built, String> {
 pub fn clippy() -> Result<(), String> {
     ensure_target(TARGET)?;
     let dir = root().join("rig-firmware");
-    for features in [&[][..], &["--features", "standalone"][..]] {
+    for features in [&[][..], &["--no-default-features", "--features", "standalone"][..]] {
         let status = Command::new(cargo_bin())
             .args(["clippy", "--release", "--locked"])
             .args(features)
@@ -158,7 +159,56 @@ pub fn test() -> Result<(), String> {
         .current_dir(&emu)
         .status()
         .map_err(|e| format!("cannot run node (install Node 20): {e}"))?;
-    if status.success() { Ok(()) } else { Err("emulator tests failed".into()) }
+    if !status.success() {
+        return Err("emulator tests failed".into());
+    }
+    bench_on_emulator(&host.uf2)
+}
+
+/// `p1sim bench` against the host-driven firmware in the emulator, reached over TCP through
+/// `bridge.mjs`, with a loopback standing in for a working board: the same client, plan and
+/// phases as against a real rig.
+fn bench_on_emulator(uf2: &Path) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let emu = root().join("rig-firmware/emulator");
+    let mut bridge = Command::new("node")
+        .arg("bridge.mjs")
+        .arg(uf2)
+        .current_dir(&emu)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run node bridge.mjs: {e}"))?;
+    let mut lines = BufReader::new(bridge.stdout.take().expect("piped")).lines();
+    let addr = match lines.next() {
+        Some(Ok(l)) if l.starts_with("listening ") => l["listening ".len()..].to_string(),
+        other => {
+            let _ = bridge.kill();
+            return Err(format!("the emulator bridge did not start: {other:?}"));
+        }
+    };
+    let record = root().join("target/rig-firmware/bench-emulated.json");
+    let status = Command::new(cargo_bin())
+        .args(["run", "--quiet", "--locked", "-p", "p1sim", "--", "bench", "--rig"])
+        .arg(format!("tcp://{addr}"))
+        .args(["--plan", "rig-firmware/emulator/bench-plan.toml", "--patience", "40", "--serial-number", "emulated"])
+        .arg("--json")
+        .arg(&record)
+        .current_dir(root())
+        .status();
+    drop(bridge.stdin.take());
+    let _ = bridge.wait();
+    for line in lines.map_while(Result::ok) {
+        println!("bridge: {line}");
+    }
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => {
+            Err(format!("p1sim bench against the emulated rig exited with {s}; the record is {}", record.display()))
+        }
+        Err(e) => Err(format!("cannot run p1sim bench: {e}")),
+    }
 }
 
 /// A 32-bit little-endian ELF's program and section headers, as far as this needs them.

@@ -16,7 +16,8 @@ const USAGE: &str = "\
 cargo xtask <task>
 
 Tasks:
-  ci           everything CI checks: format, lints, tidy, tests and snapshots, the no_std build
+  ci           everything CI checks: format, lints, tidy, tests and snapshots, a bench run on virtual
+               twins, the no_std build
   tidy         repository rules: module docs, trailing whitespace, profile sources
   no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
   firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
@@ -24,6 +25,7 @@ Tasks:
                pocket meter sending that profile
   firmware-test  lint (clippy) and build both firmware variants and run them in the rp2040js
                emulator harness
+  bench        p1sim bench's standard plan on the virtual twins of a working and a broken board
   conformance  run the conformance suite against the reference decoder; other arguments go to
                `p1sim conformance`. `--matrix` alone re-runs every decoder this machine has
                (reference, dsmr_parser from PyPI, dsmr5 from crates.io), records their columns in
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         },
         "firmware-test" => run.step("rig firmware in the emulator", firmware::test),
         "conformance" => run.step("conformance suite", || conformance(&args[1..])),
+        "bench" => run.step("bench on virtual twins", bench_twins),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -64,6 +67,7 @@ fn ci(run: &mut Run) {
     run.step("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
     run.step("tidy", tidy::check);
     run.step("tests and snapshots", tests);
+    run.step("bench on virtual twins", bench_twins);
     run.step("no_std build", no_std);
     run.step("rig firmware in the emulator", firmware::test);
     run.step("conformance suite", || conformance(&["--junit".into(), "target/conformance/reference.xml".into()]));
@@ -86,6 +90,36 @@ fn peers_unchanged() -> Result<(), String> {
         conformance(&args).map_err(|e| {
             format!("{dut}: {e}; if the suite changed on purpose, re-record with `cargo xtask conformance --matrix`")
         })?;
+    }
+    Ok(())
+}
+
+/// `p1sim bench` with the standard plan against two virtual twins, as a board maker's CI would
+/// run it on a design: a working board passes, a board without an inverter fails as `inverted`.
+/// The records and JUnit land in target/bench/.
+fn bench_twins() -> Result<(), String> {
+    let out = root().join("target/bench");
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    for (board, want_code, want_cause) in
+        [("transistor-inverter-bc847", 0, "ok"), ("direct-no-inverter", 1, "inverted")]
+    {
+        let json = out.join(format!("{board}.json"));
+        let status = Command::new(cargo_bin())
+            .args(["run", "--quiet", "--locked", "-p", "p1sim", "--", "bench", "--quiet", "--board", board])
+            .arg("--json")
+            .arg(&json)
+            .arg("--junit")
+            .arg(out.join(format!("{board}.xml")))
+            .current_dir(root())
+            .status()
+            .map_err(|e| format!("cannot run p1sim bench: {e}"))?;
+        if status.code() != Some(want_code) {
+            return Err(format!("p1sim bench --board {board} exited with {status}, expected {want_code}"));
+        }
+        let record = std::fs::read_to_string(&json).map_err(|e| format!("no record {}: {e}", json.display()))?;
+        if !record.contains(&format!("\"cause\": \"{want_cause}\"")) {
+            return Err(format!("p1sim bench --board {board}: the record does not name the cause {want_cause}"));
+        }
     }
     Ok(())
 }

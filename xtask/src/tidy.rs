@@ -2,7 +2,8 @@
 //!
 //! - every Rust source file opens with a `//!` line saying what it is for;
 //! - no trailing whitespace in sources, profiles and docs;
-//! - every profile names the public facts it is based on (a comment header and `sources`).
+//! - every profile and board model names the public facts it is based on (a comment header and
+//!   `sources`); every plan and scenario opens with a comment saying what it is for.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -34,19 +35,17 @@ pub fn check() -> Result<(), String> {
         trailing_whitespace(&root, &file, &text, &mut problems);
     }
     for file in files(&root.join("profiles"), &|p| p.extension().is_some_and(|e| e == "toml")) {
-        if file.parent().is_some_and(|d| d.ends_with("scenarios")) {
-            continue;
-        }
         let text = fs::read_to_string(&file).unwrap_or_default();
         if !text.starts_with('#') {
             problems.push(format!(
-                "{}: a profile opens with a comment saying which meter it is and what it is based on",
+                "{}: opens with a comment saying what it is (a meter, a board, a plan, a field problem) and what \
+                 it is based on",
                 rel(&root, &file)
             ));
         }
-        if !text.contains("sources = [") || !text.contains("dsmr-facts.md") && !text.contains("seed ") {
-            problems
-                .push(format!("{}: a profile lists its `sources`, citing dsmr-facts.md or a seed", rel(&root, &file)));
+        let dir = file.parent().and_then(|d| d.file_name()).and_then(|d| d.to_str()).unwrap_or("");
+        if !matches!(dir, "scenarios" | "plans") && !text.contains("sources = [") {
+            problems.push(format!("{}: lists the public facts it is built from in `sources`", rel(&root, &file)));
         }
     }
     if problems.is_empty() {

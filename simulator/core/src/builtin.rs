@@ -1,5 +1,6 @@
-//! The profiles shipped in `profiles/`, compiled into the binary so `--profile NAME` works from
-//! any directory. `p1sim --profile PATH` loads a user's own file instead.
+//! The profiles, fault scenarios and interface boards shipped in `profiles/`, compiled into the
+//! binary so `--profile NAME` and `--board NAME` work from any directory. A path loads a user's
+//! own file instead.
 
 use std::path::Path;
 
@@ -11,6 +12,27 @@ pub static PROFILES: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/built
 
 /// (name, TOML text) of every shipped fault scenario (`profiles/scenarios/`).
 pub static SCENARIOS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_scenarios.rs"));
+
+/// (name, TOML text) of every shipped interface board (`profiles/boards/`).
+pub static BOARDS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_boards.rs"));
+
+/// Names of the shipped boards, sorted.
+pub fn board_names() -> impl Iterator<Item = &'static str> {
+    BOARDS.iter().map(|(n, _)| *n)
+}
+
+/// Loads a shipped board by name.
+pub fn board(name: &str) -> Option<Result<crate::wire::board::Board, ProfileError>> {
+    BOARDS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| crate::wire::board::file::parse(&format!("profiles/boards/{n}.toml"), text))
+}
+
+/// Every shipped board, loaded.
+pub fn boards() -> Result<Vec<crate::wire::board::Board>, ProfileError> {
+    BOARDS.iter().map(|(n, text)| crate::wire::board::file::parse(&format!("profiles/boards/{n}.toml"), text)).collect()
+}
 
 /// Resolves `--faults`: a shipped scenario name, or a path to a scenario TOML file.
 pub fn scenario(name_or_path: &str) -> Result<crate::fault::scenario::Scenario, LookupError> {

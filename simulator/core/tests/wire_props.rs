@@ -43,7 +43,7 @@ fn round_trip(
     phase: u8,
 ) -> Vec<RxChar> {
     let runs = encode_to_vec(line, polarity, plan, bytes, 20 * bit_ps(line), 20 * bit_ps(line)).unwrap();
-    let cfg = ReceiverConfig { line, input: polarity, phase };
+    let cfg = ReceiverConfig { input: polarity, phase, ..ReceiverConfig::new(line) };
     receive(cfg, &runs).unwrap()
 }
 
@@ -225,7 +225,7 @@ proptest! {
         words.extend_from_slice(&[enc.idle_word(); 16]);
         let mut runs: Vec<Run> = Vec::new();
         slots_to_runs(&words, words.len() as u64 * 32, line.baud, oversample, &mut |r| runs.push(r));
-        let got = receive(ReceiverConfig { line, input: Polarity::Inverted, phase }, &runs).unwrap();
+        let got = receive(ReceiverConfig { input: Polarity::Inverted, phase, ..ReceiverConfig::new(line) }, &runs).unwrap();
         prop_assert_eq!(bytes_of(&got), masked(line, &bytes));
         prop_assert!(got.iter().all(RxChar::is_clean));
     }

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use p1sim_core::profile::Profile;
 use p1sim_core::spec::LineSettings;
-use p1sim_core::wire::board::{BOARDS, Board};
+use p1sim_core::wire::board::Board;
 use p1sim_core::wire::fault::sort_faults;
 use p1sim_core::wire::{BitFault, BitSpan, FaultPlan, ReceiverConfig, Symbol};
 
@@ -43,9 +43,10 @@ fn through_help() -> String {
          board, and report what the reader's UART gets. BOARD is one of the names below; options adjust it: \
          cable=METRES (the RC of a long cable), pullup=OHMS|none, request=on|off.\n\nBoards:",
     );
-    for b in BOARDS {
+    for b in p1sim_core::builtin::boards().unwrap_or_default() {
         s.push_str(&format!("\n  {:<26} {}", b.name, b.summary));
     }
+    s.push_str("\n\nA path to a board file (a [board] table, `p1sim boards` shows the format) works as well.");
     s.push_str("\n\nExample: --through transistor-inverter,cable=30");
     s
 }
@@ -53,8 +54,8 @@ fn through_help() -> String {
 /// The line model's options.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LineArgs {
-    /// Send through a virtual interface board: BOARD[,cable=M][,pullup=OHMS|none][,request=on|off].
-    #[arg(long, value_name = "BOARD[,OPTIONS]", long_help = through_help())]
+    /// Send through a virtual interface board: BOARD|FILE[,cable=M][,pullup=OHMS|none][,request=on|off].
+    #[arg(long, value_name = "BOARD|FILE[,OPTIONS]", long_help = through_help())]
     pub through: Option<String>,
     /// The reader's UART, BAUD-FRAMING[-inv]: e.g. 115200-8N1, 9600-7E1, or 115200-8N1-inv for an
     /// inverting input. Defaults to the profile's own line settings, not inverting.

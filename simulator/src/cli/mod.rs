@@ -9,6 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
+mod boards;
 mod conformance;
 mod decode;
 mod emit;
@@ -44,7 +46,8 @@ pub enum Outcome {
                   p1sim wave --profile kamstrup-162 --through transistor-inverter --vcd kamstrup.vcd\n  \
                   p1sim decode kamstrup.txt --json\n  \
                   p1sim conformance --dut dsmr_parser\n  \
-                  p1sim rig info /dev/ttyACM0"
+                  p1sim rig info /dev/ttyACM0\n  \
+                  p1sim bench --board transistor-inverter-bc847"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -61,6 +64,8 @@ enum Command {
     Wave(wave::Args),
     Conformance(conformance::Args),
     Rig(rig::Args),
+    Bench(bench::Args),
+    Boards(boards::Args),
 }
 
 /// Runs the command line and maps the result onto an exit code.
@@ -94,6 +99,8 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Wave(a) => wave::run(a),
         Command::Conformance(a) => conformance::run(a),
         Command::Rig(a) => rig::run(a),
+        Command::Bench(a) => bench::run(a),
+        Command::Boards(a) => boards::run(a),
     }
 }
 

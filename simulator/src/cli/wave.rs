@@ -88,31 +88,34 @@ pub fn run(args: Args) -> Result<Outcome> {
         None => telegrams(&profile, &args, scenario.as_ref())?,
     };
     let plan = args.line.plan_with(profile.line, scenario.as_ref().and_then(|s| s.wire.as_ref()))?;
+    let board = args.line.board()?;
     let setup = Setup {
         line: profile.line,
         plan: plan.as_ref(),
-        board: args.line.board()?,
+        board: board.clone(),
         receiver: args.line.receiver(profile.line),
     };
+    let meter_sends = setup.meter_sends();
+    let has_board = board.is_some();
     let rec = record(setup, &bursts)?;
-    let request = request_runs(setup.meter_sends(), p1sim_core::wire::duration(&rec.meter));
+    let request = request_runs(meter_sends, p1sim_core::wire::duration(&rec.meter));
 
     let mut signals = vec![
         Signal { scope: "p1", name: "request", runs: &request },
         Signal { scope: "p1", name: "data", runs: &rec.meter },
     ];
-    if setup.board.is_some() {
+    if has_board {
         signals.push(Signal { scope: "reader", name: "rx", runs: &rec.reader });
     }
     let comment = format!(
         "p1sim wave: {} ({}), {}. p1.data is the meter's open-collector output (0 = sinking, 1 = released): P1 is inverted, decode with invert RX.{}",
         profile.name,
         profile.line,
-        match &setup.board {
-            Some(b) => format!("through {} ({})", b.name, b.source),
+        match &board {
+            Some(b) => format!("through {} ({})", b.name, b.summary),
             None => "no board".to_string(),
         },
-        if setup.board.is_some() { " reader.rx is the UART input after the board." } else { "" }
+        if has_board { " reader.rx is the UART input after the board." } else { "" }
     );
     let file = File::create(&args.vcd).with_context(|| format!("cannot create {}", args.vcd.display()))?;
     vcd::write(BufWriter::new(file), &signals, vcd::unit_ps(profile.line.baud), &comment)
@@ -124,19 +127,19 @@ pub fn run(args: Args) -> Result<Outcome> {
             Row { label: "P1 request", runs: &request, chars: Vec::new() },
             Row { label: "P1 data", runs: &rec.meter, chars: sent },
         ];
-        if let Some(b) = &setup.board {
+        if let Some(b) = &board {
             let got = rec
                 .received
                 .iter()
                 .map(|c| (c.at, if c.brk { "BRK".to_string() } else { char_label(c.byte) }))
                 .collect();
-            rows.push(Row { label: b.name, runs: &rec.reader, chars: got });
+            rows.push(Row { label: &b.name, runs: &rec.reader, chars: got });
         }
         let title = format!(
             "{} at {}{}",
             profile.name,
             profile.line,
-            setup.board.map(|b| format!(" through {}", b.name)).unwrap_or_default()
+            board.as_ref().map(|b| format!(" through {}", b.name)).unwrap_or_default()
         );
         let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
         let mut w = BufWriter::new(file);
@@ -180,11 +183,12 @@ fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
 
 /// Runs the bursts through the pipeline, keeping every waveform.
 pub fn record(setup: Setup<'_>, bursts: &[Burst]) -> Result<Recording> {
+    let tail = 10 * char_ps(setup.line);
     let mut pipe = Pipeline::new(setup, true)?;
     for b in bursts {
         pipe.send_at(b.at_ps, &b.bytes, &mut |_| {});
     }
-    pipe.finish(10 * char_ps(setup.line), &mut |_| {});
+    pipe.finish(tail, &mut |_| {});
     Ok(pipe.into_recording().unwrap_or_default())
 }
 

@@ -52,6 +52,29 @@ pub struct SerialStats {
 
 /// Opens `path` with the profile's line settings; errors say what to do.
 pub fn open_port(path: &str, line: LineSettings) -> Result<Box<dyn SerialPort>> {
+    let (data_bits, parity, stop_bits) = port_framing(line);
+    serialport::new(path, line.baud)
+        .data_bits(data_bits)
+        .parity(parity)
+        .stop_bits(stop_bits)
+        .flow_control(FlowControl::None)
+        // Writes never wait long: a port that takes nothing for 50 ms is treated as gone.
+        .timeout(Duration::from_millis(50))
+        .open()
+        .map_err(|e| explain_open_error(path, line, &e))
+}
+
+/// Sets an open port to `line` (baud rate and framing).
+pub fn set_line(port: &mut dyn SerialPort, line: LineSettings) -> serialport::Result<()> {
+    let (data_bits, parity, stop_bits) = port_framing(line);
+    port.set_baud_rate(line.baud)?;
+    port.set_data_bits(data_bits)?;
+    port.set_parity(parity)?;
+    port.set_stop_bits(stop_bits)
+}
+
+/// The serialport crate's names for a framing.
+fn port_framing(line: LineSettings) -> (DataBits, serialport::Parity, StopBits) {
     let data_bits = match line.framing.data_bits {
         5 => DataBits::Five,
         6 => DataBits::Six,
@@ -64,15 +87,7 @@ pub fn open_port(path: &str, line: LineSettings) -> Result<Box<dyn SerialPort>> 
         Parity::Odd => serialport::Parity::Odd,
     };
     let stop_bits = if line.framing.stop_bits == 2 { StopBits::Two } else { StopBits::One };
-    serialport::new(path, line.baud)
-        .data_bits(data_bits)
-        .parity(parity)
-        .stop_bits(stop_bits)
-        .flow_control(FlowControl::None)
-        // Writes never wait long: a port that takes nothing for 50 ms is treated as gone.
-        .timeout(Duration::from_millis(50))
-        .open()
-        .map_err(|e| explain_open_error(path, line, &e))
+    (data_bits, parity, stop_bits)
 }
 
 fn explain_open_error(path: &str, line: LineSettings, e: &serialport::Error) -> anyhow::Error {

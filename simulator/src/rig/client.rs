@@ -26,10 +26,10 @@ use p1sim_core::LineSettings;
 use p1sim_core::rig::frame::{self, FrameError, FrameReader};
 use p1sim_core::rig::{
     AbortReason, Buffer, CaptureConfig, Captured, ConfigError, DeviceMsg, Drive, ErrorCode, Fault, FaultPlan, HostMsg,
-    LineConfig, MAX_BODY, MAX_CHUNK, MAX_FAULTS, MAX_FRAME, Mode, PROTOCOL_VERSION, PinMap, Polarity, RequestMode,
-    SendChunk, Status, caps,
+    LineConfig, MAX_BODY, MAX_CHUNK, MAX_FAULTS, MAX_FRAME, MEASURE_VERSION, MIN_PROTOCOL_VERSION, MeasureRequest,
+    Measured, Mode, PROTOCOL_VERSION, PinMap, Polarity, RequestMode, SendChunk, Status, caps,
 };
-use p1sim_core::wire::{self, BitFault, Symbol};
+use p1sim_core::wire::{self, BitFault};
 
 use super::transport::{Connector, Transport};
 
@@ -82,6 +82,10 @@ impl Info {
             (caps::REQUEST, "request"),
             (caps::OPEN_DRAIN, "open-drain"),
             (caps::STANDALONE, "standalone"),
+            (caps::SENSE_LINE, "sense-line"),
+            (caps::SENSE_REQUEST, "sense-request"),
+            (caps::SENSE_SUPPLY, "sense-supply"),
+            (caps::SENSE_OUTPUT, "sense-output"),
         ]
         .into_iter()
         .filter(|(bit, _)| self.capabilities & bit != 0)
@@ -131,6 +135,8 @@ pub enum RigEvent {
     Disconnected(String),
     /// The device is back and configured again.
     Reconnected(Info),
+    /// The answer to [`Rig::measure`].
+    Measured(Measured),
 }
 
 impl RigEvent {
@@ -156,6 +162,7 @@ impl RigEvent {
             RigEvent::Malformed(e) => format!("unreadable frame from the rig: {e}"),
             RigEvent::Disconnected(e) => format!("rig disconnected: {e}; looking for it every second"),
             RigEvent::Reconnected(i) => format!("rig reconnected (firmware {})", i.firmware),
+            RigEvent::Measured(m) => format!("measured {} quantities", m.readings.len()),
         }
     }
 }
@@ -216,14 +223,7 @@ fn describe_status(s: &Status) -> String {
 pub fn protocol_plan(plan: &wire::FaultPlan<Vec<BitFault>>) -> Result<FaultPlan> {
     let mut out = FaultPlan { skew_ppm: plan.skew_ppm, gap: plan.gap.0, ..FaultPlan::default() };
     for f in &plan.faults {
-        let fault = match *f {
-            BitFault::Flip { char, bit } => Fault::Flip { char, bit },
-            BitFault::Glitch { char, at, width, level } => {
-                Fault::Glitch { char, at: at.0, width: width.0, mark: level == Symbol::Mark }
-            }
-            BitFault::Idle { after, length } => Fault::Idle { after, length: length.0 },
-            BitFault::Break { after, length } => Fault::Break { after, length: length.0 },
-        };
+        let fault = Fault::from(*f);
         if out.faults.push(fault).is_err() {
             bail!(
                 "the rig takes at most {MAX_FAULTS} bit faults per telegram and this plan has {}; split it over \
@@ -243,6 +243,9 @@ enum Cmd {
         plan: Box<FaultPlan>,
     },
     Cancel,
+    /// New settings, now and after every reconnection.
+    Configure(Box<Settings>),
+    Measure(MeasureRequest),
     /// The reader of connection `generation` lost the device.
     Lost {
         generation: u64,
@@ -266,6 +269,8 @@ impl std::fmt::Debug for Cmd {
         match self {
             Cmd::Send { id, data, .. } => write!(f, "Send({id}, {} bytes)", data.len()),
             Cmd::Cancel => f.write_str("Cancel"),
+            Cmd::Configure(_) => f.write_str("Configure"),
+            Cmd::Measure(_) => f.write_str("Measure"),
             Cmd::Lost { generation, .. } => write!(f, "Lost({generation})"),
             Cmd::Stop => f.write_str("Stop"),
         }
@@ -353,6 +358,38 @@ impl Rig {
     /// See [`RigSender::cancel`].
     pub fn cancel(&self) {
         self.sender().cancel();
+    }
+
+    /// Asks the rig to measure what its sensors can; the answer arrives as
+    /// [`RigEvent::Measured`]. A rig whose firmware predates measurements, or that has no
+    /// sensors, is an error that says what to do.
+    pub fn measure(&self, request: MeasureRequest) -> Result<()> {
+        let info = self.info();
+        if info.protocol < MEASURE_VERSION {
+            bail!(
+                "the rig at {} runs firmware {} (rig protocol {}), which has no electrical measurements; update it: {}                  (everything else works with this firmware)",
+                self.name,
+                info.firmware,
+                info.protocol,
+                reflash_hint()
+            );
+        }
+        if info.capabilities & caps::SENSORS == 0 {
+            bail!(
+                "the rig at {} has no sensors (a firmware built without the `sensors` feature, for a rig without the \
+                 sense circuit of rig-firmware/README.md)",
+                self.name
+            );
+        }
+        let _ = self.tx.send(Cmd::Measure(request));
+        Ok(())
+    }
+
+    /// Sets the line, the Request mode and the capture anew (and keeps them for reconnections).
+    /// The rig answers each with a [`RigEvent::Status`], or a [`RigEvent::DeviceError`] with
+    /// [`ErrorCode::Config`] when it refuses one.
+    pub fn configure(&self, settings: Settings) {
+        let _ = self.tx.send(Cmd::Configure(Box::new(settings)));
     }
 
     /// Closes the connection and waits for the threads.
@@ -457,6 +494,24 @@ impl Supervisor {
                         self.lose(e);
                     }
                 }
+                Cmd::Measure(request) => {
+                    if let Err(e) = self.write(&HostMsg::Measure(request)) {
+                        self.lose(e);
+                    }
+                }
+                Cmd::Configure(settings) => {
+                    self.settings = *settings;
+                    for msg in [
+                        HostMsg::ConfigureLine(settings.line),
+                        HostMsg::SetRequestMode(settings.request),
+                        HostMsg::ConfigureCapture(settings.capture),
+                    ] {
+                        if let Err(e) = self.write(&msg) {
+                            self.lose(e);
+                            break;
+                        }
+                    }
+                }
             }
         }
         if let Some(link) = self.link.take() {
@@ -465,8 +520,9 @@ impl Supervisor {
     }
 
     fn write(&mut self, msg: &HostMsg<'_>) -> Result<(), String> {
+        let version = self.info.lock().unwrap_or_else(|e| e.into_inner()).protocol;
         let Some(link) = self.link.as_mut() else { return Err("not connected".into()) };
-        write_msg(link.writer.as_mut(), msg)
+        write_msg(link.writer.as_mut(), version, msg)
     }
 
     /// Splits a telegram into the protocol's chunks; the plan rides on the first.
@@ -520,10 +576,12 @@ impl Supervisor {
     }
 }
 
-fn write_msg(t: &mut dyn Transport, msg: &HostMsg<'_>) -> Result<(), String> {
+/// Frames `msg` in `version`: the rig's own (the lower of its and ours), learnt from its Hello.
+fn write_msg(t: &mut dyn Transport, version: u8, msg: &HostMsg<'_>) -> Result<(), String> {
     let mut scratch = [0u8; MAX_BODY];
     let mut out = [0u8; MAX_FRAME];
-    let n = frame::encode(msg, &mut scratch, &mut out).map_err(|e| format!("cannot frame a message: {e}"))?;
+    let n = frame::encode_versioned(version, msg, &mut scratch, &mut out)
+        .map_err(|e| format!("cannot frame a message: {e}"))?;
     t.write_all(&out[..n]).map_err(|e| format!("write failed: {e}"))
 }
 
@@ -578,7 +636,26 @@ fn event_of(msg: DeviceMsg<'_>) -> Option<RigEvent> {
         DeviceMsg::SendAborted { id, bytes, reason } => RigEvent::SendAborted { id, bytes, reason },
         DeviceMsg::Overrun { buffer, lost } => RigEvent::Overrun { buffer, lost },
         DeviceMsg::Error { code, arg } => RigEvent::DeviceError { code, arg },
+        DeviceMsg::Measured(m) => RigEvent::Measured(m),
     })
+}
+
+/// The version to frame messages in once the rig's Hello is known.
+fn hello_version(info: &Option<Info>) -> u8 {
+    info.as_ref().map_or(MIN_PROTOCOL_VERSION, |i| i.protocol)
+}
+
+/// What to do about a rig of another protocol version: an older firmware is reflashed, a newer
+/// one needs a newer p1sim (or the firmware this p1sim builds).
+fn version_hint(rig: u8) -> String {
+    if rig > PROTOCOL_VERSION {
+        format!(
+            "update p1sim to the release of that firmware, or {}",
+            reflash_hint().replacen("build", "put this p1sim's firmware on the rig: build", 1)
+        )
+    } else {
+        reflash_hint().to_string()
+    }
 }
 
 /// How to get firmware that speaks this host's protocol onto the rig.
@@ -598,7 +675,10 @@ fn handshake(
 ) -> Result<Info> {
     // A zero first ends whatever a previous session left half-written.
     t.write_all(&[0]).with_context(|| format!("cannot write to the rig at {name}"))?;
-    write_msg(t, &HostMsg::Hello).map_err(|e| anyhow!("cannot write to the rig at {name}: {e}"))?;
+    // Hello in the oldest version this host reads: a rig of any version since answers it, and
+    // says its own version in the answer.
+    write_msg(t, MIN_PROTOCOL_VERSION, &HostMsg::Hello)
+        .map_err(|e| anyhow!("cannot write to the rig at {name}: {e}"))?;
     let mut reader = Box::new(FrameReader::<MAX_FRAME>::new());
     let mut info: Option<Info> = None;
     let mut statuses = 0;
@@ -634,9 +714,9 @@ fn handshake(
                 Some(Ok(body)) => body,
                 Some(Err(FrameError::Version(v))) => bail!(
                     "the rig at {name} runs firmware speaking rig protocol version {v}, and this p1sim {} speaks \
-                     version {PROTOCOL_VERSION}: {}",
+                     versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}: {}",
                     env!("CARGO_PKG_VERSION"),
-                    reflash_hint()
+                    version_hint(v)
                 ),
                 Some(Err(e)) => {
                     garbled = Some(e);
@@ -652,19 +732,19 @@ fn handshake(
             };
             match msg {
                 DeviceMsg::Hello(h) if info.is_none() => {
-                    if h.protocol != PROTOCOL_VERSION {
+                    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&h.protocol) {
                         bail!(
                             "the rig at {name} (firmware {}) speaks rig protocol version {}, and this p1sim {} \
-                             speaks version {PROTOCOL_VERSION}: {}",
+                             speaks versions {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}: {}",
                             h.firmware,
                             h.protocol,
                             env!("CARGO_PKG_VERSION"),
-                            reflash_hint()
+                            version_hint(h.protocol)
                         );
                     }
                     let hello = Info {
                         firmware: h.firmware.to_string(),
-                        protocol: h.protocol,
+                        protocol: h.protocol.min(PROTOCOL_VERSION),
                         mode: h.mode,
                         profile: h.profile.to_string(),
                         pins: h.pins,
@@ -679,7 +759,8 @@ fn handshake(
                         HostMsg::SetRequestMode(settings.request),
                         HostMsg::ConfigureCapture(settings.capture),
                     ] {
-                        write_msg(t, &msg).map_err(|e| anyhow!("cannot configure the rig at {name}: {e}"))?;
+                        write_msg(t, hello_version(&info), &msg)
+                            .map_err(|e| anyhow!("cannot configure the rig at {name}: {e}"))?;
                     }
                 }
                 DeviceMsg::Status(s) if info.is_some() => {

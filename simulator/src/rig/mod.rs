@@ -7,12 +7,15 @@
 //!   faults, events over a channel, reconnection after the rig is unplugged.
 //! - [`output`]: the rig fed by a live meter (`p1sim run --rig DEV`): telegrams at their interval
 //!   boundaries as the Request line allows, captured board output to a file, counters.
-//! - [`fake`]: a rig that exists only in memory, speaking the device side of the protocol.
+//! - [`fake`]: a rig that exists only in memory, speaking the device side of the protocol; with
+//!   a board model wired between its output and capture ([`twin`]), the virtual twin of a board
+//!   under test.
 
 pub mod client;
 pub mod fake;
 pub mod output;
 pub mod transport;
+pub mod twin;
 
 #[cfg(test)]
 mod tests;

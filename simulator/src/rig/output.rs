@@ -29,7 +29,7 @@ use p1sim_core::rig::{AbortReason, FaultPlan, RequestMode, caps};
 use serde_json::{Value, json};
 
 use super::client::{Rig, RigEvent, RigSender, Settings, describe_line, protocol_plan};
-use super::transport::{Connector, SerialConnector};
+use super::transport::Connector;
 use crate::live::pacer::{LineStats, Msg, Outgoing};
 
 /// What `--rig` asked for.
@@ -204,6 +204,8 @@ impl Shared {
                 st.up = s.request_high;
                 self.line.request.store(s.request_high, relaxed);
             }
+            // `run --rig` never asks for measurements.
+            RigEvent::Measured(_) => {}
             RigEvent::Overrun { .. } => {
                 self.stats.overruns.fetch_add(1, relaxed);
                 eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
@@ -255,7 +257,7 @@ impl std::fmt::Debug for Shared {
 impl RigOutput {
     /// Connects to the rig on `plan.device` and starts feeding it.
     pub fn start(plan: &RigPlan, profile: &Profile, faults: Option<&Scenario>) -> Result<RigOutput> {
-        RigOutput::start_with(Box::new(SerialConnector::new(&plan.device)), plan, profile, faults)
+        RigOutput::start_with(crate::rig::transport::connector_for(&plan.device), plan, profile, faults)
     }
 
     /// [`RigOutput::start`] through any connector (tests use the simulated rig).

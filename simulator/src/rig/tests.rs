@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use p1sim_core::rig::{ErrorCode, FaultPlan, MAX_CHUNK, PROTOCOL_VERSION, RequestMode};
+use p1sim_core::rig::{ErrorCode, FaultPlan, MAX_CHUNK, MeasureRequest, PROTOCOL_VERSION, Quantity, RequestMode};
 use p1sim_core::spec::{Framing, LineSettings};
 use p1sim_core::wire::{self, BitFault, BitSpan, Symbol};
 
@@ -68,11 +68,50 @@ fn hello_checks_the_rig_and_configures_it() {
 #[test]
 fn another_protocol_version_names_both_and_how_to_reflash() {
     let fake = FakeRig::new(Behaviour { protocol: PROTOCOL_VERSION + 1, ..Behaviour::default() });
-    let err = Rig::connect(fake.connector("/dev/rig-old"), settings()).unwrap_err().to_string();
+    let err = Rig::connect(fake.connector("/dev/rig-new"), settings()).unwrap_err().to_string();
     assert!(err.contains(&format!("protocol version {}", PROTOCOL_VERSION + 1)), "{err}");
-    assert!(err.contains(&format!("speaks version {PROTOCOL_VERSION}")), "{err}");
-    assert!(err.contains("cargo xtask firmware") && err.contains("p1sim-rig.uf2"), "{err}");
-    assert!(err.contains("/dev/rig-old"), "{err}");
+    assert!(err.contains(&format!("speaks versions 1 to {PROTOCOL_VERSION}")), "{err}");
+    assert!(
+        err.contains("update p1sim") && err.contains("cargo xtask firmware") && err.contains("p1sim-rig.uf2"),
+        "{err}"
+    );
+    assert!(err.contains("/dev/rig-new"), "{err}");
+}
+
+#[test]
+fn a_version_1_firmware_works_for_everything_but_measurements() {
+    let fake = FakeRig::new(Behaviour { protocol: 1, loopback: true, ..Behaviour::default() });
+    let (rig, events) = Rig::connect(fake.connector("/dev/rig-old"), settings()).unwrap();
+    assert_eq!(rig.info().protocol, 1);
+    let t = telegram(700);
+    let id = rig.send(Arc::clone(&t), FaultPlan::default());
+    wait_for(&events, "SendComplete", |e| matches!(e, RigEvent::SendComplete { id: i, .. } if *i == id).then_some(()));
+    let err = rig.measure(MeasureRequest { supply_window_ms: 100 }).unwrap_err().to_string();
+    assert!(err.contains("rig protocol 1") && err.contains("no electrical measurements"), "{err}");
+    assert!(err.contains("cargo xtask firmware") && err.contains("everything else works"), "{err}");
+    fake.seen(|s| assert_eq!(s.measures, 0, "nothing was asked of it"));
+}
+
+#[test]
+fn a_twin_answers_measurements_over_the_protocol() {
+    let board = p1sim_core::wire::board::Board::named("transistor-inverter-bc847").unwrap();
+    let fake = FakeRig::new(Behaviour { board: Some(board), ..Behaviour::default() });
+    let (rig, events) = Rig::connect(fake.connector("/dev/rig"), settings()).unwrap();
+    assert!(rig.info().capability_names().contains(&"sense-line"));
+    rig.measure(MeasureRequest { supply_window_ms: 100 }).unwrap();
+    let m = wait_for(&events, "Measured", |e| match e {
+        RigEvent::Measured(m) => Some(m.clone()),
+        _ => None,
+    });
+    assert_eq!(m.circuit, p1sim_core::rig::sense::RIG_CIRCUIT);
+    // The BC847's base holds the released line at 0.75 V.
+    let open = m.get(Quantity::LineOpen).and_then(|r| r.value).unwrap();
+    assert!((open - 750).abs() <= 2, "{open}");
+    assert_eq!(m.get(Quantity::SupplyAverage).and_then(|r| r.value), Some(1_100));
+    // A rig without sensors says so before asking.
+    let plain = FakeRig::new(Behaviour::default());
+    let (rig, _) = Rig::connect(plain.connector("/dev/plain"), settings()).unwrap();
+    assert!(rig.measure(MeasureRequest { supply_window_ms: 1 }).unwrap_err().to_string().contains("no sensors"));
 }
 
 #[test]

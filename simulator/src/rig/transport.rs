@@ -1,6 +1,7 @@
 //! How the rig client reaches a rig: a byte stream with short read timeouts (the rig's USB
-//! CDC-ACM serial port, or an in-memory pipe in tests) and a [`Connector`] that opens it again
-//! after the device disappears.
+//! CDC-ACM serial port; a raw TCP socket to a rig on another machine behind ser2net, or to the
+//! firmware running in the emulator; an in-memory pipe in tests) and a [`Connector`] that opens
+//! it again after the device disappears.
 //!
 //! Reads wait at most [`READ_TIMEOUT`] and return `Ok(0)` when nothing came, so a reader thread
 //! can notice it should stop; an error means the device is gone.
@@ -35,6 +36,78 @@ pub trait Connector: Send {
     fn name(&self) -> &str;
     /// Opens the device; errors say what is wrong and how to fix it.
     fn open(&mut self) -> Result<Box<dyn Transport>>;
+}
+
+/// The connector for a rig named on the command line: `tcp://HOST:PORT` for a rig reached over
+/// the network (ser2net in raw mode, or the emulator's bridge), a serial device otherwise.
+pub fn connector_for(device: &str) -> Box<dyn Connector> {
+    match device.strip_prefix("tcp://") {
+        Some(addr) => Box::new(TcpConnector { name: device.to_string(), addr: addr.to_string() }),
+        None => Box::new(SerialConnector::new(device)),
+    }
+}
+
+/// A rig behind a raw TCP socket.
+#[derive(Debug, Clone)]
+pub struct TcpConnector {
+    name: String,
+    addr: String,
+}
+
+impl Connector for TcpConnector {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn open(&mut self) -> Result<Box<dyn Transport>> {
+        use std::net::{TcpStream, ToSocketAddrs};
+        let addrs: Vec<_> = self
+            .addr
+            .to_socket_addrs()
+            .map_err(|e| anyhow::format_err!("cannot resolve the rig at {}: {e}; give tcp://HOST:PORT", self.name))?
+            .collect();
+        let stream =
+            addrs.iter().find_map(|a| TcpStream::connect_timeout(a, Duration::from_secs(3)).ok()).ok_or_else(|| {
+                anyhow::format_err!(
+                    "cannot connect to the rig at {}: nothing accepts connections there; is ser2net (raw mode) or the \
+                     emulator bridge running?",
+                    self.name
+                )
+            })?;
+        stream.set_read_timeout(Some(READ_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Box::new(TcpTransport { stream }))
+    }
+}
+
+struct TcpTransport {
+    stream: std::net::TcpStream,
+}
+
+impl Transport for TcpTransport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.stream.read(buf) {
+            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the rig closed the connection")),
+            Ok(n) => Ok(n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                ) =>
+            {
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        Write::write_all(&mut self.stream, bytes)
+    }
+
+    fn try_clone(&self) -> io::Result<Box<dyn Transport>> {
+        Ok(Box::new(TcpTransport { stream: self.stream.try_clone()? }))
+    }
 }
 
 /// The rig's serial port (`/dev/ttyACM0`, `/dev/serial/by-id/usb-p1sim_p1sim_rig_...`).
@@ -253,6 +326,40 @@ mod tests {
         link.unplug();
         assert!(Transport::read(&mut device, &mut buf).is_err());
         assert!(Transport::write_all(&mut host, b"x").is_err());
+    }
+
+    #[test]
+    fn a_rig_over_tcp_carries_bytes_both_ways() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 5];
+            std::io::Read::read_exact(&mut s, &mut buf).unwrap();
+            std::io::Write::write_all(&mut s, &buf).unwrap();
+        });
+        let mut c = connector_for(&format!("tcp://{addr}"));
+        let mut t = c.open().unwrap();
+        t.write_all(b"hello").unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        while got.len() < 5 {
+            let n = t.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"hello");
+        echo.join().unwrap();
+        // The peer hung up: an error, so the client looks for the rig again.
+        let mut n = Ok(0);
+        for _ in 0..100 {
+            n = t.read(&mut buf);
+            if n.is_err() {
+                break;
+            }
+        }
+        assert!(n.is_err());
+        let err = connector_for("tcp://127.0.0.1:1").open().err().unwrap().to_string();
+        assert!(err.contains("tcp://127.0.0.1:1") && err.contains("ser2net"), "{err}");
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub struct Burst {
 }
 
 /// Everything between the meter's output and the bytes a reader gets.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Setup<'p> {
     /// The meter's line settings.
     pub line: LineSettings,
@@ -39,7 +39,7 @@ pub struct Setup<'p> {
 impl Setup<'_> {
     /// Whether the meter sends at all: it needs Request held high (a perfect interface does).
     pub fn meter_sends(&self) -> bool {
-        self.board.is_none_or(|b| b.drives_request())
+        self.board.as_ref().is_none_or(|b| b.drives_request())
     }
 }
 
@@ -79,15 +79,87 @@ pub struct Recording {
     pub received: Vec<RxChar>,
 }
 
+/// The far side of the meter's output: the interface board (or a perfect one) and the reader's
+/// UART, taking the meter's runs in time order. It keeps its state between telegrams, so whoever
+/// drives it may use one transmitter for a whole stream (a [`Pipeline`]) or one per telegram
+/// with that telegram's fault plan (the simulated rig).
+#[derive(Debug)]
+pub struct Downstream {
+    board: Option<BoardSim>,
+    rx: Receiver,
+    rec: Option<Recording>,
+    counts: Counts,
+}
+
+impl Downstream {
+    /// The board and UART with the line idle (the P1 line idles in mark, which the meter holds
+    /// by sinking); `record` keeps the waveforms and characters.
+    pub fn new(board: Option<&Board>, receiver: ReceiverConfig, record: bool) -> Result<Downstream> {
+        let rx = Receiver::new(receiver).map_err(|e| format_err!("--receiver {receiver}: {e}"))?;
+        Ok(Downstream {
+            board: board.map(|b| b.simulate(Level::Low)),
+            rx,
+            rec: record.then(Recording::default),
+            counts: Counts::default(),
+        })
+    }
+
+    /// Feeds the meter's output for the next `run.ps`; received characters go to `out`.
+    pub fn push(&mut self, run: Run, out: &mut impl FnMut(RxChar)) {
+        let Downstream { board, rx, rec, counts } = self;
+        if let Some(r) = rec {
+            r.meter.push(run);
+        }
+        match board {
+            Some(b) => b.push(run, &mut |o| push_reader(rx, rec, counts, out, o)),
+            // A perfect interface: pulled up and inverted, so the UART sees TTL polarity.
+            None => push_reader(rx, rec, counts, out, Run::new(run.level.flip(), run.ps)),
+        }
+    }
+
+    /// Passes on what the board holds back for merging, so every character the meter has sent
+    /// so far reaches the UART; the line goes on from there.
+    pub fn settle(&mut self, out: &mut impl FnMut(RxChar)) {
+        let Downstream { board, rx, rec, counts } = self;
+        if let Some(b) = board {
+            b.flush(&mut |o| push_reader(rx, rec, counts, out, o));
+        }
+    }
+
+    /// Ends the line: everything held back comes out, a character in progress is completed.
+    pub fn finish(&mut self, out: &mut impl FnMut(RxChar)) {
+        self.settle(out);
+        let Downstream { rx, rec, counts, .. } = self;
+        rx.finish(&mut |c| received(rec, counts, out, c));
+    }
+
+    /// The node voltage of the board's data line (the released or sunk level), if there is one.
+    pub fn line_volts(&self) -> Option<f64> {
+        self.board.as_ref().map(BoardSim::volts)
+    }
+
+    /// Picoseconds of line received so far.
+    pub fn now(&self) -> u64 {
+        self.rx.now()
+    }
+
+    pub fn counts(&self) -> Counts {
+        self.counts
+    }
+
+    fn record_sent(&mut self, sent: impl IntoIterator<Item = (u64, u8)>) {
+        if let Some(r) = &mut self.rec {
+            r.sent.extend(sent);
+        }
+    }
+}
+
 /// Meter, line, board and UART, pushing runs from one to the next.
 #[derive(Debug)]
 pub struct Pipeline<'p> {
     setup: Setup<'p>,
     enc: LineEncoder<'p>,
-    board: Option<BoardSim>,
-    rx: Receiver,
-    rec: Option<Recording>,
-    counts: Counts,
+    down: Downstream,
 }
 
 impl<'p> Pipeline<'p> {
@@ -95,10 +167,8 @@ impl<'p> Pipeline<'p> {
     pub fn new(setup: Setup<'p>, record: bool) -> Result<Pipeline<'p>> {
         let enc = LineEncoder::new(setup.line, Polarity::Inverted, setup.plan)
             .map_err(|e| format_err!("the meter's line {}: {e}", setup.line))?;
-        let rx = Receiver::new(setup.receiver).map_err(|e| format_err!("--receiver {}: {e}", setup.receiver))?;
-        // The P1 line idles in mark, which the meter holds by sinking.
-        let board = setup.board.map(|b| b.simulate(Level::Low));
-        Ok(Pipeline { setup, enc, board, rx, rec: record.then(Recording::default), counts: Counts::default() })
+        let down = Downstream::new(setup.board.as_ref(), setup.receiver, record)?;
+        Ok(Pipeline { setup, enc, down })
     }
 
     pub fn setup(&self) -> &Setup<'p> {
@@ -111,71 +181,47 @@ impl<'p> Pipeline<'p> {
     }
 
     pub fn counts(&self) -> Counts {
-        self.counts
+        self.down.counts()
     }
 
     /// Idles until `at_ps` (or not at all if the line is busy until later), then sends `bytes`
     /// back to back, unless the meter is silent for want of Request. Received characters go to
     /// `out`.
     pub fn send_at(&mut self, at_ps: u64, bytes: &[u8], out: &mut impl FnMut(RxChar)) {
-        let Pipeline { setup, enc, board, rx, rec, counts } = self;
-        let record = rec.is_some();
-        let mut stage = |r: Run| push_meter(board, rx, rec, counts, out, r);
+        let Pipeline { setup, enc, down } = self;
+        let mut stage = |r: Run| down.push(r, out);
         enc.idle(at_ps.saturating_sub(enc.now()), &mut stage);
         if !setup.meter_sends() {
             return;
         }
+        let record = down.rec.is_some();
         let mut sent = Vec::with_capacity(if record { bytes.len() } else { 0 });
+        let mut stage = |r: Run| down.push(r, out);
         for &b in bytes {
             let t = enc.encode_byte(b, &mut stage);
             if record {
                 sent.push((t, b));
             }
         }
-        if let Some(r) = rec {
-            r.sent.extend(sent);
-        }
+        down.record_sent(sent);
     }
 
     /// Idles for `tail_ps` and flushes every stage, so all characters come out.
     pub fn finish(&mut self, tail_ps: u64, out: &mut impl FnMut(RxChar)) {
-        let Pipeline { enc, board, rx, rec, counts, .. } = self;
-        let mut stage = |r: Run| push_meter(board, rx, rec, counts, out, r);
+        let Pipeline { enc, down, .. } = self;
+        let mut stage = |r: Run| down.push(r, out);
         enc.idle(tail_ps, &mut stage);
         enc.flush(&mut stage);
-        if let Some(b) = board {
-            let mut to_rx = |o: Run| push_reader(rx, rec, counts, out, o);
-            b.flush(&mut to_rx);
-        }
-        let mut chars = |c: RxChar| received(rec, counts, out, c);
-        rx.finish(&mut chars);
+        down.finish(out);
     }
 
     /// The recording, if the pipeline was made with one.
     pub fn recording(&self) -> Option<&Recording> {
-        self.rec.as_ref()
+        self.down.rec.as_ref()
     }
 
     pub fn into_recording(self) -> Option<Recording> {
-        self.rec
-    }
-}
-
-fn push_meter(
-    board: &mut Option<BoardSim>,
-    rx: &mut Receiver,
-    rec: &mut Option<Recording>,
-    counts: &mut Counts,
-    out: &mut impl FnMut(RxChar),
-    run: Run,
-) {
-    if let Some(r) = rec {
-        r.meter.push(run);
-    }
-    match board {
-        Some(b) => b.push(run, &mut |o| push_reader(rx, rec, counts, out, o)),
-        // A perfect interface: pulled up and inverted, so the UART sees TTL polarity.
-        None => push_reader(rx, rec, counts, out, Run::new(run.level.flip(), run.ps)),
+        self.down.rec
     }
 }
 
@@ -258,13 +304,14 @@ impl Report {
 
 impl<'p, W: Write> Through<'p, W> {
     pub fn new(setup: Setup<'p>, interval_s: u32, out: W) -> Result<Through<'p, W>> {
+        let first_at = 10 * char_ps(setup.line);
         let pipe = Pipeline::new(setup, false)?;
         Ok(Through {
             out,
             pipe,
             interval_ps: u64::from(interval_s.max(1)) * PS_PER_S,
             // A little idle first, so the receiver sees the line at rest before the first start bit.
-            next_at: 10 * char_ps(setup.line),
+            next_at: first_at,
             pending: Some(VecDeque::new()),
             error: None,
         })

@@ -3,6 +3,8 @@
 //! virtualenv with a pinned PyPI package for interop tests.
 #![allow(dead_code)]
 
+pub mod rig_pty;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

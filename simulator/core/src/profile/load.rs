@@ -255,14 +255,19 @@ pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
 
 /// Parses profile text. `file` is only used in error messages.
 pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError> {
-    let src = Source { file, text };
-    let raw: File = toml::from_str(text).map_err(|e| {
+    let raw: File = from_toml(file, text)?;
+    build(name, &Source { file, text }, raw)
+}
+
+/// Deserializes TOML text of any of p1sim's file kinds (profiles, boards, bench plans), with
+/// syntax and type errors located as a profile's are: file, line, column and key.
+pub fn from_toml<T: serde::de::DeserializeOwned>(file: &str, text: &str) -> Result<T, ProfileError> {
+    toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         let message = e.message().trim().to_string();
         let key = unknown_field(&message);
-        src.error(span, key.as_deref(), message)
-    })?;
-    build(name, &src, raw)
+        Source { file, text }.error(span, key.as_deref(), message)
+    })
 }
 
 /// The key named by serde's "unknown field `x`" message.

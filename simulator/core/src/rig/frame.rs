@@ -9,7 +9,7 @@
 use serde::Serialize;
 use serde::de::Deserialize;
 
-use super::{DeviceMsg, ErrorCode, HostMsg, MAX_BODY, PROTOCOL_VERSION};
+use super::{DeviceMsg, ErrorCode, HostMsg, MAX_BODY, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// CRC-32C (Castagnoli) with a 1 KiB table: good burst detection for frames up to a kilobyte,
 /// and small enough for the firmware's flash budget.
@@ -55,7 +55,9 @@ impl core::fmt::Display for FrameError {
             FrameError::Oversize => f.write_str("frame longer than the reader's buffer"),
             FrameError::Short => f.write_str("frame too short for a version byte and a CRC"),
             FrameError::Crc => f.write_str("CRC mismatch"),
-            FrameError::Version(v) => write!(f, "protocol version {v}, expected {PROTOCOL_VERSION}"),
+            FrameError::Version(v) => {
+                write!(f, "protocol version {v}, expected {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION}")
+            }
             FrameError::Message => f.write_str("no valid message in the frame"),
             FrameError::BufferTooSmall => f.write_str("message too large for the frame buffer"),
         }
@@ -144,6 +146,13 @@ impl<const N: usize> FrameReader<N> {
     /// were consumed and, when a non-empty frame ended, its checked body (postcard bytes, the
     /// version and CRC stripped) or why it was refused. Call again with the rest of `data`.
     pub fn push<'s>(&'s mut self, data: &[u8]) -> (usize, Option<Result<&'s [u8], FrameError>>) {
+        let (used, frame) = self.push_versioned(data);
+        (used, frame.map(|f| f.map(|f| f.body)))
+    }
+
+    /// [`FrameReader::push`], with the version each frame was framed in: the version to answer
+    /// its sender in.
+    pub fn push_versioned<'s>(&'s mut self, data: &[u8]) -> (usize, Option<Result<Frame<'s>, FrameError>>) {
         for (i, &b) in data.iter().enumerate() {
             if b != 0 {
                 if self.len < N {
@@ -168,8 +177,15 @@ impl<const N: usize> FrameReader<N> {
     }
 }
 
+/// A checked frame: the protocol version it was framed in, and its postcard body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame<'a> {
+    pub version: u8,
+    pub body: &'a [u8],
+}
+
 /// COBS-decodes a frame in place and checks its CRC and version.
-fn check(frame: &mut [u8]) -> Result<&[u8], FrameError> {
+fn check(frame: &mut [u8]) -> Result<Frame<'_>, FrameError> {
     let n = cobs::decode_in_place(frame).map_err(|_| FrameError::Cobs)?;
     if n < 1 + CRC_LEN {
         return Err(FrameError::Short);
@@ -178,10 +194,10 @@ fn check(frame: &mut [u8]) -> Result<&[u8], FrameError> {
     if CRC32C.checksum(body).to_le_bytes() != crc {
         return Err(FrameError::Crc);
     }
-    if body[0] != PROTOCOL_VERSION {
+    if !(MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&body[0]) {
         return Err(FrameError::Version(body[0]));
     }
-    Ok(&body[1..])
+    Ok(Frame { version: body[0], body: &body[1..] })
 }
 
 #[cfg(test)]
@@ -225,6 +241,51 @@ mod tests {
         plan
     }
 
+    fn sample_measured() -> Measured {
+        let mut readings = heapless::Vec::new();
+        for (quantity, value, resolution) in [
+            (Quantity::LineOpen, Some(4_321), 2),
+            (Quantity::LineLoaded, Some(1_528), 2),
+            (Quantity::Rise, Some(3_472), 16),
+            (Quantity::Fall, None, 16),
+            (Quantity::Request, Some(5_012), 2),
+            (Quantity::OutputHigh, Some(3_299), 2),
+            (Quantity::SupplyAverage, Some(81_200), 100),
+            (Quantity::SupplyPeak, Some(312_000), 100),
+            (Quantity::SupplyVoltage, Some(4_968), 4),
+        ] {
+            readings.push(Reading { quantity, value, resolution }).unwrap();
+        }
+        Measured {
+            circuit: Circuit { sense_input_ohms: 300_000, known_load_ohms: 10_000, threshold_mv: 2_400 },
+            readings,
+        }
+    }
+
+    #[test]
+    fn version_2_appends_messages_so_version_1_frames_still_read() {
+        // The discriminants of version 1 are unchanged: Cancel is still 5, Error still 7, and
+        // the new messages come after them.
+        let mut scratch = [0u8; MAX_BODY];
+        let body = |msg: &HostMsg<'_>, scratch: &mut [u8]| postcard::to_slice(msg, scratch).unwrap().to_vec();
+        assert_eq!(body(&HostMsg::Cancel, &mut scratch), [5]);
+        assert_eq!(body(&HostMsg::Measure(MeasureRequest { supply_window_ms: 1 }), &mut scratch)[0], 6);
+        let dev =
+            postcard::to_slice(&DeviceMsg::Error { code: ErrorCode::Sensor, arg: 0 }, &mut scratch).unwrap().to_vec();
+        assert_eq!(dev, [7, 9, 0]);
+        assert_eq!(postcard::to_slice(&DeviceMsg::Measured(sample_measured()), &mut scratch).unwrap()[0], 8);
+        // A frame in version 1 is read, and the reader says which version it was.
+        let mut out = [0u8; MAX_FRAME];
+        let n = encode_versioned(1, &HostMsg::Hello, &mut scratch, &mut out).unwrap();
+        let mut reader = FrameReader::<CAP>::new();
+        let (_, frame) = reader.push_versioned(&out[..n]);
+        let frame = frame.unwrap().unwrap();
+        assert_eq!((frame.version, decode_host(frame.body).unwrap()), (1, HostMsg::Hello));
+        let n = encode(&HostMsg::Hello, &mut scratch, &mut out).unwrap();
+        let (_, frame) = reader.push_versioned(&out[..n]);
+        assert_eq!(frame.unwrap().unwrap().version, PROTOCOL_VERSION);
+    }
+
     #[test]
     fn every_host_message_round_trips() {
         let data = b"/ISK5\\2M550T-1012\r\n\r\n1-0:1.8.1(000671.578*kWh)\r\n!";
@@ -236,6 +297,7 @@ mod tests {
             HostMsg::ConfigureCapture(CaptureConfig::TTL),
             HostMsg::Send(SendChunk { id: 7, offset: 0, last: true, plan, data }),
             HostMsg::Cancel,
+            HostMsg::Measure(MeasureRequest { supply_window_ms: 500 }),
         ];
         for msg in msgs {
             let frame = frame_of(&msg);
@@ -276,6 +338,7 @@ mod tests {
             DeviceMsg::SendAborted { id: 2, bytes: 17, reason: AbortReason::RequestDropped },
             DeviceMsg::Overrun { buffer: Buffer::CaptureFifo, lost: 1 },
             DeviceMsg::Error { code: ErrorCode::Version, arg: 9 },
+            DeviceMsg::Measured(sample_measured()),
         ];
         for msg in msgs {
             let frame = frame_of(&msg);

@@ -10,17 +10,31 @@
 //! [`DeviceMsg::Status`], and reports what happens on the line as events: Request edges,
 //! captured bytes, send completions and aborts, buffer overruns and errors. A frame that cannot
 //! be read never stops the rig: it answers with [`DeviceMsg::Error`] and goes on with the next.
+//!
+//! Versions: version 2 added [`HostMsg::Measure`] and [`DeviceMsg::Measured`] (the electrical
+//! measurements of a rig with sensors) after the variants of version 1, which encode as they
+//! did. So both sides read frames of any version from [`MIN_PROTOCOL_VERSION`] up: a host says
+//! Hello in version 1, learns the rig's version from the answer, and frames everything after in
+//! the lower of the two; a rig answers in the version the host framed its last message in.
 
 pub mod frame;
 pub mod pins;
+pub mod sense;
 
 use heapless::Vec;
 use serde::{Deserialize, Serialize};
 
 use crate::spec::{Framing, Parity};
 
-/// Bumped on any change to a message's layout; the first byte of every frame.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Bumped on any change to the messages; the first byte of every frame.
+pub const PROTOCOL_VERSION: u8 = 2;
+
+/// The oldest version whose frames this side still reads: a later version only appends
+/// messages, so every message of an older version encodes the same.
+pub const MIN_PROTOCOL_VERSION: u8 = 1;
+
+/// The first version with measurements ([`HostMsg::Measure`]).
+pub const MEASURE_VERSION: u8 = 2;
 
 /// Most telegram bytes one [`SendChunk`] carries. Telegrams are under 4 kB (dsmr-facts.md A12),
 /// so a whole telegram is a handful of chunks; the host client splits and the rig reassembles
@@ -51,6 +65,17 @@ pub mod caps {
     pub const OPEN_DRAIN: u32 = 1 << 3;
     /// Telegrams generated on the rig from a compiled-in profile (the pocket meter).
     pub const STANDALONE: u32 = 1 << 4;
+    /// The data line's sense input: its released level with and without a known load, and the
+    /// times of its edges.
+    pub const SENSE_LINE: u32 = 1 << 5;
+    /// The Request line's voltage.
+    pub const SENSE_REQUEST: u32 = 1 << 6;
+    /// The board's supply current (and voltage), from a current monitor on +5 V.
+    pub const SENSE_SUPPLY: u32 = 1 << 7;
+    /// The board's TTL output level at the capture input.
+    pub const SENSE_OUTPUT: u32 = 1 << 8;
+    /// Every sensor bit.
+    pub const SENSORS: u32 = SENSE_LINE | SENSE_REQUEST | SENSE_SUPPLY | SENSE_OUTPUT;
 }
 
 /// Electrical sense of the line at the pin: the wire model's own (`Normal`: mark high, a TTL
@@ -189,6 +214,37 @@ impl Fault {
     }
 }
 
+impl From<Fault> for crate::wire::BitFault {
+    fn from(f: Fault) -> Self {
+        use crate::wire::{BitFault, BitSpan, Symbol};
+        match f {
+            Fault::Flip { char, bit } => BitFault::Flip { char, bit },
+            Fault::Glitch { char, at, width, mark } => BitFault::Glitch {
+                char,
+                at: BitSpan(at),
+                width: BitSpan(width),
+                level: if mark { Symbol::Mark } else { Symbol::Space },
+            },
+            Fault::Idle { after, length } => BitFault::Idle { after, length: BitSpan(length) },
+            Fault::Break { after, length } => BitFault::Break { after, length: BitSpan(length) },
+        }
+    }
+}
+
+impl From<crate::wire::BitFault> for Fault {
+    fn from(f: crate::wire::BitFault) -> Self {
+        use crate::wire::{BitFault, Symbol};
+        match f {
+            BitFault::Flip { char, bit } => Fault::Flip { char, bit },
+            BitFault::Glitch { char, at, width, level } => {
+                Fault::Glitch { char, at: at.0, width: width.0, mark: level == Symbol::Mark }
+            }
+            BitFault::Idle { after, length } => Fault::Idle { after, length: length.0 },
+            BitFault::Break { after, length } => Fault::Break { after, length: length.0 },
+        }
+    }
+}
+
 /// Everything that should go wrong with one telegram.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct FaultPlan {
@@ -221,6 +277,126 @@ pub struct SendChunk<'a> {
     pub data: &'a [u8],
 }
 
+/// What [`HostMsg::Measure`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct MeasureRequest {
+    /// How long to sample the supply current for its average and peak, in milliseconds.
+    pub supply_window_ms: u16,
+}
+
+impl MeasureRequest {
+    /// The longest supply window a rig samples.
+    pub const MAX_WINDOW_MS: u16 = 5_000;
+}
+
+/// A quantity a rig with sensors measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Quantity {
+    /// The data line released by the rig, with only its sense input on it (mV).
+    LineOpen,
+    /// The data line released, with the rig's known load switched in as well (mV).
+    LineLoaded,
+    /// From the rig releasing the data line to it crossing the sense threshold (ns).
+    Rise,
+    /// From the rig pulling the data line low to it falling below the sense threshold (ns).
+    Fall,
+    /// The Request line (mV).
+    Request,
+    /// The board's TTL output while the line idles (its high level, mV).
+    OutputHigh,
+    /// The board's supply current from +5 V, averaged over the window (µA).
+    SupplyAverage,
+    /// The highest supply current sampled in the window (µA).
+    SupplyPeak,
+    /// The +5 V supply at the board (mV).
+    SupplyVoltage,
+}
+
+impl Quantity {
+    /// Its name in reports: `line-open`, `supply-peak`, ...
+    pub const fn name(self) -> &'static str {
+        match self {
+            Quantity::LineOpen => "line-open",
+            Quantity::LineLoaded => "line-loaded",
+            Quantity::Rise => "rise",
+            Quantity::Fall => "fall",
+            Quantity::Request => "request",
+            Quantity::OutputHigh => "output-high",
+            Quantity::SupplyAverage => "supply-average",
+            Quantity::SupplyPeak => "supply-peak",
+            Quantity::SupplyVoltage => "supply-voltage",
+        }
+    }
+
+    /// What it is, in words.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Quantity::LineOpen => "data line released",
+            Quantity::LineLoaded => "with the known load",
+            Quantity::Rise => "rise to the threshold",
+            Quantity::Fall => "fall below the threshold",
+            Quantity::Request => "Request",
+            Quantity::OutputHigh => "board output, high",
+            Quantity::SupplyAverage => "supply current, average",
+            Quantity::SupplyPeak => "supply current, peak",
+            Quantity::SupplyVoltage => "supply voltage",
+        }
+    }
+
+    /// The unit of its readings.
+    pub const fn unit(self) -> &'static str {
+        match self {
+            Quantity::LineOpen
+            | Quantity::LineLoaded
+            | Quantity::Request
+            | Quantity::OutputHigh
+            | Quantity::SupplyVoltage => "mV",
+            Quantity::Rise | Quantity::Fall => "ns",
+            Quantity::SupplyAverage | Quantity::SupplyPeak => "µA",
+        }
+    }
+}
+
+/// One measured quantity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reading {
+    pub quantity: Quantity,
+    /// In the quantity's unit; `None` when it could not be measured (an edge that never
+    /// crossed the threshold within the rig's wait).
+    pub value: Option<i32>,
+    /// The smallest difference the sensor tells apart, in the same unit.
+    pub resolution: u32,
+}
+
+/// The rig's data-line sense circuit as built: what turns two levels into a pull-up resistance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Circuit {
+    /// The sense input's own load on the line (its divider), in ohms.
+    pub sense_input_ohms: u32,
+    /// The known load the rig switches in, in ohms.
+    pub known_load_ohms: u32,
+    /// The line voltage at which the sense input's GPIO reads high, in millivolts.
+    pub threshold_mv: u16,
+}
+
+/// Most readings in one [`Measured`].
+pub const MAX_READINGS: usize = 12;
+
+/// The answer to [`HostMsg::Measure`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Measured {
+    pub circuit: Circuit,
+    /// The quantities the rig's sensors measured; a quantity without a sensor is absent.
+    pub readings: Vec<Reading, MAX_READINGS>,
+}
+
+impl Measured {
+    /// The reading of a quantity, if the rig measured it.
+    pub fn get(&self, q: Quantity) -> Option<Reading> {
+        self.readings.iter().find(|r| r.quantity == q).copied()
+    }
+}
+
 /// Host to rig.
 // No allocator on the rig: messages travel by value through fixed-size queues, so the big
 // variants stay inline rather than boxed.
@@ -236,6 +412,9 @@ pub enum HostMsg<'a> {
     Send(SendChunk<'a>),
     /// Drops the telegram on the line and everything queued, returning the line to idle.
     Cancel,
+    /// Measures what the rig's sensors can, with the line idle (version 2); the answer is
+    /// [`DeviceMsg::Measured`]. A telegram on the line is cancelled first.
+    Measure(MeasureRequest),
 }
 
 /// Which GPIO does what, as the firmware was built.
@@ -340,6 +519,8 @@ pub enum ErrorCode {
     /// A fault plan the wire model refuses (out of order, a flip past the frame, a glitch
     /// under one slot, too much skew); `arg` is the fault's index, or 0xFFFF for the plan.
     FaultPlan,
+    /// A sensor did not answer (`arg`: the [`Quantity`] as a number).
+    Sensor,
 }
 
 /// Rig to host.
@@ -373,6 +554,8 @@ pub enum DeviceMsg<'a> {
         code: ErrorCode,
         arg: u32,
     },
+    /// The answer to [`HostMsg::Measure`] (version 2).
+    Measured(Measured),
 }
 
 impl ConfigError {
@@ -407,6 +590,7 @@ impl ErrorCode {
             ErrorCode::FaultPlan => {
                 "the fault plan was refused (check it with the wire model: order, bit indices, glitch widths, skew)"
             }
+            ErrorCode::Sensor => "a sensor of the rig did not answer (check the current monitor's I2C wiring)",
         }
     }
 }
@@ -453,6 +637,28 @@ pub const fn bits_after_start(framing: Framing) -> u32 {
     framing.bits_per_char() - 1
 }
 
+/// The bits the rig's capture receiver samples after the start bit: data, parity and the first
+/// stop bit (a UART checks only the first), three samples each.
+pub const fn voted_bits(framing: Framing) -> u32 {
+    framing.data_bits as u32 + if matches!(framing.parity, Parity::None) { 0 } else { 1 } + 1
+}
+
+/// Decodes a character the rig's capture receiver sampled three times a bit, at 6/16, 8/16 and
+/// 10/16 of each bit (the wire model's [`crate::wire::receiver::Vote::Spread`]): `samples` holds
+/// `3 * voted_bits(framing)` samples in time order from bit 0. Each bit is the majority of its
+/// three; then as [`decode_char`].
+pub fn vote_char(framing: Framing, samples: u32) -> (u8, u8) {
+    let n = voted_bits(framing);
+    let mut bits = 0u32;
+    for i in 0..n {
+        let three = (samples >> (3 * i)) & 0b111;
+        if three.count_ones() >= 2 {
+            bits |= 1 << i;
+        }
+    }
+    decode_char(Framing { stop_bits: 1, ..framing }, bits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +690,29 @@ mod tests {
         assert_eq!(decode_char(Framing::EIGHT_N1, 0), (0, flags::FRAMING | flags::BREAK));
         let two_stop = Framing { stop_bits: 2, ..Framing::EIGHT_N1 };
         assert_eq!(decode_char(two_stop, 0x1_00 | 0x55), (0x55, flags::FRAMING));
+    }
+
+    #[test]
+    fn three_samples_a_bit_outvote_a_glitch() {
+        // 'A' in 8N1: 0x41 then the stop bit, each bit sampled three times.
+        let triple =
+            |bits: u32, n: u32| (0..n).fold(0u32, |w, i| w | (if bits >> i & 1 == 1 { 0b111 } else { 0 }) << (3 * i));
+        let clean = triple(0x41 | 1 << 8, 9);
+        assert_eq!(voted_bits(Framing::EIGHT_N1), 9);
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean), (0x41, 0));
+        // One sample of bit 1 (data bit 1, a 0) hit by a glitch: still 0x41.
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean | 1 << 4), (0x41, 0));
+        // Two of three: the bit flips.
+        assert_eq!(vote_char(Framing::EIGHT_N1, clean | 0b011 << 3), (0x43, 0));
+        // 7E1 'C' (three ones, parity 1), the stop bit voted down: a framing error.
+        assert_eq!(voted_bits(Framing::SEVEN_E1), 9);
+        let c = triple(0x43 | 1 << 7, 9) | 0b001 << 24;
+        assert_eq!(vote_char(Framing::SEVEN_E1, c), (0x43, flags::FRAMING));
+        // Every sample space: a break.
+        assert_eq!(vote_char(Framing::EIGHT_N1, 0), (0, flags::FRAMING | flags::BREAK));
+        // 8E2 samples 10 bits: only the first stop bit is checked.
+        let two = Framing { parity: Parity::Even, stop_bits: 2, ..Framing::EIGHT_N1 };
+        assert_eq!(voted_bits(two), 10);
     }
 
     #[test]

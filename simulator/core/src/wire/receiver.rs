@@ -10,6 +10,10 @@
 //! It works on [`Run`]s and computes where its sample points fall in each run, so a bit costs a
 //! few additions instead of sixteen samples.
 //!
+//! The three voting samples are 7, 8 and 9 of 16 ([`Vote::Adjacent`], the 16550's) by default;
+//! [`Vote::Spread`] takes 6, 8 and 10, 1/8 bit apart, as an 8x UART does (samples 3, 4 and 5 of
+//! 8) and as the rig's capture receiver does, so a glitch of 1/16 bit changes one vote at most.
+//!
 //! # Timing model
 //!
 //! Sample `n` is taken at `phase + floor(n * 1e12 / (16 * baud))` picoseconds and reads the
@@ -43,6 +47,32 @@ const OVERSAMPLE: u64 = 16;
 /// Sample points per frame at most: 3 for each of start, 8 data, parity and the first stop bit.
 const MAX_POINTS: usize = 3 * 11;
 
+/// Where the three samples that vote each bit fall, in sixteenths of the bit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Vote {
+    /// Samples 7, 8 and 9: a 16x UART (the 16550 family, most microcontrollers).
+    #[default]
+    Adjacent,
+    /// Samples 6, 8 and 10, 1/8 bit apart: an 8x UART's 3, 4 and 5 of 8, and the rig's capture.
+    Spread,
+}
+
+impl Vote {
+    /// The first sample and the spacing, in sixteenths of a bit.
+    const fn layout(self) -> (u64, u64) {
+        match self {
+            Vote::Adjacent => (7, 1),
+            Vote::Spread => (6, 2),
+        }
+    }
+
+    /// The last voting sample of a bit, in sixteenths.
+    const fn last(self) -> u64 {
+        let (first, step) = self.layout();
+        first + 2 * step
+    }
+}
+
 /// How a receiver is set up: what `stty` or a UART driver would be told, plus the input stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReceiverConfig {
@@ -53,12 +83,14 @@ pub struct ReceiverConfig {
     /// Phase of the sample clock against time 0, in 1/256 of a sample period. Real receivers
     /// start sampling at an arbitrary moment; tests sweep it.
     pub phase: u8,
+    /// Where each bit's three voting samples fall.
+    pub vote: Vote,
 }
 
 impl ReceiverConfig {
-    /// A non-inverting receiver at `line`.
+    /// A non-inverting 16x receiver at `line`.
     pub const fn new(line: LineSettings) -> ReceiverConfig {
-        ReceiverConfig { line, input: Polarity::Normal, phase: 0 }
+        ReceiverConfig { line, input: Polarity::Normal, phase: 0, vote: Vote::Adjacent }
     }
 
     /// The range of transmitter skew, in ppm, that decodes any back-to-back stream for every
@@ -69,11 +101,12 @@ impl ReceiverConfig {
         let stop = i64::from(self.line.framing.stop_bits);
         // Slow: the first stop bit's middle sample, up to 1/16 bit late, stays in the stop bit.
         let slow = -(1_000_000 / (2 * m + 1));
-        // Fast: re-armed before the next start edge (16m + 10 samples in), and the last data bit's
-        // middle sample (16(m-1) + 8, plus up to one sample of start detection) stays in it; with
-        // one stop bit the stop sample itself must also miss the next start bit, which the first
-        // condition already implies.
-        let rearm = 1_000_000 * (16 * stop - 10) / (16 * m + 10);
+        // Fast: re-armed before the next start edge (16m + 10 samples in, one past the stop bit's
+        // last vote), and the last data bit's middle sample (16(m-1) + 8, plus up to one sample of
+        // start detection) stays in it; with one stop bit the stop sample itself must also miss
+        // the next start bit, which the first condition already implies.
+        let after = self.vote.last() as i64 + 1;
+        let rearm = 1_000_000 * (16 * stop - after) / (16 * m + after);
         let last_data = 1_000_000 * 7 / (16 * m - 7);
         (slow as i32, rearm.min(last_data) as i32)
     }
@@ -120,7 +153,7 @@ impl FromStr for ReceiverConfig {
         if parts.next().is_some() {
             return Err(BadReceiverSpec);
         }
-        Ok(ReceiverConfig { line: LineSettings { baud, framing }, input, phase: 0 })
+        Ok(ReceiverConfig { line: LineSettings { baud, framing }, input, phase: 0, vote: Vote::Adjacent })
     }
 }
 
@@ -188,8 +221,9 @@ impl Receiver {
         let stop = stop_index(cfg.line.framing);
         let mut points = [(0, 0); MAX_POINTS];
         let npoints = 3 * (usize::from(stop) + 1);
+        let (first, step) = cfg.vote.layout();
         for (i, p) in points.iter_mut().take(npoints).enumerate() {
-            let j = OVERSAMPLE * (i as u64 / 3) + 7 + i as u64 % 3;
+            let j = OVERSAMPLE * (i as u64 / 3) + first + step * (i as u64 % 3);
             *p = (j * PS_PER_S / rate, j * PS_PER_S % rate);
         }
         let phase_ps = u64::from(cfg.phase) * PS_PER_S / (rate * 256);
@@ -288,7 +322,7 @@ impl Receiver {
                             self.bits |= u16::from(bit) << k;
                             if k == 0 && bit {
                                 // A glitch, not a start bit: armed again after its last sample.
-                                self.mode = Mode::Hunt { from: self.n0 + 10 };
+                                self.mode = Mode::Hunt { from: self.n0 + self.cfg.vote.last() + 1 };
                                 break;
                             }
                         }
@@ -333,7 +367,7 @@ impl Receiver {
             _ => parity_bit(byte, framing) != Some((self.bits >> (1 + d)) & 1 == 1),
         };
         let framing_error = (self.bits >> self.stop) & 1 == 0;
-        let next = self.n0 + OVERSAMPLE * u64::from(self.stop) + 10;
+        let next = self.n0 + OVERSAMPLE * u64::from(self.stop) + self.cfg.vote.last() + 1;
         self.mode = if brk { Mode::WaitMark { from: next } } else { Mode::Hunt { from: next } };
         out(RxChar {
             byte,
@@ -389,6 +423,9 @@ mod tests {
         // m = 9: slow 1/19, fast 6/154.
         assert_eq!(tol("115200-8N1"), (-52_631, 38_961));
         assert_eq!(tol("9600-7E1"), (-52_631, 38_961));
+        // Samples 6, 8 and 10: re-armed one sample later, 5/155.
+        let spread = ReceiverConfig { vote: Vote::Spread, ..ReceiverConfig::new(line("115200-8N1")) };
+        assert_eq!(spread.skew_tolerance_ppm(), (-52_631, 32_258));
         // 8E1, m = 10: slow 1/21, fast 6/170.
         assert_eq!(tol("115200-8E1"), (-47_619, 35_294));
         // Two stop bits: re-arming is easy, the last data bit limits: 7/137.
@@ -432,6 +469,31 @@ mod tests {
         let runs = [Run::new(Level::High, BIT), Run::new(Level::Low, BIT), Run::new(Level::High, 20 * BIT)];
         let got = receive(ReceiverConfig::new(l), &runs).unwrap();
         assert_eq!(got.iter().map(|c| (c.byte, c.is_clean())).collect::<Vec<_>>(), [(0xFF, true)]);
+    }
+
+    #[test]
+    fn spread_votes_outvote_a_glitch_of_one_sample() {
+        let l = line("115200-8N1");
+        // 'U' (0x55: 1 0 1 0 1 0 1 0) on a TTL line, its start edge one bit in, so the receiver
+        // starts at sample 17 and votes data bit 1 (a 0) from samples 56, 57 and 58 (adjacent) or
+        // 55, 57 and 59 (spread). A high glitch a hair over 1/16 bit wide covers 56 and 57.
+        let sample = |n: u64| n * PS_PER_S / (16 * 115_200);
+        let (g0, g1) = (sample(56) - 100, sample(57) + 100);
+        let mut edges = vec![(0, Level::High), (BIT, Level::Low)];
+        for k in 0..8u64 {
+            edges.push(((2 + k) * BIT, if k % 2 == 0 { Level::High } else { Level::Low }));
+            if k == 1 {
+                edges.push((g0, Level::High));
+                edges.push((g1, Level::Low));
+            }
+        }
+        edges.push((10 * BIT, Level::High));
+        edges.push((22 * BIT, Level::High));
+        let runs: Vec<Run> = edges.windows(2).map(|w| Run::new(w[0].1, w[1].0 - w[0].0)).collect();
+        let adjacent = receive(ReceiverConfig::new(l), &runs).unwrap();
+        let spread = receive(ReceiverConfig { vote: Vote::Spread, ..ReceiverConfig::new(l) }, &runs).unwrap();
+        assert_eq!(spread.iter().map(|c| (c.byte, c.is_clean())).collect::<Vec<_>>(), [(0x55, true)]);
+        assert_eq!(adjacent.iter().map(|c| c.byte).collect::<Vec<_>>(), [0x57], "bit 1 flipped by the glitch");
     }
 
     #[test]
