@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use p1sim_core::decode::{Decoder, Event};
 use p1sim_core::fault::Expect;
+use p1sim_core::input::Limit;
 use p1sim_core::spec::{Framing, LineSettings, Spec};
 use p1sim_core::telegram::{Checksum, Line, Telegram, Value};
 use serde::Deserialize;
@@ -57,12 +58,8 @@ pub fn load(dir: &Path) -> Result<Vec<Case>, SetupError> {
 }
 
 fn read_bounded(path: &Path) -> Result<Vec<u8>, SetupError> {
-    let bad = |e: std::io::Error| SetupError::new(format!("{}: cannot read: {e}", path.display()));
-    let size = std::fs::metadata(path).map_err(bad)?.len();
-    if size > MAX_FILE_BYTES {
-        return Err(SetupError::new(format!("{}: {size} bytes is too large for a case", path.display())));
-    }
-    std::fs::read(path).map_err(bad)
+    p1sim_core::input::read_bounded(path, Limit::new("corpus case", MAX_FILE_BYTES))
+        .map_err(|e| SetupError::new(format!("{}: cannot read: {e}", path.display())))
 }
 
 fn load_case(json: &Path) -> Result<Case, SetupError> {

@@ -173,8 +173,67 @@ const STDERR_TAIL: usize = 4096;
 /// before that flush would be lost.
 pub const PTY_SETTLE: Duration = Duration::from_millis(50);
 
+/// The runner's dead man's switch: a small shell, in a process group of its own, that holds the
+/// list of decoder process groups alive and kills them all when its input closes. Its input is a
+/// pipe only the runner holds, so it closes however the runner ends, SIGKILL included, and no
+/// decoder outlives the run. Linux's parent-death signal would reach only the decoder's direct
+/// child, not what an adapter starts, and needs unsafe code in the child before exec.
+mod watchdog {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    use std::process::{ChildStdin, Command, Stdio};
+    use std::sync::{Mutex, OnceLock};
+
+    const SCRIPT: &str = r#"
+trap '' INT HUP TERM QUIT PIPE
+groups=' '
+while read -r op pg; do
+  case $op in
+    +) groups="$groups$pg " ;;
+    -) kept=' '; for g in $groups; do [ "$g" = "$pg" ] || kept="$kept$g "; done; groups=$kept ;;
+  esac
+done
+for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+"#;
+
+    fn input() -> &'static Mutex<Option<ChildStdin>> {
+        static INPUT: OnceLock<Mutex<Option<ChildStdin>>> = OnceLock::new();
+        INPUT.get_or_init(|| {
+            let child = Command::new("sh")
+                .args(["-c", SCRIPT])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn();
+            // Without a shell there is no watchdog; decoders are still killed on every other path.
+            Mutex::new(child.ok().and_then(|mut c| c.stdin.take()))
+        })
+    }
+
+    fn send(line: &str) {
+        let mut input = input().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = input.as_mut() {
+            if w.write_all(line.as_bytes()).and_then(|()| w.flush()).is_err() {
+                *input = None;
+            }
+        }
+    }
+
+    /// The process group `pgid` dies with the runner.
+    pub fn watch(pgid: i32) {
+        send(&format!("+ {pgid}\n"));
+    }
+
+    /// The group is gone (killed and reaped): forget it before its number can be reused.
+    pub fn forget(pgid: i32) {
+        send(&format!("- {pgid}\n"));
+    }
+}
+
 /// A decoder process in its own process group. Dropping it kills the group and reaps the child,
-/// so no path (a timeout, an error, a panic) leaves a process behind.
+/// so no path (a timeout, an error, a panic) leaves a process behind; the [`watchdog`] covers the
+/// runner itself being killed.
 #[derive(Debug)]
 struct Proc {
     child: Child,
@@ -195,6 +254,7 @@ impl Proc {
         }
         let child = c.spawn()?;
         let pid = Pid::from_child(&child);
+        watchdog::watch(pid.as_raw_nonzero().get());
         Ok(Proc { child, pid, reaped: None })
     }
 
@@ -227,6 +287,7 @@ impl Proc {
         self.kill_group();
         let s = self.child.wait().map(Status::of).unwrap_or(Status::Code(-1));
         self.reaped = Some(s);
+        watchdog::forget(self.pid.as_raw_nonzero().get());
         s
     }
 
@@ -631,6 +692,12 @@ struct Session {
     stderr: Arc<Mutex<Vec<u8>>>,
 }
 
+/// Lines of a persistent adapter's output in flight between its reader thread and the runner:
+/// the reader blocks (and so does the adapter, on its full pipe) rather than queue more.
+const LINES_IN_FLIGHT: usize = 64;
+/// The longest line kept from a persistent adapter; the rest of a longer line is dropped.
+const MAX_LINE: usize = 1 << 20;
+
 impl Persistent {
     pub fn new(cmd: DecoderCommand) -> Persistent {
         Persistent { cmd, live: None }
@@ -650,11 +717,13 @@ impl Persistent {
             }
         });
         let mut stdout = io::BufReader::new(proc.child.stdout.take().expect("piped"));
-        let (tx, lines) = mpsc::channel();
+        // Bounded: an adapter that prints without end fills this and then its own pipe, and
+        // holds at most LINES_IN_FLIGHT lines of MAX_LINE bytes here.
+        let (tx, lines) = mpsc::sync_channel(LINES_IN_FLIGHT);
         thread::spawn(move || {
             loop {
                 let mut line = Vec::new();
-                match read_line(&mut stdout, &mut line, MAX_STDOUT) {
+                match read_line(&mut stdout, &mut line, MAX_LINE) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
                         if tx.send(line).is_err() {
@@ -697,6 +766,13 @@ impl Persistent {
         let mut stdout = Vec::new();
         let mut note = None;
         let end = loop {
+            // The deadline holds however fast the adapter talks: checked before every line.
+            if cancel.load(Ordering::Relaxed) {
+                break End::Cancelled;
+            }
+            if Instant::now() >= deadline {
+                break End::TimedOut;
+            }
             let left = deadline.saturating_duration_since(Instant::now()).min(Duration::from_millis(50));
             match session.lines.recv_timeout(left) {
                 Ok(line) => {

@@ -14,9 +14,12 @@ use std::time::{Duration, Instant};
 use crate::case::{Case, Class, Level};
 use crate::dut::Dut;
 use crate::process::{End, Outcome, Persistent, Status, Transport, run_once};
-use crate::schema::{Reported, parse_output};
+use crate::schema::{Reported, parse_output_at_most};
 use crate::verdict::{Problem, judge};
 use crate::{SetupError, reference};
+
+/// Reported telegrams judged per telegram of a case; a decoder reporting more fails the case.
+const MAX_REPORTED_PER_TELEGRAM: usize = 4;
 
 /// How to run the decoder.
 #[derive(Clone, Debug)]
@@ -424,8 +427,19 @@ pub fn assess(case: &Case, outcome: Outcome, timeout: Duration) -> Result<CaseRe
     if let Some(n) = note {
         problems.push(Problem::process(n));
     }
-    let reported = match parse_output(&String::from_utf8_lossy(&stdout)) {
-        Ok(r) => r,
+    // A decoder that reports far more telegrams than the case holds fails, and only the first
+    // ones are parsed and judged: a million of them would take gigabytes and hours.
+    let most = MAX_REPORTED_PER_TELEGRAM * case.telegrams.len().max(1);
+    let reported = match parse_output_at_most(&String::from_utf8_lossy(&stdout), most) {
+        Ok((r, total)) => {
+            if total > most {
+                problems.push(Problem::process(format!(
+                    "the decoder reported {total} telegrams for a case of {}; only the first {most} are judged",
+                    case.telegrams.len()
+                )));
+            }
+            r
+        }
         Err(e) => {
             problems.push(Problem::process(format!("the output does not follow the schema: {e}")));
             Vec::new()

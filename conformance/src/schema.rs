@@ -83,11 +83,21 @@ impl ReportedValue {
 
 /// Parses a decoder's stdout: every non-empty line must be a JSON telegram.
 pub fn parse_output(text: &str) -> Result<Vec<Reported>, String> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
+    parse_output_at_most(text, usize::MAX).map(|(r, _)| r)
+}
+
+/// [`parse_output`] of the first `most` telegrams only, with the count of all lines: a decoder
+/// printing without end costs memory for `most` telegrams, not for everything it printed.
+pub fn parse_output_at_most(text: &str, most: usize) -> Result<(Vec<Reported>, usize), String> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let parsed = lines
+        .by_ref()
+        .take(most)
         .enumerate()
         .map(|(i, l)| serde_json::from_str::<Reported>(l).map_err(|e| format!("output line {}: {e}: {l:.120}", i + 1)))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    let total = parsed.len() + lines.count();
+    Ok((parsed, total))
 }
 
 /// Whether the decoder accepted the telegram: it reported it, and did not say its CRC failed.

@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use p1sim_core::decode::{Decoder, Event};
 use p1sim_core::format::LocalTime;
+use p1sim_core::input::{Limit, read_bounded};
 use p1sim_core::smarty;
 use p1sim_core::telegram::{Checksum, Telegram};
 use regex::Regex;
@@ -82,15 +83,8 @@ pub struct ReadOptions {
 
 /// Reads and parses the capture in `path`.
 pub fn read(path: &Path, opts: &ReadOptions) -> Result<Capture> {
-    let size = std::fs::metadata(path).with_context(|| format!("cannot read the capture {}", path.display()))?.len();
-    if size > MAX_CAPTURE_BYTES {
-        bail!(
-            "{}: {size} bytes is more than the {} MiB a capture may have; cut it to the telegrams you need",
-            path.display(),
-            MAX_CAPTURE_BYTES >> 20
-        );
-    }
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read the capture {}", path.display()))?;
+    let limit = Limit::new("capture (cut it to the telegrams you need)", MAX_CAPTURE_BYTES);
+    let bytes = read_bounded(path, limit).with_context(|| format!("cannot read the capture {}", path.display()))?;
     parse(&bytes, &path.display().to_string(), opts)
 }
 

@@ -1,8 +1,11 @@
 //! Offline emission: a meter's telegrams for a count or a span of simulated time, into a writer.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use p1sim_core::decode::DEFAULT_MAX_LEN;
 use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::fault::{Applied, Expect};
 use p1sim_core::generator::Generator;
@@ -34,13 +37,31 @@ pub struct EmitPlan {
     pub events: Vec<(i64, Command)>,
     /// Continue this saved meter instead of starting a new one at `start`.
     pub resume: Option<MeterState>,
+    /// Set (by a signal handler) to stop after the telegram being written.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
-/// The result of an emission: how many telegrams, and the meter's state after the last one.
-#[derive(Debug, Clone)]
+/// The result of an emission: how many telegrams, the meter's state after the last one rendered,
+/// and why it ended. Whatever the end, `state` is at or after every telegram written, so saving
+/// it never sends a counter back.
+#[derive(Debug)]
 pub struct Emission {
     pub count: u64,
     pub state: MeterState,
+    pub end: End,
+}
+
+/// Why an emission ended.
+#[derive(Debug)]
+pub enum End {
+    /// The count or span is done.
+    Done,
+    /// Stopped by [`EmitPlan::stop`].
+    Interrupted,
+    /// The writer failed (a closed pipe, a full disk) before telegram `count`.
+    WriteFailed(std::io::Error),
+    /// The Smarty frame counter is used up: another frame would reuse an AES-GCM nonce.
+    FrameCounterExhausted,
 }
 
 /// What the faults did to one telegram, for `--fault-log`.
@@ -57,7 +78,7 @@ pub struct FaultRecord {
 pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultRecord)) -> Result<Emission> {
     let mut generator = match &plan.resume {
         Some(state) => {
-            let meter = Meter::resume(&plan.profile, plan.household.clone(), state.clone());
+            let meter = Meter::resume(&plan.profile, plan.household.clone(), state.clone())?;
             let mut g = Generator::from_meter(plan.profile.clone(), meter, plan.key, state.now)?;
             // The saved instant had its telegram already: continue with the next boundary.
             g.skip_to(state.now + 1);
@@ -69,17 +90,24 @@ pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultR
     let first = generator.next_at();
     let mut buf = Vec::with_capacity(4096);
     let mut written = 0;
-    loop {
+    let mut oversize = 0u64;
+    let end = loop {
         if let Until::Count(n) = plan.until {
             if written >= n {
-                break;
+                break End::Done;
             }
+        }
+        if plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
+            break End::Interrupted;
+        }
+        if generator.frame_counter_exhausted() {
+            break End::FrameCounterExhausted;
         }
         let at = generator.advance();
         // A power failure can swallow telegrams; a span ends at its end regardless.
         if let Until::Span(s) = plan.until {
-            if at >= first + s as i64 {
-                break;
+            if at >= first.saturating_add_unsigned(s) {
+                break End::Done;
             }
         }
         let faults = plan.faults.as_ref().map(|s| s.selected(plan.seed, written, at)).unwrap_or_default();
@@ -91,8 +119,26 @@ pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultR
             on_fault(FaultRecord { index: written, at, expect: f.expect(), applied: f.applied.clone() });
             buf = f.bytes;
         }
-        w.write_all(&buf).context("cannot write the telegrams")?;
+        if buf.len() > DEFAULT_MAX_LEN {
+            if oversize == 0 {
+                eprintln!(
+                    "p1sim emit: warning: telegram {} is {} bytes, over the 64 KiB a decoder buffers (p1sim's own \
+                     included): readers drop it",
+                    written + 1,
+                    buf.len()
+                );
+            }
+            oversize += 1;
+        }
+        if let Err(e) = w.write_all(&buf) {
+            // The state includes the telegram that failed: saving it moves the counters on,
+            // never back, whatever part of it the reader got.
+            return Ok(Emission { count: written, state: generator.meter().state().clone(), end: End::WriteFailed(e) });
+        }
         written += 1;
+    };
+    if oversize > 1 {
+        eprintln!("p1sim emit: warning: {oversize} telegrams were over the 64 KiB decoder limit");
     }
-    Ok(Emission { count: written, state: generator.meter().state().clone() })
+    Ok(Emission { count: written, state: generator.meter().state().clone(), end })
 }

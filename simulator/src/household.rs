@@ -22,13 +22,15 @@ pub fn apply_overrides(base: &HouseholdConfig, overrides: &[String]) -> Result<H
             .unwrap_or_else(|| toml::Value::String(value.to_string()));
         table.insert(key.to_string(), parsed);
     }
-    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+    let household: HouseholdConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
         anyhow::anyhow!(
             "--household: {}; known keys: annual_kwh, solar_kwp, ev, ev_charger_kw, gas_m3_per_year, \
              water_m3_per_year, latitude, start_import_kwh",
             e.message().trim()
         )
-    })
+    })?;
+    household.check().map_err(|(key, message)| anyhow::anyhow!("--household {key}: {message}"))?;
+    Ok(household)
 }
 
 #[cfg(test)]
@@ -51,5 +53,16 @@ mod tests {
         assert!(e.contains("solar") && e.contains("known keys"), "{e}");
         assert!(apply_overrides(&base, &["ev=maybe".into()]).is_err());
         assert!(apply_overrides(&base, &["ev".into()]).is_err());
+    }
+
+    #[test]
+    fn numbers_must_be_finite_and_physical() {
+        let base = HouseholdConfig::default();
+        for bad in ["annual_kwh=nan", "annual_kwh=inf", "annual_kwh=-5000", "solar_kwp=-1", "latitude=91"] {
+            let e = apply_overrides(&base, &[bad.into()]).unwrap_err().to_string();
+            let key = bad.split('=').next().unwrap();
+            assert!(e.contains(key) && e.contains("out of range"), "{bad}: {e}");
+        }
+        assert!(apply_overrides(&base, &["annual_kwh=0".into()]).is_ok());
     }
 }

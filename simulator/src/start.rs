@@ -16,7 +16,11 @@ pub fn parse_start(text: &str) -> Result<i64> {
     Ok(ts.as_second())
 }
 
-/// Parses a span such as `90s`, `15m`, `3h`, `2d`, `1w` or a combination like `1h30m`.
+/// The longest `--duration`: a hundred years of telegrams.
+pub const MAX_DURATION_S: u64 = 100 * 366 * 86_400;
+
+/// Parses a span such as `90s`, `15m`, `3h`, `2d`, `1w` or a combination like `1h30m`: at least
+/// a second, at most [`MAX_DURATION_S`].
 pub fn parse_duration(text: &str) -> Result<u64> {
     let mut total: u64 = 0;
     let mut number = String::new();
@@ -37,13 +41,19 @@ pub fn parse_duration(text: &str) -> Result<u64> {
         if number.is_empty() {
             bail!("--duration {text:?}: a unit needs a number before it, e.g. 3h");
         }
-        let n: u64 = number.parse().with_context(|| format!("--duration {text:?}: number too large"))?;
+        let n: u64 = number.parse().unwrap_or(u64::MAX);
         total = total.saturating_add(n.saturating_mul(unit));
         number.clear();
         seen_unit = true;
     }
     if !number.is_empty() || !seen_unit {
         bail!("--duration {text:?}: give a unit, e.g. 90s, 15m, 3h, 2d or 1h30m");
+    }
+    if total == 0 {
+        bail!("--duration {text:?} emits nothing; give at least 1s");
+    }
+    if total > MAX_DURATION_S {
+        bail!("--duration {text:?} is more than the limit of 100 years (36600d)");
     }
     Ok(total)
 }
@@ -65,7 +75,7 @@ mod tests {
         assert_eq!(parse_duration("3h").unwrap(), 10_800);
         assert_eq!(parse_duration("2d").unwrap(), 172_800);
         assert_eq!(parse_duration("1h30m").unwrap(), 5400);
-        for bad in ["", "3", "h", "3x", "-3h"] {
+        for bad in ["", "3", "h", "3x", "-3h", "0s", "0h0m", "99999999999999999999999d", "36601d"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -254,6 +254,34 @@ fn rig_measure_shows_every_quantity_of_a_rig_with_sensors() {
 }
 
 #[test]
+fn a_rig_without_its_current_monitor_measures_the_rest_and_says_what_is_missing() {
+    use p1sim_core::rig::caps;
+    let board = Board::named("ftdi-inverted").unwrap();
+    let sensors = caps::SENSORS & !caps::SENSE_SUPPLY;
+    let (_fake, p) = rig_on_pty(Behaviour { board: Some(board.clone()), sensors, ..Behaviour::default() });
+    let out = p1sim().args(["rig", "measure"]).arg(&p.path).output().unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("data line released") && !shown.contains("supply current, average"), "{shown}");
+    assert!(shown.contains("supply current") && shown.contains("not fitted") && shown.contains("INA219"), "{shown}");
+    // The bench runs the electrical phases it can and skips the supply phase, naming the part.
+    let (_fake, p) = rig_on_pty(Behaviour { board: Some(board), sensors, ..Behaviour::default() });
+    let plan = temp_dir("bench-no-ina").join("plan.toml");
+    std::fs::write(
+        &plan,
+        "[plan]\nname = \"electrical\"\n[[phase]]\nkind = \"pull-up\"\n[[phase]]\nkind = \"supply\"\n",
+    )
+    .unwrap();
+    let (out, record, _) = bench(&["--rig", p.path.to_str().unwrap(), "--plan", plan.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let record = record.unwrap();
+    assert_eq!(phase(&record, "pull-up")["outcome"], "PASS");
+    let supply = phase(&record, "supply");
+    assert_eq!(supply["outcome"], "SKIP");
+    assert!(supply["note"].as_str().unwrap().contains("INA219"), "{supply}");
+}
+
+#[test]
 fn request_drops_mid_telegram_on_a_board_the_reader_drives() {
     // The Raspberry Pi inverter takes Request from a GPIO: the twin's reader raises and drops it.
     let (out, record, _) = bench(&["--board", "transistor-inverter", "--plan", &small_plan()]);

@@ -16,8 +16,8 @@ const USAGE: &str = "\
 cargo xtask <task>
 
 Tasks:
-  ci           everything CI checks: format, lints, tidy, tests and snapshots, a bench run on virtual
-               twins, the no_std build
+  ci           everything CI checks: format, lints, tidy, tests and snapshots, the live page in
+               headless Chromium, a bench run on virtual twins, the no_std build
   tidy         repository rules: module docs, trailing whitespace, profile sources
   no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
   firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
@@ -67,6 +67,7 @@ fn ci(run: &mut Run) {
     run.step("clippy", || cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]));
     run.step("tidy", tidy::check);
     run.step("tests and snapshots", tests);
+    run.step("live page in Chromium", browser);
     run.step("bench on virtual twins", bench_twins);
     run.step("no_std build", no_std);
     run.step("rig firmware in the emulator", firmware::test);
@@ -185,6 +186,13 @@ fn tests() -> Result<(), String> {
         return Err(format!("pending snapshots (review with `cargo insta review`): {pending:?}"));
     }
     Ok(())
+}
+
+/// The live page's test in headless Chromium (Debian's `chromium` and `chromium-driver`, which
+/// `.ci/run` installs): ignored by a plain `cargo test`, run here.
+fn browser() -> Result<(), String> {
+    // `--workspace`, as the test step builds: the same features, so nothing is rebuilt.
+    cargo(&["test", "--workspace", "--test", "browser", "--locked", "--", "--ignored"])
 }
 
 /// The shared core must build for the RP2040 without std, with and without an allocator.

@@ -109,6 +109,12 @@ impl Generator {
         self.next_at = t + (interval - t.rem_euclid(interval)) % interval;
     }
 
+    /// Whether this meter encrypts and its frame counter is used up: it cannot send again
+    /// without reusing a nonce.
+    pub fn frame_counter_exhausted(&self) -> bool {
+        self.profile.is_encrypted() && self.meter.frame_counter_exhausted()
+    }
+
     /// Advances to the next interval boundary at which the meter has power, and appends the
     /// telegram's bytes (the frame, for Smarty) to `out`.
     pub fn next_into(&mut self, out: &mut Vec<u8>) -> Emitted {
@@ -119,10 +125,18 @@ impl Generator {
 
     /// Steps the meter to the next interval boundary at which it has power (a meter without
     /// mains sends nothing); returns that instant.
+    ///
+    /// While the mains is down the schedule moves straight to the first boundary at or after
+    /// power returns, so a long failure costs a few steps, not one per interval.
     pub fn advance(&mut self) -> i64 {
         loop {
             if let Some(at) = self.step() {
                 return at;
+            }
+            if let Some(back) = self.meter.power_returns_at() {
+                if back > self.next_at {
+                    self.skip_to(back);
+                }
             }
         }
     }
@@ -147,9 +161,11 @@ impl Generator {
         };
         let (wire, plain): (Vec<Fault>, Vec<Fault>) = faults.iter().cloned().partition(Fault::on_wire);
         let mut f = fault::apply(&model, &plain, seed, index);
-        let fc = self.meter.next_frame_counter();
         let mut frame = Vec::with_capacity(f.bytes.len() + smarty::OVERHEAD);
-        let _ = smarty::encrypt(&key, &enc.system_title, fc, &f.bytes, &mut frame);
+        // A used-up frame counter sends nothing rather than reuse a nonce.
+        if let Some(fc) = self.meter.next_frame_counter() {
+            let _ = smarty::encrypt(&key, &enc.system_title, fc, &f.bytes, &mut frame);
+        }
         self.plain = core::mem::replace(&mut f.bytes, frame);
         let applied = fault::apply_to_bytes(&mut f.bytes, &wire, seed, index, false);
         f.applied.extend(applied);
@@ -157,13 +173,17 @@ impl Generator {
     }
 
     /// Renders the telegram for the meter's current instant without advancing.
+    ///
+    /// A Smarty meter whose frame counter is used up writes nothing: sending would reuse an
+    /// AES-GCM nonce under the same key. Outputs check [`Generator::frame_counter_exhausted`]
+    /// first and say so.
     pub fn render_current(&mut self, out: &mut Vec<u8>) -> Option<u32> {
         match (&self.profile.encryption, self.key) {
             (Some(enc), Some(key)) => {
                 self.plain.clear();
                 let readings = self.meter.readings();
                 self.template.render(&self.profile, readings, &mut self.plain);
-                let fc = self.meter.next_frame_counter();
+                let fc = self.meter.next_frame_counter()?;
                 // A telegram fits the two-byte length field by a wide margin (A12: < 4 kB).
                 let _ = smarty::encrypt(&key, &enc.system_title, fc, &self.plain, out);
                 Some(fc)

@@ -62,6 +62,31 @@ impl HouseholdConfig {
     }
 }
 
+impl HouseholdConfig {
+    /// The accepted range of each number: finite, not negative, and physical for a home behind
+    /// one meter. On failure, the key and why.
+    pub fn check(&self) -> Result<(), (&'static str, alloc::string::String)> {
+        let ranges: [(&'static str, f64, f64, f64, &str); 7] = [
+            ("annual_kwh", self.annual_kwh, 0.0, 100_000.0, "kWh a year"),
+            ("solar_kwp", self.solar_kwp, 0.0, 90.0, "kWp"),
+            ("ev_charger_kw", self.ev_charger_kw, 0.0, 50.0, "kW"),
+            ("gas_m3_per_year", self.gas_m3_per_year, 0.0, 100_000.0, "m3 a year"),
+            ("water_m3_per_year", self.water_m3_per_year, 0.0, 10_000.0, "m3 a year"),
+            ("latitude", self.latitude, -90.0, 90.0, "degrees"),
+            ("start_import_kwh", self.start_import_kwh.unwrap_or(0.0), 0.0, 999_999.0, "kWh"),
+        ];
+        for (key, value, low, high, unit) in ranges {
+            if !(value.is_finite() && (low..=high).contains(&value)) {
+                return Err((
+                    key,
+                    alloc::format!("{value} is out of range: give a number from {low} to {high} ({unit})"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Power on one phase at one second: what the home draws and what the panels produce, W.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct PhaseFlow {

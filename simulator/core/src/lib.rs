@@ -48,6 +48,8 @@ pub mod telegram;
 pub mod builtin;
 #[cfg(feature = "std")]
 pub mod events;
+#[cfg(feature = "std")]
+pub mod input;
 
 pub use obis::Obis;
 pub use spec::{Country, Framing, LineSettings, Parity, Spec};

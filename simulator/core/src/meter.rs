@@ -5,6 +5,7 @@
 //! Energy is integrated exactly: power is a whole number of watts for each whole second, so the
 //! registers hold joules (W*s) and a register's change equals the integrated power exactly.
 
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -22,6 +23,19 @@ pub const LONG_FAILURE_S: u32 = 180;
 
 /// Joules per watt-hour.
 const J_PER_WH: u64 = 3600;
+
+/// The most power a command may set (load, solar, a charging car): 99.999 kW, the most the
+/// `2.3` kW fields of DSMR telegrams show and beyond any household connection (3 x 80 A is 55 kW).
+pub const MAX_POWER_W: u32 = 99_999;
+
+/// The longest power failure or charging session a command may start: a leap year.
+pub const MAX_DURATION_S: u32 = 366 * 86_400;
+
+/// The version of [`MeterState`] this build writes and reads.
+pub const STATE_VERSION: u32 = 1;
+
+/// A Smarty frame counter at this value is used up: the next frame would reuse an AES-GCM nonce.
+pub const FRAME_COUNTER_EXHAUSTED: u32 = u32::MAX;
 
 /// The part of the meter that must survive a restart: save it, and a later run resumes where
 /// this one stopped. Everything else is recomputed from the profile and the seed.
@@ -60,6 +74,113 @@ pub struct MeterState {
     pub outage_since: Option<i64>,
     /// Overrides set by scenario events or the control API.
     pub overrides: Overrides,
+}
+
+/// Why a saved [`MeterState`] cannot be resumed: the field and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StateError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl core::fmt::Display for StateError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for StateError {}
+
+/// The instants a state may hold: years 1970 to 9999, what telegram timestamps can show.
+const STATE_INSTANTS: core::ops::RangeInclusive<i64> = 0..=253_402_300_799;
+
+impl MeterState {
+    /// Checks a state read from outside against the meter it claims to be, so that resuming it
+    /// can neither panic nor hang: the version, the M-Bus channels the profile has, tariff and
+    /// power overrides, outage and charging spans, the sizes of the logs.
+    pub fn check(&self, profile: &Profile) -> Result<(), StateError> {
+        let fail = |field: &'static str, message: String| Err(StateError { field, message });
+        if self.version != STATE_VERSION {
+            return fail(
+                "version",
+                format!("version {} is not the version {STATE_VERSION} this p1sim reads", self.version),
+            );
+        }
+        if !STATE_INSTANTS.contains(&self.now) {
+            return fail("now", format!("{} is not an instant between 1970 and 9999", self.now));
+        }
+        let channels: Vec<u8> = self.mbus.iter().map(|m| m.channel).collect();
+        let expected: Vec<u8> = profile.mbus.iter().map(|d| d.channel).collect();
+        if channels != expected {
+            return fail(
+                "mbus",
+                format!("M-Bus channels {channels:?}, but profile {} has channels {expected:?}", profile.name),
+            );
+        }
+        if let Some(t) = self.overrides.tariff.filter(|t| !(1..=2).contains(t)) {
+            return fail("overrides.tariff", format!("tariff {t}: meters have tariff 1 and 2"));
+        }
+        for (field, w) in [("overrides.load_w", self.overrides.load_w), ("overrides.solar_w", self.overrides.solar_w)] {
+            if let Some(w) = w.filter(|w| *w > MAX_POWER_W) {
+                return fail(field, format!("{w} W; at most {MAX_POWER_W} W"));
+            }
+        }
+        let within = |t: i64| t.checked_sub(self.now).is_some_and(|d| d <= i64::from(MAX_DURATION_S));
+        if let Some((until, w)) = self.overrides.ev_until {
+            if w > MAX_POWER_W || !within(until) {
+                return fail(
+                    "overrides.ev_until",
+                    format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
+                );
+            }
+        }
+        match (self.outage_since, self.outage_until) {
+            (None, None) => {}
+            (Some(since), Some(until)) if since <= self.now && within(until) && since <= until => {}
+            (since, until) => {
+                return fail(
+                    "outage_until",
+                    format!(
+                        "an outage from {since:?} until {until:?} at {}: it must have begun and last at most a year",
+                        self.now
+                    ),
+                );
+            }
+        }
+        if self.failure_log.len() > 10 {
+            return fail("failure_log", format!("{} entries; a meter keeps 10", self.failure_log.len()));
+        }
+        if self.demand.history.len() > 13 {
+            return fail("demand.history", format!("{} months; a meter keeps 13", self.demand.history.len()));
+        }
+        if self.demand.quarter_s > 900 {
+            return fail("demand.quarter_s", format!("{} s; a quarter hour has 900", self.demand.quarter_s));
+        }
+        for (field, text) in [("text_message", &self.text_message), ("text_code", &self.text_code)] {
+            if text.chars().count() > 1024 || text.contains(['\r', '\n']) {
+                return fail(field, "a text is one line of at most 1024 characters".into());
+            }
+        }
+        let times = self
+            .failure_log
+            .iter()
+            .map(|f| f.end)
+            .chain(self.mbus.iter().filter_map(|m| m.captured.map(|c| c.captured)))
+            .chain(self.demand.month_max.map(|(t, _)| t))
+            .chain(self.demand.history.iter().flat_map(|m| [Some(m.period_end), m.peak_time]).flatten());
+        for t in times {
+            if !(1..=12).contains(&t.month)
+                || !(1..=31).contains(&t.day)
+                || t.hour > 23
+                || t.minute > 59
+                || t.second > 60
+            {
+                return fail("failure_log", format!("{t:?} is not a date and time"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Values forced from outside the household model (scenario events, the control API).
@@ -235,12 +356,14 @@ impl Meter {
         if self.has_tariffs { [wh[0] * J_PER_WH, wh[1] * J_PER_WH] } else { [(wh[0] + wh[1]) * J_PER_WH, 0] }
     }
 
-    /// Resumes a saved meter. The profile and household must be the ones it was saved with.
-    pub fn resume(profile: &Profile, household: HouseholdConfig, state: MeterState) -> Meter {
+    /// Resumes a saved meter. The profile and household must be the ones it was saved with; the
+    /// state is checked against the profile first (see [`MeterState::check`]).
+    pub fn resume(profile: &Profile, household: HouseholdConfig, state: MeterState) -> Result<Meter, StateError> {
+        state.check(profile)?;
         let mut m = Meter::blank(profile, household, state.seed, state.now);
         m.state = state;
         m.last_flows = m.flows_at(m.state.now);
-        m
+        Ok(m)
     }
 
     /// A meter with zeroed state: the common part of [`Meter::new`] and [`Meter::resume`].
@@ -253,7 +376,7 @@ impl Meter {
             mbus: profile.mbus.iter().map(|d| (d.channel, d.medium, d.capture_s.max(1))).collect(),
             household: Household::new(household, seed, profile.phases),
             state: MeterState {
-                version: 1,
+                version: STATE_VERSION,
                 profile: profile.name.clone(),
                 seed,
                 now: start,
@@ -308,26 +431,47 @@ impl Meter {
         &self.household
     }
 
-    /// The smarty frame counter to use for the next frame; advances it.
-    pub fn next_frame_counter(&mut self) -> u32 {
+    /// The Smarty frame counter to use for the next frame, advancing it; `None` once the counter
+    /// is used up, since wrapping to 0 would reuse AES-GCM nonces under the same key.
+    pub fn next_frame_counter(&mut self) -> Option<u32> {
         let fc = self.state.frame_counter;
-        self.state.frame_counter = fc.wrapping_add(1);
-        fc
+        if fc == FRAME_COUNTER_EXHAUSTED {
+            return None;
+        }
+        self.state.frame_counter = fc + 1;
+        Some(fc)
     }
 
+    /// Whether the Smarty frame counter is used up (a meter then needs a new key).
+    pub fn frame_counter_exhausted(&self) -> bool {
+        self.state.frame_counter == FRAME_COUNTER_EXHAUSTED
+    }
+
+    /// When the mains comes back, while it is down.
+    pub fn power_returns_at(&self) -> Option<i64> {
+        self.state.outage_until
+    }
+
+    /// Applies a command. Values beyond [`MAX_POWER_W`] and [`MAX_DURATION_S`] are clamped here;
+    /// the control API and the events parser refuse them with an error before they get here.
     pub fn apply(&mut self, cmd: Command) {
         let now = self.state.now;
+        let power = |w: Option<u32>| w.map(|w| w.min(MAX_POWER_W));
         match cmd {
-            Command::SetLoad(w) => self.state.overrides.load_w = w,
-            Command::SetSolar(w) => self.state.overrides.solar_w = w,
+            Command::SetLoad(w) => self.state.overrides.load_w = power(w),
+            Command::SetSolar(w) => self.state.overrides.solar_w = power(w),
             Command::StartCharging { watts, seconds } => {
-                self.state.overrides.ev_until = Some((now + i64::from(seconds), watts));
+                let until = now + i64::from(seconds.min(MAX_DURATION_S));
+                self.state.overrides.ev_until = Some((until, watts.min(MAX_POWER_W)));
             }
             Command::PowerFailure { seconds } => {
                 if self.state.outage_until.is_none() {
                     self.state.outage_since = Some(now);
                 }
-                self.state.outage_until = Some(now + i64::from(seconds.max(1)));
+                let until = now + i64::from(seconds.clamp(1, MAX_DURATION_S));
+                // A failure during a failure extends it, never past a year from its start.
+                let since = self.state.outage_since.unwrap_or(now);
+                self.state.outage_until = Some(until.min(since + i64::from(MAX_DURATION_S)));
             }
             // A meter stores one message of at most 1024 characters (SPEC50 7.2).
             Command::TextMessage(text) => self.state.text_message = text.chars().take(1024).collect(),
@@ -350,12 +494,23 @@ impl Meter {
 
     /// Integrates the household's power up to instant `t` (Unix seconds), one second at a time,
     /// applying scripted commands at their second.
+    ///
+    /// While the mains is down nothing is integrated, so the seconds up to the end of the outage
+    /// (or the next scripted command) pass in one step: a year-long failure costs no more than a
+    /// second of it.
     pub fn advance_to(&mut self, t: i64) {
         while self.state.now < t {
             let s = self.state.now;
             self.run_script(s);
             self.step(s);
             self.state.now = s + 1;
+            if let Some(until) = self.state.outage_until {
+                let script = self.script.get(self.next_scripted).map_or(i64::MAX, |(at, _)| *at);
+                let resume = until.min(t).min(script);
+                if resume > self.state.now {
+                    self.state.now = resume;
+                }
+            }
         }
         self.run_script(t);
         // Power that comes back at `t` is back for a telegram at `t`.
@@ -464,15 +619,17 @@ impl Meter {
             q += libm::round(f.load_var) as i64;
         }
         // Dutch and Belgian meters net the phases: import and export registers integrate the sum.
+        // Saturating: a register at its end stays there rather than wrap to zero.
+        let st = &mut self.state;
         if net >= 0 {
-            self.state.import_j[tariff_index] += net as u64;
+            st.import_j[tariff_index] = st.import_j[tariff_index].saturating_add(net as u64);
         } else {
-            self.state.export_j[tariff_index] += net.unsigned_abs();
+            st.export_j[tariff_index] = st.export_j[tariff_index].saturating_add(net.unsigned_abs());
         }
         if q >= 0 {
-            self.state.q_import += q as u64;
+            st.q_import = st.q_import.saturating_add(q as u64);
         } else {
-            self.state.q_export += q.unsigned_abs();
+            st.q_export = st.q_export.saturating_add(q.unsigned_abs());
         }
         self.demand_step(t, net.max(0) as u64);
         self.mbus_step(t);
@@ -499,8 +656,8 @@ impl Meter {
             return;
         }
         let d = &mut self.state.demand;
-        d.quarter_j += import_w;
-        d.quarter_s += 1;
+        d.quarter_j = d.quarter_j.saturating_add(import_w);
+        d.quarter_s = d.quarter_s.saturating_add(1);
         // Quarter hours end on :00, :15, :30 and :45 local time; offsets are whole hours.
         if (t + 1).rem_euclid(900) == 0 {
             let avg = (d.quarter_j / 900) as u32;
@@ -550,7 +707,7 @@ impl Meter {
             let captured = if next.rem_euclid(i64::from(capture_s)) == 0 { Some(self.local(next)) } else { None };
             let st = &mut self.state.mbus[i];
             debug_assert_eq!(st.channel, channel);
-            st.total_micro += micro;
+            st.total_micro = st.total_micro.saturating_add(micro);
             if let Some(time) = captured {
                 // The device reports whole thousandths of its unit (litres of m3).
                 st.captured = Some(MBusValue { channel, milli: st.total_micro / 1_000_000, captured: time });

@@ -143,7 +143,8 @@ struct Header {
     name: String,
     #[serde(default)]
     description: String,
-    profiles: Spanned<Vec<String>>,
+    #[serde(default)]
+    profiles: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     legacy_profiles: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -151,6 +152,9 @@ struct Header {
     #[serde(default = "default_seed")]
     seed: u64,
 }
+
+/// The meter whose telegrams a plan without `profiles` sends: a DSMR 5 three-phase meter.
+const DEFAULT_PROFILE: &str = "iskra-am550";
 
 fn default_seed() -> u64 {
     1
@@ -181,7 +185,10 @@ impl Plan {
                 .map(|n| builtin::lookup(n).map_err(|e| err(list.span().start, key, e.to_string())))
                 .collect()
         };
-        let profiles = profiles_of(&raw.plan.profiles, "profiles")?;
+        let profiles = match &raw.plan.profiles {
+            Some(list) => profiles_of(list, "profiles")?,
+            None => vec![builtin::lookup(DEFAULT_PROFILE).expect("a shipped profile")],
+        };
         let legacy_profiles = match &raw.plan.legacy_profiles {
             Some(list) => profiles_of(list, "legacy_profiles")?,
             None => vec![builtin::lookup("kamstrup-162").expect("a shipped profile")],
@@ -198,6 +205,7 @@ impl Plan {
                 Some(toml::Value::String(n)) if !n.is_empty() && n.len() <= 64 => Some(n),
                 Some(_) => return Err(err(at, "name", "a phase name is a string of 1 to 64 characters".into())),
             };
+            fill_from_standard(&mut t);
             let kind: Kind = toml::Value::Table(t.clone()).try_into().map_err(|e: toml::de::Error| {
                 let message = e.message().trim().to_string();
                 let key = message
@@ -230,6 +238,37 @@ impl Plan {
             seed: raw.plan.seed,
             phases,
         })
+    }
+}
+
+/// Fills the keys a phase leaves out with the standard plan's values for its kind, so a plan
+/// names only what it changes. A value tied to another key is taken only along with the
+/// standard's value of that key: a marginal band with its limit (a limit of the plan's own with
+/// the standard's band could put the band on the wrong side), and the bit error rate bound with
+/// the byte count that can prove it.
+fn fill_from_standard(phase: &mut toml::Table) {
+    const TIED: [(&str, &str); 4] = [
+        ("marginal_percent", "limit_percent"),
+        ("marginal_bits", "max_bits"),
+        ("marginal_m", "min_m"),
+        ("max_ber", "bytes"),
+    ];
+    static STANDARD_PHASES: std::sync::OnceLock<Vec<toml::Table>> = std::sync::OnceLock::new();
+    let standard = STANDARD_PHASES.get_or_init(|| {
+        let file: toml::Table = toml::from_str(STANDARD).expect("the built-in plan is TOML");
+        match file.get("phase") {
+            Some(toml::Value::Array(phases)) => phases.iter().filter_map(|p| p.as_table().cloned()).collect(),
+            _ => Vec::new(),
+        }
+    });
+    let Some(kind) = phase.get("kind").cloned() else { return };
+    let Some(defaults) = standard.iter().find(|p| p.get("kind") == Some(&kind)) else { return };
+    let own: Vec<String> = phase.keys().cloned().collect();
+    for (key, value) in defaults {
+        let tied_to_the_plans_own = TIED.iter().any(|(tied, to)| tied == key && own.iter().any(|k| k == to));
+        if !phase.contains_key(key) && !tied_to_the_plans_own {
+            phase.insert(key.clone(), value.clone());
+        }
     }
 }
 
@@ -406,5 +445,31 @@ mod tests {
         assert!(got.contains("no [[phase]]"), "{got}");
         let got = e(&SMALL.replace("[plan]", "[plan]\nspeed = 1"));
         assert!(got.starts_with("plan.toml:2:1: key `speed`"), "{got}");
+    }
+
+    #[test]
+    fn keys_left_out_take_the_standard_plans_values() {
+        let p = Plan::parse(
+            "mine.toml",
+            "[plan]\nname = \"mine\"\n[[phase]]\nkind = \"supply\"\nmax_average_ma = 100\nmax_peak_ma = 100\n\
+             [[phase]]\nkind = \"timing\"\nlimit_percent = 4.0\n[[phase]]\nkind = \"pull-up\"\n[[phase]]\nkind = \"data\"\n",
+        )
+        .unwrap();
+        let kinds: Vec<&Kind> = p.phases.iter().map(|p| &p.kind).collect();
+        assert_eq!(*kinds[0], Kind::Supply { max_average_ma: 100.0, max_peak_ma: 100.0, window_ms: 500 });
+        // The plan's own limit with no band of its own: the standard's band (3 %) would sit inside it.
+        assert_eq!(
+            *kinds[1],
+            Kind::Timing {
+                from_percent: -6.0,
+                to_percent: 6.0,
+                step_percent: 0.5,
+                limit_percent: 4.0,
+                marginal_percent: None
+            }
+        );
+        assert_eq!(*kinds[2], Kind::PullUp { min_volts: 0.6, max_volts: 5.5, min_ohms: 900.0, max_ohms: 11000.0 });
+        assert_eq!(*kinds[3], Kind::Data { bytes: 210_000, max_byte_errors: 0, max_ber: Some(1e-5) });
+        assert_eq!(p.profiles[0].name, "iskra-am550", "a plan without profiles sends a DSMR 5 meter's telegrams");
     }
 }

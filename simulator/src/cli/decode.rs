@@ -126,11 +126,13 @@ impl Printer {
             self.line.clear();
             json::write_frame(f, &mut self.line);
             self.line.push(b'\n');
-            return out.write_all(&self.line);
+            out.write_all(&self.line)?;
+            // Each telegram as it is decoded: `cat /dev/ttyUSB0 | p1sim decode` shows every one.
+            return out.flush();
         }
         let crc = match (f.crc_text(), f.crc_ok()) {
-            (Some(t), Some(true)) => format!("CRC {} ok", String::from_utf8_lossy(t)),
-            (Some(t), _) => format!("CRC {} BAD (computed {:04X})", String::from_utf8_lossy(t), f.computed_crc()),
+            (Some(t), Some(true)) => format!("CRC {} ok", printable(t)),
+            (Some(t), _) => format!("CRC {} BAD (computed {:04X})", printable(t), f.computed_crc()),
             (None, _) => "no CRC".to_string(),
         };
         let encrypted = if f.encrypted.is_some() { ", decrypted" } else { "" };
@@ -138,27 +140,42 @@ impl Printer {
             out,
             "telegram {}: /{}  {crc}{encrypted}, {} objects",
             self.index,
-            String::from_utf8_lossy(f.header()),
+            printable(f.header()),
             f.objects().len()
         )?;
         for o in f.objects() {
             let values: Vec<String> = o
                 .values()
                 .map(|(t, u)| match u {
-                    Some(u) => format!("{} {}", String::from_utf8_lossy(t), String::from_utf8_lossy(u)),
-                    None => String::from_utf8_lossy(t).into_owned(),
+                    Some(u) => format!("{} {}", printable(t), printable(u)),
+                    None => printable(t),
                 })
                 .collect();
-            writeln!(out, "  {:<12} {}", String::from_utf8_lossy(o.obis_text), values.join(" | "))?;
+            writeln!(out, "  {:<12} {}", printable(o.obis_text), values.join(" | "))?;
         }
-        Ok(())
+        out.flush()
     }
+}
+
+/// Bytes from the wire as text a terminal shows as it is: printable ASCII as is, everything else
+/// (escape sequences, control characters, bytes above 0x7E) as `\xNN`, so that no telegram can
+/// move the cursor, retitle the window or change the terminal's colours.
+fn printable(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if (0x20..0x7F).contains(&b) {
+            s.push(char::from(b));
+        } else {
+            s.push_str(&format!("\\x{b:02X}"));
+        }
+    }
+    s
 }
 
 fn why_invalid(f: &Frame<'_>) -> String {
     match (f.crc_ok(), f.crc_text(), f.bad_lines()) {
         (Some(false), Some(t), _) => {
-            format!("CRC {} does not match the computed {:04X}", String::from_utf8_lossy(t), f.computed_crc())
+            format!("CRC {} does not match the computed {:04X}", printable(t), f.computed_crc())
         }
         (_, _, n) if n > 0 => format!("{n} corrupted line(s)"),
         _ => "no CRC, but it carries DSMR 4+ objects that require one".to_string(),
@@ -172,5 +189,17 @@ fn describe(reason: Discard) -> String {
         Discard::Overflow => "a telegram longer than the 64 KiB limit".into(),
         Discard::Undecryptable(e) => format!("a Smarty frame that could not be decrypted: {e}"),
         Discard::NoKey => "a Smarty frame, but no --key was given".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_from_the_wire_never_reach_the_terminal_raw() {
+        assert_eq!(printable(b"ISK5\\2M550T"), "ISK5\\2M550T");
+        assert_eq!(printable(b"\x1b]0;pwned\x07"), "\\x1B]0;pwned\\x07");
+        assert_eq!(printable(b"a\rb\xffc"), "a\\x0Db\\xFFc");
     }
 }

@@ -4,11 +4,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context, Result, bail};
 
 use super::Outcome;
-use crate::emit::{EmitPlan, Until, emit};
+use crate::emit::{EmitPlan, End, Until, emit};
 use crate::start::{DEFAULT_START, parse_duration, parse_start};
+use crate::state::StateLock;
 
 /// Write the telegrams a meter would send, exactly as they appear on the wire.
 ///
@@ -100,13 +104,19 @@ pub fn run(args: Args) -> Result<Outcome> {
     let faults = args.faults.as_deref().map(p1sim_core::builtin::scenario).transpose()?;
     let household = crate::household::apply_overrides(&profile.household, &args.household)?;
     let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
+    // Held until the end: another run or emit on the same file is refused meanwhile.
+    let lock = args.state.as_deref().map(StateLock::acquire).transpose()?;
     let resume = match &args.state {
-        Some(path) => crate::state::load(path, &profile.name, args.seed)?,
+        Some(path) => crate::state::load(path, &profile, args.seed)?,
         None => None,
     };
+    // With a state to keep, Ctrl-C (or a closed terminal) stops after the telegram being written
+    // and saves the state of what was written.
+    let stop = lock.as_ref().map(|_| stop_on_signals()).transpose()?;
     let wire_plan = faults.as_ref().and_then(|s| s.wire.clone());
     let wire = wire_plan.as_ref();
-    let plan = EmitPlan { household, profile, seed: args.seed, start, key: args.key, until, faults, events, resume };
+    let plan =
+        EmitPlan { household, profile, seed: args.seed, start, key: args.key, until, faults, events, resume, stop };
     if let Some(replay) = replay {
         return emit_replay(&args, plan, replay, wire);
     }
@@ -128,24 +138,44 @@ pub fn run(args: Args) -> Result<Outcome> {
             }
         }
     };
-    match &args.output {
+    let flushed = match &args.output {
         Some(path) => {
             let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
             let mut w = BufWriter::new(file);
             (emission, outcome) =
                 super::line::emit_via(&args.line, wire, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
-            w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+            w.flush().with_context(|| format!("cannot write {}", path.display()))
         }
         None => {
             let mut w = BufWriter::new(io::stdout().lock());
             (emission, outcome) =
                 super::line::emit_via(&args.line, wire, &plan.profile, &mut w, |mut w| emit(&plan, &mut w, on_fault))?;
-            w.flush()?;
+            w.flush().context("cannot write the telegrams")
         }
-    }
+    };
+    // Saved whatever happened to the output: the state is at or after every telegram written.
     if let Some(path) = &args.state {
         crate::state::save(path, &emission.state)?;
     }
+    drop(lock);
+    match emission.end {
+        End::Done => {}
+        End::Interrupted => {
+            eprintln!(
+                "p1sim emit: interrupted after {} telegram(s); the state is saved{}",
+                emission.count,
+                args.state.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default()
+            );
+            return Ok(Outcome::Interrupted);
+        }
+        End::WriteFailed(e) => return Err(e).context("cannot write the telegrams"),
+        End::FrameCounterExhausted => bail!(
+            "the Smarty frame counter is used up after {} telegram(s): another frame would reuse an AES-GCM \
+             nonce under the same key. Start a new meter (another --state file) or change the key",
+            emission.count
+        ),
+    }
+    flushed?;
     if let Some(e) = log_error {
         return Err(e).context("cannot write the fault log");
     }
@@ -204,4 +234,38 @@ fn emit_replay(
         }
     };
     Ok(outcome)
+}
+
+/// A flag raised by the first SIGINT, SIGTERM or SIGHUP. A second one, or a first that the
+/// emission does not heed within two seconds (a write blocked on a stalled reader), ends the
+/// process at once with 130.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let flag = Arc::new(AtomicBool::new(false));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot watch for signals")?;
+    // Registered here, before the first telegram, so that no signal can slip past.
+    let mut signals =
+        rt.block_on(async { [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(signal) });
+    if let Some(Err(e)) = signals.iter().find(|s| s.is_err()) {
+        bail!("cannot watch for signals: {e}");
+    }
+    let raised = Arc::clone(&flag);
+    std::thread::Builder::new()
+        .name("p1sim-signals".into())
+        .spawn(move || {
+            rt.block_on(async move {
+                let [a, b, c] = &mut signals;
+                let (Ok(a), Ok(b), Ok(c)) = (a, b, c) else { return };
+                tokio::select! { _ = a.recv() => {}, _ = b.recv() => {}, _ = c.recv() => {} }
+                raised.store(true, Ordering::Relaxed);
+                tokio::select! {
+                    _ = a.recv() => {}, _ = b.recv() => {}, _ = c.recv() => {},
+                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
+                }
+                eprintln!("p1sim emit: interrupted while writing; the state is not saved");
+                std::process::exit(130);
+            });
+        })
+        .context("cannot watch for signals")?;
+    Ok(flag)
 }

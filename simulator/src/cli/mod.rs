@@ -1,8 +1,9 @@
 //! The command line: argument definitions, dispatch, and the exit-code contract.
 //!
 //! Exit codes: 0 success; 1 the command ran but found a problem (an invalid telegram, a failed
-//! conformance case); 2 usage, input or IO errors. A closed pipe (`p1sim emit | head`) ends
-//! quietly with 0.
+//! conformance case); 2 usage, input or IO errors; 130 stopped cleanly by a signal (`emit
+//! --state`). A closed pipe (`p1sim emit | head`, `p1sim profiles --json | head`) ends quietly
+//! with 0.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ pub enum Outcome {
     Ok,
     /// Ran, and found something wrong (exit code 1).
     Problems,
+    /// Stopped early by Ctrl-C or another signal, cleanly (exit code 130, as shells expect).
+    Interrupted,
 }
 
 #[derive(Debug, Parser)]
@@ -81,6 +84,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::Problems) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             let _ = writeln!(io::stderr(), "p1sim: error: {e:#}");
@@ -107,7 +111,11 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
 /// Rust ignores SIGPIPE, so a reader closing the pipe shows up as an EPIPE write error; a
 /// generator piped into `head` has simply done its job.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            // serde_json keeps the IO error inside its own and does not list it as a source.
+            || c.downcast_ref::<serde_json::Error>().is_some_and(|j| j.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+    })
 }
 
 /// Parses `--key`.

@@ -102,6 +102,21 @@ fn derived(m: &Measured) -> (Option<f64>, Option<f64>) {
     (s.pull_up_ohms(&SenseCircuit::from(m.circuit)), s.rise_s.map(|r| r * 115_200.0))
 }
 
+/// The sensors a rig did not announce, each with what is missing on it.
+fn missing_sensors(info: &Info) -> Vec<(&'static str, &'static str)> {
+    use p1sim_core::rig::caps;
+    [
+        (caps::SENSE_LINE, "data line", "no sense divider on ADC0 (a first-generation rig)"),
+        (caps::SENSE_REQUEST, "Request", "no divider on ADC1"),
+        (caps::SENSE_OUTPUT, "board output", "no divider on ADC2"),
+        (caps::SENSE_SUPPLY, "supply current", "no INA219 answered at 0x40 on I2C0"),
+    ]
+    .into_iter()
+    .filter(|(bit, _, _)| info.capabilities & bit == 0)
+    .map(|(_, what, why)| (what, why))
+    .collect()
+}
+
 fn measured_text(device: &str, info: &Info, m: &Measured) -> String {
     let mut s = format!(
         "rig {device}: firmware {}, protocol {}, {}\n",
@@ -134,6 +149,9 @@ fn measured_text(device: &str, info: &Info, m: &Measured) -> String {
     if let Some(bits) = bits {
         s.push_str(&format!("  {:<26} {:>14}\n", "rise at 115200 baud", format!("{bits:.3} bit")));
     }
+    for (what, why) in missing_sensors(info) {
+        s.push_str(&format!("  {what:<26} {:>14}   ({why}; rig-firmware/README.md, Rig 2)\n", "not fitted"));
+    }
     s
 }
 
@@ -157,6 +175,7 @@ fn measured_json(device: &str, info: &Info, m: &Measured) -> serde_json::Value {
         })).collect::<Vec<_>>(),
         "pull_up_ohms": ohms,
         "rise_bits_115200": bits,
+        "not_fitted": missing_sensors(info).iter().map(|(what, why)| json!({ "sensor": what, "why": why })).collect::<Vec<_>>(),
     })
 }
 

@@ -79,7 +79,11 @@ pub struct Args {
     /// 8N1 gets from a 7E1 meter). Default: the profile's, as a correctly set reader sees it.
     #[arg(long, value_name = "FRAMING", value_parser = parse_framing)]
     as_seen_by: Option<Framing>,
-    /// Most TCP clients at once (per meter); more are closed on connect.
+    /// Most TCP clients at once (per meter). When all places are taken, a newcomer replaces the
+    /// client that has been stuck longest (its queue full, missing telegrams); if every client
+    /// keeps up, the newcomer is closed on connect. A client whose queue stays full for three
+    /// intervals (at least 2 s) is disconnected, and one that closes its side is let go at once.
+    /// /status counts each case.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_clients: usize,
     /// Telegrams a TCP client may have waiting; a client further behind misses whole telegrams.
@@ -139,10 +143,14 @@ fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     text.parse().map_err(|_| format!("{text:?}: expected HOST:PORT such as 127.0.0.1:2001, or a port"))
 }
 
+/// The slowest `--speed`: a 10 s meter then sends every 10,000 s (under 3 hours).
+const MIN_SPEED: f64 = 0.001;
+const MAX_SPEED: f64 = 1_000_000.0;
+
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
-        Ok(x) if x.is_finite() && x > 0.0 && x <= 1_000_000.0 => Ok(x),
-        _ => Err(format!("{text:?}: expected a factor above 0 and at most 1000000, e.g. 1, 10 or 0.5")),
+        Ok(x) if x.is_finite() && (MIN_SPEED..=MAX_SPEED).contains(&x) => Ok(x),
+        _ => Err(format!("{text:?}: expected a factor from {MIN_SPEED} to {MAX_SPEED}, e.g. 1, 10 or 0.5")),
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::generator::Generator;
+use p1sim_core::input::{Limit, read_bounded};
 use p1sim_core::profile::Profile;
 use p1sim_core::wire::{Level, PS_PER_S, Run};
 
@@ -172,13 +173,21 @@ fn telegrams(profile: &Profile, args: &Args, scenario: Option<&Scenario>) -> Res
     Ok(bursts)
 }
 
-fn read_input(path: &PathBuf) -> Result<Vec<u8>> {
+/// The most bytes `wave` draws: every bit becomes waveform runs held in memory, and a megabyte is
+/// about a thousand telegrams.
+const WAVE_INPUT: Limit = Limit::new("wave input", 1 << 20);
+
+fn read_input(path: &std::path::Path) -> Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes).context("cannot read standard input")?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin().lock(), WAVE_INPUT.bytes + 1), &mut bytes)
+            .context("cannot read standard input")?;
+        if bytes.len() as u64 > WAVE_INPUT.bytes {
+            anyhow::bail!("standard input is larger than {WAVE_INPUT}");
+        }
         return Ok(bytes);
     }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    read_bounded(path, WAVE_INPUT).with_context(|| format!("cannot read {}", path.display()))
 }
 
 /// Runs the bursts through the pipeline, keeping every waveform.

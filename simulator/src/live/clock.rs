@@ -60,7 +60,8 @@ impl SimClock {
 
     /// Wall time that one simulated interval of `interval_s` seconds lasts.
     pub fn wall_interval(&self, interval_s: u32) -> Duration {
-        Duration::from_secs_f64(f64::from(interval_s) / self.speed)
+        // Saturates rather than panics for an interval no run lives to see.
+        Duration::try_from_secs_f64(f64::from(interval_s) / self.speed).unwrap_or(Duration::MAX)
     }
 }
 

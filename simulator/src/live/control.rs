@@ -2,31 +2,60 @@
 //! and change its state while it runs (load, solar, EV, power failure, tariff, text message, the
 //! Request line, one-off faults). Changes show in the next telegram.
 //!
-//! Bodies are parsed as JSON whatever the Content-Type, so `curl -d '{"watts": 1500}' URL` works
-//! without `-H`. `?meter=N` picks a fleet meter (default 0).
+//! It has no login, so it defends itself against the two things that can reach a loopback port
+//! from outside the user's own scripts:
+//! - web pages in the user's browser: a POST must carry `Content-Type: application/json`, which a
+//!   page can only send to another origin after a CORS preflight this server never grants, and a
+//!   request with an `Origin` other than the server's own is refused;
+//! - DNS rebinding (a hostile name that resolves to 127.0.0.1): the `Host` header must be the
+//!   bound address or `localhost` with its port.
+//!
+//! Every connection, request and value is bounded: at most [`MAX_CONNECTIONS`] connections, the
+//! headers within [`HEADER_TIMEOUT`], a body of at most [`MAX_BODY`] bytes within
+//! [`BODY_TIMEOUT`], watts, seconds and fault sizes within the meter's limits.
+//! `?meter=N` picks a fleet meter (default 0).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use p1sim_core::meter::Command;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use p1sim_core::meter::{Command, MAX_DURATION_S, MAX_POWER_W};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::meter::Control;
 use super::pacer::{LineStats, RequestLine};
+use super::page;
 use super::pty::PtyStats;
 use super::serial::SerialStats;
+use super::state::StateFile;
 use super::tcp::Hub;
+
+/// Connections served at once; more are closed on accept (and counted).
+pub const MAX_CONNECTIONS: usize = 32;
+/// Time a connection has to send a request's headers, and the longest an idle keep-alive
+/// connection is kept.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time a request has to send its body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest request body: the longest valid one is a 1024-character text message.
+pub const MAX_BODY: usize = 16 * 1024;
+/// The largest request head (request line and headers).
+const MAX_HEAD: usize = 16 * 1024;
 
 /// One output of one meter, as the status endpoint shows it.
 #[derive(Debug, Clone)]
@@ -53,14 +82,50 @@ pub struct Api {
     pub meters: Vec<mpsc::Sender<Control>>,
     pub request: Arc<RequestLine>,
     pub outputs: Vec<OutputInfo>,
+    /// The state file of a single meter run with `--state`.
+    pub state: Option<StateFile>,
+    pub http: HttpStats,
+    /// Per meter, the latest telegram and readings, for the page's event streams.
+    pub snapshots: Vec<Arc<watch::Sender<Option<Arc<Value>>>>>,
+    /// The profile, as the page shows it.
+    pub profile: Value,
+    /// Event streams open at once, at most [`page::MAX_STREAMS`].
+    pub streams: Arc<Semaphore>,
 }
 
-type Shared = State<Arc<Api>>;
-
-#[derive(Debug, Deserialize)]
-struct Which {
-    meter: Option<usize>,
+impl Api {
+    pub fn new(
+        meters: Vec<mpsc::Sender<Control>>,
+        request: Arc<RequestLine>,
+        outputs: Vec<OutputInfo>,
+        snapshots: Vec<Arc<watch::Sender<Option<Arc<Value>>>>>,
+        profile: Value,
+    ) -> Api {
+        Api {
+            meters,
+            request,
+            outputs,
+            state: None,
+            http: HttpStats::default(),
+            snapshots,
+            profile,
+            streams: Arc::new(Semaphore::new(page::MAX_STREAMS)),
+        }
+    }
 }
+
+/// Counters of the HTTP server itself.
+#[derive(Debug, Default)]
+pub struct HttpStats {
+    /// Connections closed on accept because [`MAX_CONNECTIONS`] were open.
+    pub refused_connections: AtomicU64,
+    /// Requests refused for their Host, Origin, Content-Type or body.
+    pub rejected_requests: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicU64,
+}
+
+pub type Shared = State<Arc<Api>>;
 
 /// Binds the API; refuses addresses that are not loopback, because it has no authentication.
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -73,9 +138,100 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("--control {addr}: cannot listen: {e}"))
 }
 
-pub fn router(api: Arc<Api>) -> Router {
+/// The addresses a request may name in `Host` (and, as `http://HOST`, in `Origin`).
+#[derive(Debug, Clone)]
+pub struct Guard {
+    hosts: Vec<String>,
+    api: Arc<Api>,
+}
+
+impl Guard {
+    /// For a server bound to `addr`: `127.0.0.1:PORT` (or `[::1]:PORT`) and `localhost:PORT`.
+    pub fn for_address(addr: SocketAddr, api: Arc<Api>) -> Guard {
+        let port = addr.port();
+        let mut hosts = vec![addr.to_string(), format!("localhost:{port}")];
+        if port == 80 {
+            hosts.push(match addr {
+                SocketAddr::V4(a) => a.ip().to_string(),
+                SocketAddr::V6(a) => format!("[{}]", a.ip()),
+            });
+            hosts.push("localhost".into());
+        }
+        Guard { hosts, api }
+    }
+
+    /// Whether a request may reach the handlers: its Host, its Origin and, for a change, its
+    /// Content-Type. The error says what to send instead.
+    pub fn check(&self, method: &Method, headers: &HeaderMap) -> Result<(), Rejection> {
+        let text = |name: header::HeaderName| headers.get(name).map(|v| v.to_str().unwrap_or("(not text)"));
+        let host = text(header::HOST).unwrap_or("");
+        if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Host {host:?} is not this server; the control API answers only to {} (this refuses DNS rebinding)",
+                    self.hosts.join(" or ")
+                ),
+            ));
+        }
+        if let Some(origin) = text(header::ORIGIN) {
+            let own =
+                origin.strip_prefix("http://").is_some_and(|o| self.hosts.iter().any(|h| h.eq_ignore_ascii_case(o)));
+            if !own {
+                return Err(error(
+                    StatusCode::FORBIDDEN,
+                    format!("Origin {origin:?} may not use the control API; only pages it serves itself may"),
+                ));
+            }
+        }
+        if *method == Method::POST || *method == Method::PUT {
+            let json = text(header::CONTENT_TYPE)
+                .and_then(|c| c.split(';').next())
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case("application/json"));
+            if !json {
+                return Err(error(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "send the body as JSON with Content-Type: application/json (curl --json '{...}' URL)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Refuses requests the [`Guard`] does not let through, and reads bodies within their limits.
+async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
+    let reject = |r: Rejection| {
+        g.api.http.rejected_requests.fetch_add(1, Relaxed);
+        r.into_response()
+    };
+    if let Err(r) = g.check(req.method(), req.headers()) {
+        return reject(r);
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return reject(error(StatusCode::PAYLOAD_TOO_LARGE, format!("a body has at most {MAX_BODY} bytes")));
+        }
+        Err(_) => {
+            return reject(error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the body did not arrive within {} s", BODY_TIMEOUT.as_secs()),
+            ));
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn routes(api: Arc<Api>) -> Router {
     Router::new()
-        .route("/", get(index))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/style.css", get(page::style))
+        .route("/events", get(page::events))
+        .route("/api", get(index))
+        .route("/api/faults", get(page::faults))
         .route("/readings", get(readings))
         .route("/status", get(status))
         .route("/request", get(request_get).post(request_set).put(request_set))
@@ -90,15 +246,53 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
+/// Serves the API on a bound listener until the run ends: at most [`MAX_CONNECTIONS`] at once,
+/// each with [`HEADER_TIMEOUT`] to send its headers (idle keep-alive connections included).
 pub async fn serve(listener: TcpListener, api: Arc<Api>) {
-    if let Err(e) = axum::serve(listener, router(api)).await {
-        eprintln!("p1sim run: control API stopped: {e}");
+    let Ok(local) = listener.local_addr() else { return };
+    let app = routes(Arc::clone(&api))
+        .layer(middleware::from_fn_with_state(Guard::for_address(local, Arc::clone(&api)), guard));
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                eprintln!("p1sim run: control API: cannot accept a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            api.http.refused_connections.fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        let api = Arc::clone(&api);
+        tokio::spawn(async move {
+            api.http.open.fetch_add(1, Relaxed);
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = conn.await;
+            api.http.open.fetch_sub(1, Relaxed);
+            drop(slot);
+        });
     }
 }
 
 /// An error reply: a status and a message, sent as `{"error": "..."}`.
 #[derive(Debug)]
-pub struct Rejection(StatusCode, String);
+pub struct Rejection(pub StatusCode, pub String);
+
+/// `?meter=N`.
+#[derive(Debug, Deserialize)]
+pub struct Which {
+    pub meter: Option<usize>,
+}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
@@ -106,9 +300,9 @@ impl IntoResponse for Rejection {
     }
 }
 
-type Reply = Result<Response, Rejection>;
+pub type Reply = Result<Response, Rejection>;
 
-fn error(status: StatusCode, message: impl Into<String>) -> Rejection {
+pub fn error(status: StatusCode, message: impl Into<String>) -> Rejection {
     Rejection(status, message.into())
 }
 
@@ -117,13 +311,16 @@ fn ok(v: Value) -> Reply {
 }
 
 async fn not_found() -> Rejection {
-    error(StatusCode::NOT_FOUND, "no such endpoint; GET / lists them")
+    error(StatusCode::NOT_FOUND, "no such endpoint; GET /api lists them")
 }
 
 async fn index() -> Reply {
     ok(json!({
         "endpoints": {
-            "GET /readings": "the meter's current values",
+            "GET /": "the live page (HTML) for a browser",
+            "GET /events": "server-sent events: the telegram, readings and status at every telegram",
+            "GET /api/faults": "the fault catalogue",
+            "GET /readings": "the meter's current values (raw integers, and human units beside them)",
             "GET /status": "outputs, clients, counters",
             "GET /request": "the Request line of the PTY and TCP outputs",
             "POST /request": "{\"raised\": true|false}",
@@ -140,19 +337,22 @@ async fn index() -> Reply {
 }
 
 /// Parses a JSON body into `T`, with the expected form in the error.
-fn body<T: DeserializeOwned>(bytes: &Bytes, expected: &str) -> Result<T, Rejection> {
+fn body<T: DeserializeOwned>(bytes: &[u8], expected: &str) -> Result<T, Rejection> {
     serde_json::from_slice(bytes)
         .map_err(|e| error(StatusCode::BAD_REQUEST, format!("{e}; expected a JSON body like {expected}")))
 }
 
-fn meter(api: &Api, which: &Which) -> Result<mpsc::Sender<Control>, Rejection> {
+pub fn meter(api: &Api, which: &Which) -> Result<mpsc::Sender<Control>, Rejection> {
     let i = which.meter.unwrap_or(0);
     api.meters.get(i).cloned().ok_or_else(|| {
         error(StatusCode::NOT_FOUND, format!("no meter {i}; this run has meters 0 to {}", api.meters.len() - 1))
     })
 }
 
-async fn ask<T>(tx: mpsc::Sender<Control>, make: impl FnOnce(oneshot::Sender<T>) -> Control) -> Result<T, Rejection> {
+pub async fn ask<T>(
+    tx: mpsc::Sender<Control>,
+    make: impl FnOnce(oneshot::Sender<T>) -> Control,
+) -> Result<T, Rejection> {
     let (reply, rx) = oneshot::channel();
     let gone = || error(StatusCode::SERVICE_UNAVAILABLE, "the meter is shutting down");
     tx.send(make(reply)).await.map_err(|_| gone())?;
@@ -174,6 +374,11 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
     if i >= api.meters.len() {
         return Err(error(StatusCode::NOT_FOUND, format!("no meter {i}")));
     }
+    ok(status_json(&api, i))
+}
+
+/// `/status` of meter `i` (which must exist).
+pub fn status_json(api: &Api, i: usize) -> Value {
     let outputs: Vec<Value> = api
         .outputs
         .iter()
@@ -183,7 +388,9 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
             let detail = match &o.detail {
                 Detail::Pty(s) => json!({
                     "discarded_unread_bytes": s.discarded_unread.load(Relaxed),
+                    "discarded_telegrams": s.discarded_telegrams.load(Relaxed),
                     "lost_bytes": s.lost.load(Relaxed),
+                    "settings_restored": s.settings_restored.load(Relaxed),
                 }),
                 Detail::Tcp(h) => h.to_json(),
                 Detail::Serial(s) => json!({
@@ -199,7 +406,21 @@ async fn status(State(api): Shared, Query(which): Query<Which>) -> Reply {
             v
         })
         .collect();
-    ok(json!({ "meter": i, "meters": api.meters.len(), "request": api.request.is_up(), "outputs": outputs }))
+    let http = &api.http;
+    json!({
+        "meter": i,
+        "meters": api.meters.len(),
+        "request": api.request.is_up(),
+        "outputs": outputs,
+        "state": api.state.as_ref().map(|f| f.stats.to_json(f.path())),
+        "control": {
+            "open_connections": http.open.load(Relaxed),
+            "connection_limit": MAX_CONNECTIONS,
+            "refused_connections": http.refused_connections.load(Relaxed),
+            "rejected_requests": http.rejected_requests.load(Relaxed),
+        },
+        "profile": api.profile,
+    })
 }
 
 async fn request_get(State(api): Shared) -> Reply {
@@ -224,26 +445,11 @@ struct Watts {
     watts: Option<u32>,
 }
 
-async fn load(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let w: Watts = body(&b, r#"{"watts": 1500} or {"watts": null}"#)?;
-    command(&api, &which, Command::SetLoad(w.watts)).await
-}
-
-async fn solar(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let w: Watts = body(&b, r#"{"watts": 3000} or {"watts": null}"#)?;
-    command(&api, &which, Command::SetSolar(w.watts)).await
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Ev {
     watts: u32,
     seconds: u32,
-}
-
-async fn ev(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let e: Ev = body(&b, r#"{"watts": 11000, "seconds": 3600}"#)?;
-    command(&api, &which, Command::StartCharging { watts: e.watts, seconds: e.seconds }).await
 }
 
 #[derive(Deserialize)]
@@ -252,26 +458,10 @@ struct Seconds {
     seconds: u32,
 }
 
-async fn power_failure(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let s: Seconds = body(&b, r#"{"seconds": 300}"#)?;
-    if s.seconds == 0 {
-        return Err(error(StatusCode::BAD_REQUEST, "a power failure lasts at least 1 second"));
-    }
-    command(&api, &which, Command::PowerFailure { seconds: s.seconds }).await
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Tariff {
     tariff: Option<u8>,
-}
-
-async fn tariff(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let t: Tariff = body(&b, r#"{"tariff": 2} or {"tariff": null} to follow the schedule"#)?;
-    if let Some(n) = t.tariff.filter(|n| !(1..=2).contains(n)) {
-        return Err(error(StatusCode::BAD_REQUEST, format!("tariff {n}: meters have tariff 1 and 2")));
-    }
-    command(&api, &which, Command::SetTariff(t.tariff)).await
 }
 
 #[derive(Deserialize)]
@@ -280,18 +470,89 @@ struct Message {
     text: String,
 }
 
-/// DSMR allows 1024 characters in `0-0:96.13.0` (2048 hex digits, dsmr-facts.md A9/A12).
+/// DSMR allows 1024 characters in `0-0:96.13.0` (2048 hex digits; DSMR 5.0.2 P1 Companion
+/// Standard, table 6-1).
 const MAX_MESSAGE: usize = 1024;
 
-async fn message(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    let m: Message = body(&b, r#"{"text": "Hello"}"#)?;
-    if m.text.chars().count() > MAX_MESSAGE {
-        return Err(error(
-            StatusCode::BAD_REQUEST,
-            format!("the text has {} characters; a meter takes at most {MAX_MESSAGE}", m.text.chars().count()),
-        ));
+fn bad(message: String) -> Rejection {
+    error(StatusCode::BAD_REQUEST, message)
+}
+
+fn power(w: u32) -> Result<u32, Rejection> {
+    if w > MAX_POWER_W {
+        return Err(bad(format!("{w} W is more than a household connection carries; at most {MAX_POWER_W} W")));
     }
-    command(&api, &which, Command::TextMessage(m.text)).await
+    Ok(w)
+}
+
+fn duration(what: &str, s: u32) -> Result<u32, Rejection> {
+    if s == 0 || s > MAX_DURATION_S {
+        return Err(bad(format!("{what} lasts 1 to {MAX_DURATION_S} seconds (a year), not {s}")));
+    }
+    Ok(s)
+}
+
+/// The meter command a POST body to `endpoint` (`load`, `solar`, `ev`, `power-failure`,
+/// `tariff`, `message`) asks for, with every value checked against the meter's limits.
+pub fn command_from(endpoint: &str, b: &[u8]) -> Result<Command, Rejection> {
+    Ok(match endpoint {
+        "load" => {
+            Command::SetLoad(body::<Watts>(b, r#"{"watts": 1500} or {"watts": null}"#)?.watts.map(power).transpose()?)
+        }
+        "solar" => {
+            Command::SetSolar(body::<Watts>(b, r#"{"watts": 3000} or {"watts": null}"#)?.watts.map(power).transpose()?)
+        }
+        "ev" => {
+            let e: Ev = body(b, r#"{"watts": 11000, "seconds": 3600}"#)?;
+            Command::StartCharging { watts: power(e.watts)?, seconds: duration("a charging session", e.seconds)? }
+        }
+        "power-failure" => {
+            let s: Seconds = body(b, r#"{"seconds": 300}"#)?;
+            Command::PowerFailure { seconds: duration("a power failure", s.seconds)? }
+        }
+        "tariff" => {
+            let t: Tariff = body(b, r#"{"tariff": 2} or {"tariff": null} to follow the schedule"#)?;
+            if let Some(n) = t.tariff.filter(|n| !(1..=2).contains(n)) {
+                return Err(bad(format!("tariff {n}: meters have tariff 1 and 2")));
+            }
+            Command::SetTariff(t.tariff)
+        }
+        "message" => {
+            let m: Message = body(b, r#"{"text": "Hello"}"#)?;
+            let n = m.text.chars().count();
+            if n > MAX_MESSAGE || m.text.contains(['\r', '\n']) {
+                return Err(bad(format!(
+                    "the text has {n} characters; a meter takes one line of at most {MAX_MESSAGE}"
+                )));
+            }
+            Command::TextMessage(m.text)
+        }
+        other => return Err(error(StatusCode::NOT_FOUND, format!("no command endpoint /{other}"))),
+    })
+}
+
+async fn load(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("load", &b)?).await
+}
+
+async fn solar(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("solar", &b)?).await
+}
+
+async fn ev(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("ev", &b)?).await
+}
+
+async fn power_failure(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("power-failure", &b)?).await
+}
+
+async fn tariff(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("tariff", &b)?).await
+}
+
+async fn message(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
+    command(&api, &which, command_from("message", &b)?).await
 }
 
 async fn fault(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {

@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
+use p1sim_core::decode::DEFAULT_MAX_LEN;
 use p1sim_core::generator::Generator;
 use p1sim_core::meter::Command;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::clock::SimClock;
 use super::pacer::{Msg, Outgoing};
@@ -44,6 +45,9 @@ pub struct MeterTask {
     pub state: Option<StateFile>,
     pub transform: Option<Box<dyn Transform>>,
     pub rx: mpsc::Receiver<Control>,
+    /// The latest telegram and readings, for the live page's event streams; filled only while
+    /// a page listens.
+    pub live: Arc<watch::Sender<Option<Arc<Value>>>>,
 }
 
 impl std::fmt::Debug for MeterTask {
@@ -70,6 +74,7 @@ impl MeterTask {
         let lead = MAX_LEAD.min(interval / 4);
         let mut seq = 0u64;
         let mut buf = Vec::with_capacity(4096);
+        let (mut exhausted_said, mut oversize_said) = (false, false);
         loop {
             let at = self.generator.next_at();
             let due = self.clock.deadline(at) + self.phase;
@@ -98,6 +103,18 @@ impl MeterTask {
             // One boundary at a time: with no mains there is no telegram, and the meter stays in
             // step with the clock meanwhile.
             let Some(at) = self.generator.step() else { continue };
+            if self.generator.frame_counter_exhausted() {
+                if !exhausted_said {
+                    exhausted_said = true;
+                    eprintln!(
+                        "p1sim run: meter {}: the Smarty frame counter is used up (4294967295 frames); the meter \
+                         stops sending rather than reuse an AES-GCM nonce. Start a new meter (another --state \
+                         file) or change the key",
+                        self.index
+                    );
+                }
+                continue;
+            }
             buf.clear();
             let frame_counter = self.generator.render_current(&mut buf);
             let emitted = p1sim_core::generator::Emitted { at, frame_counter };
@@ -107,14 +124,33 @@ impl MeterTask {
                     continue;
                 }
             }
-            // Write-ahead: on disk before the first byte leaves.
-            self.save().await;
+            if buf.len() > DEFAULT_MAX_LEN && !oversize_said {
+                oversize_said = true;
+                eprintln!(
+                    "p1sim run: meter {}: a telegram of {} bytes is over the 64 KiB a decoder buffers (p1sim's \
+                     own included); readers will drop it",
+                    self.index,
+                    buf.len()
+                );
+            }
+            // Write-ahead: on disk before the first byte leaves. A telegram whose state is not on
+            // disk is never sent: after a crash its registers would go back.
+            if !self.save().await {
+                if let Some(f) = &self.state {
+                    f.stats.withheld.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                continue;
+            }
             let out = Arc::new(Outgoing { meter: self.index, seq, at: emitted.at, due, bytes: Arc::from(&buf[..]) });
             for p in &self.pacers {
                 let _ = p.send(Msg::Telegram(Arc::clone(&out)));
             }
+            if self.live.receiver_count() > 0 {
+                let snapshot = self.snapshot(seq, &buf);
+                self.live.send_replace(Some(Arc::new(snapshot)));
+            }
             seq += 1;
-            if due + interval < Instant::now() {
+            if due.checked_add(interval).is_some_and(|late| late < Instant::now()) {
                 // Far behind (a suspended laptop, a long catch-up): rejoin the clock instead of
                 // sending the missed telegrams back to back.
                 let now_s = self.clock.sim_now_s();
@@ -145,6 +181,21 @@ impl MeterTask {
         }
     }
 
+    /// The telegram just handed to the lines (its text; the plaintext for Smarty) with the
+    /// readings it carries.
+    fn snapshot(&mut self, seq: u64, sent: &[u8]) -> Value {
+        let encrypted = self.generator.profile().is_encrypted();
+        let text = String::from_utf8_lossy(if encrypted { self.generator.last_plaintext() } else { sent }).into_owned();
+        let mut v = self.readings();
+        if let Value::Object(o) = &mut v {
+            o.insert("seq".into(), json!(seq));
+            o.insert("telegram".into(), json!(text));
+            o.insert("encrypted".into(), json!(encrypted));
+            o.insert("sent_bytes".into(), json!(sent.len()));
+        }
+        v
+    }
+
     fn readings(&mut self) -> Value {
         let name = self.generator.profile().name.clone();
         let interval = self.generator.profile().interval_s;
@@ -154,7 +205,8 @@ impl MeterTask {
         let state = meter.state();
         let (powered, frame_counter, overrides) =
             (meter.is_powered(), state.frame_counter, serde_json::to_value(&state.overrides).unwrap_or(Value::Null));
-        let readings = serde_json::to_value(meter.readings()).unwrap_or(Value::Null);
+        let raw = meter.readings().clone();
+        let readings = super::human::readings_json(&raw, self.generator.profile());
         json!({
             "meter": self.index,
             "profile": name,
@@ -169,15 +221,11 @@ impl MeterTask {
         })
     }
 
-    async fn save(&self) {
-        let Some(file) = &self.state else { return };
+    /// Saves the state, if this run keeps one; false when that failed (the file logs it).
+    async fn save(&self) -> bool {
+        let Some(file) = &self.state else { return true };
         let state = self.generator.meter().state().clone();
         let file = file.clone();
-        match tokio::task::spawn_blocking(move || file.save(&state)).await {
-            Ok(Ok(())) => {}
-            // Keep sending: a meter does not stop because its logger's disk is full. Say so.
-            Ok(Err(e)) => eprintln!("p1sim run: {e:#}"),
-            Err(e) => eprintln!("p1sim run: saving the state failed: {e}"),
-        }
+        matches!(tokio::task::spawn_blocking(move || file.save(&state)).await, Ok(Ok(())))
     }
 }

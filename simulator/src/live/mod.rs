@@ -15,8 +15,10 @@ pub mod clock;
 pub mod control;
 pub mod framing;
 pub mod hints;
+pub mod human;
 pub mod meter;
 pub mod pacer;
+pub mod page;
 pub mod pty;
 pub mod serial;
 pub mod state;
@@ -137,7 +139,7 @@ fn start_meter(plan: &Plan, saved: Option<MeterState>) -> Result<(SimClock, Gene
         Some(st) => {
             let resumed_at = st.now;
             let fc = st.frame_counter;
-            let meter = Meter::resume(&profile, profile.household.clone(), st);
+            let meter = Meter::resume(&profile, profile.household.clone(), st)?;
             let next = boundary_at_or_after(first_s, interval);
             if next - resumed_at > 86_400 {
                 eprintln!(
@@ -158,6 +160,12 @@ fn start_meter(plan: &Plan, saved: Option<MeterState>) -> Result<(SimClock, Gene
     Ok((clock, generator, note))
 }
 
+/// The most bytes a fault may add on this run's lines (see [`transform::line_budget`]).
+fn fault_budget(plan: &Plan) -> usize {
+    let paced = matches!(plan.pace, Pace::Line { .. }) || plan.serial.is_some() || plan.rig.is_some();
+    transform::line_budget(paced.then(|| plan.profile.line.char_time_ns()), plan.profile.interval_s)
+}
+
 fn rfc3339(t: i64) -> String {
     jiff::Timestamp::from_second(t).map(|t| t.to_string()).unwrap_or_else(|_| t.to_string())
 }
@@ -172,7 +180,7 @@ async fn bind_tcp(addr: SocketAddr) -> Result<TcpListener> {
 
 async fn single(plan: Plan) -> Result<()> {
     let profile = plan.profile.clone();
-    let state_file = plan.state.as_ref().map(|p| StateFile::new(p, &profile, plan.seed));
+    let state_file = plan.state.as_ref().map(|p| StateFile::open(p, &profile, plan.seed)).transpose()?;
     let saved = match &state_file {
         Some(f) => f.load()?,
         None => None,
@@ -226,7 +234,7 @@ async fn single(plan: Plan) -> Result<()> {
         let local = listener.local_addr()?;
         report.push(format!("tcp: {local}"));
         tcp_addr = Some(local);
-        let hub = Hub::new(plan.client_queue, plan.max_clients);
+        let hub = Hub::new(plan.client_queue, plan.max_clients, clock.wall_interval(profile.interval_s));
         tokio::spawn(Arc::clone(&hub).serve(listener, false));
         let stats = Arc::new(LineStats::default());
         outputs.push(OutputInfo {
@@ -292,14 +300,15 @@ async fn single(plan: Plan) -> Result<()> {
         });
     }
 
+    let stage = FaultStage::new(plan.faults.clone(), plan.seed, fault_budget(&plan)).map_err(anyhow::Error::msg)?;
+    let live = Arc::new(tokio::sync::watch::Sender::new(None));
     let (tx, rx) = mpsc::channel(64);
-    let faults = FaultStage::new(plan.faults.clone(), plan.seed);
     let transform: Box<dyn Transform> = match plan.replay.clone() {
         Some(r) => {
             report.push(format!("replay: {} recorded telegram(s) in place of the meter's own", r.len()));
-            Box::new(ReplayStage::new(r, faults))
+            Box::new(ReplayStage::new(r, stage))
         }
-        None => Box::new(faults),
+        None => Box::new(stage),
     };
     let task = MeterTask {
         index: 0,
@@ -310,12 +319,18 @@ async fn single(plan: Plan) -> Result<()> {
         state: state_file.clone(),
         transform: Some(transform),
         rx,
+        live: Arc::clone(&live),
     };
     let meter_task = tokio::spawn(task.run());
-    let api = Arc::new(Api { meters: vec![tx], request, outputs });
+    let mut api = Api::new(vec![tx], request, outputs, vec![live], human::profile_json(&profile));
+    api.state = state_file.clone();
+    let api = Arc::new(api);
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
-        report.push(format!("control: http://{}", listener.local_addr()?));
+        report.push(format!(
+            "control: http://{}/ (the live page: open it in a browser; the JSON API is listed at /api)",
+            listener.local_addr()?
+        ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     if let Some(f) = &state_file {
@@ -359,14 +374,17 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Waits for SIGINT or SIGTERM, or for a replay to finish; a meter task that ends by itself
-/// otherwise is an error.
+/// Waits for SIGINT, SIGTERM or SIGHUP, or for a replay to finish; a meter task that ends by
+/// itself otherwise is an error.
 async fn wait_for_stop(meter_task: tokio::task::JoinHandle<Ended>) -> Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot watch for SIGTERM")?;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
     tokio::select! {
         r = tokio::signal::ctrl_c() => r.context("cannot watch for SIGINT")?,
         _ = term.recv() => {}
+        // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
+        _ = hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
         r = meter_task => match r {
             Ok(Ended::Finished) => eprintln!("p1sim run: the replay is over"),
             r => bail!("the meter stopped unexpectedly: {r:?}"),
@@ -449,7 +467,7 @@ async fn fleet(plan: Plan) -> Result<()> {
     for i in 0..n {
         let addr = SocketAddr::new(base.ip(), base.port() + i as u16);
         let listener = bind_tcp(addr).await.with_context(|| format!("fleet meter {i}"))?;
-        let hub = Hub::new(plan.client_queue, plan.max_clients);
+        let hub = Hub::new(plan.client_queue, plan.max_clients, interval);
         hubs.push((Arc::clone(&hub), listener));
         let stats = Arc::new(LineStats::default());
         outputs.push(OutputInfo {
@@ -467,6 +485,7 @@ async fn fleet(plan: Plan) -> Result<()> {
     }
     let pacer = Pacer::start("p1sim-fleet-pacer", lines)?;
     let mut meters = Vec::with_capacity(n);
+    let mut lives = Vec::with_capacity(n);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..n {
         let seed = plan.seed.wrapping_add(i as u64);
@@ -478,6 +497,8 @@ async fn fleet(plan: Plan) -> Result<()> {
         };
         let (tx, rx) = mpsc::channel(16);
         meters.push(tx);
+        let live = Arc::new(tokio::sync::watch::Sender::new(None));
+        lives.push(Arc::clone(&live));
         tasks.spawn(
             MeterTask {
                 index: i,
@@ -486,13 +507,16 @@ async fn fleet(plan: Plan) -> Result<()> {
                 phase,
                 pacers: vec![pacer.sender()],
                 state: None,
-                transform: Some(Box::new(FaultStage::new(plan.faults.clone(), seed))),
+                transform: Some(Box::new(
+                    FaultStage::new(plan.faults.clone(), seed, fault_budget(&plan)).map_err(anyhow::Error::msg)?,
+                )),
                 rx,
+                live,
             }
             .run(),
         );
     }
-    let api = Arc::new(Api { meters, request, outputs });
+    let api = Arc::new(Api::new(meters, request, outputs, lives, human::profile_json(&profile)));
     let mut report = vec![format!(
         "fleet: {n} meters on tcp {}..{} (meter i on port {}+i, seed {}+i), {:?} over the interval",
         SocketAddr::new(base.ip(), base.port()),
@@ -503,7 +527,10 @@ async fn fleet(plan: Plan) -> Result<()> {
     )];
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
-        report.push(format!("control: http://{} (add ?meter=N)", listener.local_addr()?));
+        report.push(format!(
+            "control: http://{}/ (the live page, with a meter selector; the JSON API is listed at /api, add ?meter=N)",
+            listener.local_addr()?
+        ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     print_now(&format!(

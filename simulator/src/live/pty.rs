@@ -10,6 +10,11 @@
 //! - At each telegram start the exclusive flag is cleared: serialport and pyserial set TIOCEXCL on
 //!   open, and because the tty outlives the reader the flag would otherwise stay and make every
 //!   later non-root open fail with EBUSY.
+//! - For the same reason the raw settings are put back at each telegram start when a reader
+//!   changed them: a reader that turned on CR-to-LF translation (`stty icrnl`, a terminal
+//!   program) would otherwise break every plain reader after it.
+//! - Unread bytes are discarded only when the reader read none of the last telegram (no reader,
+//!   or a stalled one), never while a reader is in the middle of it, and every discard counts.
 
 use std::ffi::OsStr;
 use std::fs::File;
@@ -32,8 +37,12 @@ use super::pacer::{Outgoing, Sink};
 pub struct PtyStats {
     /// Bytes left unread by the time the next telegram started (no reader, or one not reading).
     pub discarded_unread: AtomicU64,
+    /// Telegrams (or their tails) those discards threw away.
+    pub discarded_telegrams: AtomicU64,
     /// Bytes the PTY would not take.
     pub lost: AtomicU64,
+    /// Times a reader's changed terminal settings were put back to raw.
+    pub settings_restored: AtomicU64,
 }
 
 /// An open pseudo-terminal pair.
@@ -43,6 +52,8 @@ pub struct Pty {
     slave: File,
     path: PathBuf,
     link: Option<PathBuf>,
+    /// The raw settings made at open, put back when a reader changes them.
+    raw: rustix::termios::Termios,
     pub stats: Arc<PtyStats>,
 }
 
@@ -77,6 +88,7 @@ impl Pty {
             slave: File::from(slave),
             path,
             link,
+            raw: t,
             stats: Arc::new(PtyStats::default()),
         })
     }
@@ -92,7 +104,7 @@ impl Pty {
 
     /// Hands the PTY to the pacer.
     pub fn into_sink(self) -> PtySink {
-        PtySink { pty: self }
+        PtySink { pty: self, last_len: 0 }
     }
 }
 
@@ -129,18 +141,44 @@ fn make_link(target: &Path, link: &Path) -> Result<()> {
 #[derive(Debug)]
 pub struct PtySink {
     pty: Pty,
+    /// Bytes of the previous telegram.
+    last_len: u64,
+}
+
+/// Unread bytes beyond this are a stalled reader whatever the telegram's size: the line
+/// discipline holds 4 KiB, and a reader this far behind gets a fresh start.
+const STALLED_UNREAD: u64 = 3 * 1024;
+
+impl PtySink {
+    /// Puts the raw settings back if a reader changed them.
+    fn restore_settings(&self) {
+        let slave = &self.pty.slave;
+        let Ok(now) = rustix::termios::tcgetattr(slave) else { return };
+        let raw = &self.pty.raw;
+        let changed = now.input_modes != raw.input_modes
+            || now.output_modes != raw.output_modes
+            || now.local_modes != raw.local_modes
+            || now.control_modes != raw.control_modes;
+        if changed && rustix::termios::tcsetattr(slave, OptionalActions::Now, raw).is_ok() {
+            self.pty.stats.settings_restored.fetch_add(1, Atomic::Relaxed);
+        }
+    }
 }
 
 impl Sink for PtySink {
-    fn begin(&mut self, _t: &Outgoing, _bytes: &Arc<[u8]>) {
+    fn begin(&mut self, _t: &Outgoing, bytes: &Arc<[u8]>) {
         let slave = &self.pty.slave;
-        // Counted from what the line discipline holds; the flush also drops bytes still in the
-        // tty's flip buffers, which the kernel moves to the line discipline asynchronously.
+        // Counted from what the line discipline holds; bytes the kernel has not yet moved there
+        // from the tty's flip buffers are not, so a reader reading along is never cut short.
         let unread = rustix::io::ioctl_fionread(slave).unwrap_or(0);
-        if rustix::termios::tcflush(slave, QueueSelector::IFlush).is_ok() {
+        let stalled = unread > 0 && unread >= self.last_len.min(STALLED_UNREAD);
+        if stalled && rustix::termios::tcflush(slave, QueueSelector::IFlush).is_ok() {
             self.pty.stats.discarded_unread.fetch_add(unread, Atomic::Relaxed);
+            self.pty.stats.discarded_telegrams.fetch_add(1, Atomic::Relaxed);
         }
+        self.last_len = bytes.len() as u64;
         let _ = rustix::termios::ioctl_tiocnxcl(slave);
+        self.restore_settings();
     }
 
     fn write(&mut self, bytes: &Arc<[u8]>, range: Range<usize>) {
@@ -200,6 +238,33 @@ mod tests {
         drop(sink);
         assert!(std::fs::symlink_metadata(&link).is_err(), "the link goes with the PTY");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_readers_changed_settings_are_put_back_for_the_next_reader() {
+        use rustix::termios::{InputModes, tcgetattr, tcsetattr};
+        let pty = Pty::open(None, 115_200).unwrap();
+        let path = pty.path().to_path_buf();
+        let stats = Arc::clone(&pty.stats);
+        let mut sink = pty.into_sink();
+        // A reader turns CR into LF (as `stty icrnl` or a terminal program does) and leaves.
+        let reader =
+            std::fs::OpenOptions::new().read(true).custom_flags(OFlags::NOCTTY.bits() as i32).open(&path).unwrap();
+        let mut t = tcgetattr(&reader).unwrap();
+        t.input_modes |= InputModes::ICRNL;
+        tcsetattr(&reader, OptionalActions::Now, &t).unwrap();
+        drop(reader);
+        let t0 = Outgoing { meter: 0, seq: 0, at: 0, due: Instant::now(), bytes: Arc::from(&b"/A\r\n!"[..]) };
+        sink.begin(&t0, &t0.bytes);
+        sink.write(&t0.bytes, 0..t0.bytes.len());
+        // The next plain reader gets the CR as sent.
+        let mut reader =
+            std::fs::OpenOptions::new().read(true).custom_flags(OFlags::NOCTTY.bits() as i32).open(&path).unwrap();
+        assert!(!tcgetattr(&reader).unwrap().input_modes.contains(InputModes::ICRNL));
+        let mut buf = [0u8; 5];
+        reader.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"/A\r\n!");
+        assert_eq!(stats.settings_restored.load(Atomic::Relaxed), 1);
     }
 
     #[test]

@@ -7,12 +7,18 @@
 //! grow, and never receives a partial telegram. A client joining mid-telegram starts with the
 //! next one. A Request drop still cuts every client's telegram, because that is what the meter
 //! does.
+//!
+//! No client can lock the others out: one whose queue stays full for three intervals (at least
+//! [`MIN_EVICT_AFTER`]) is disconnected, one that closes its side is let go at once, and when
+//! `--max-clients` are connected a newcomer takes the place of the client that has been stuck
+//! longest; only when every client keeps up is the newcomer refused. All of it is counted.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering as Atomic};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +30,10 @@ use super::pacer::{Outgoing, Sink};
 /// as dropped telegrams within seconds instead of hiding megabytes in socket buffers.
 const SEND_BUFFER: usize = 16 * 1024;
 
+/// The least time a client's queue must stay full before it is disconnected, so that at high
+/// `--speed` a reader on a busy machine is not dropped for a hiccup.
+pub const MIN_EVICT_AFTER: Duration = Duration::from_secs(2);
+
 /// The clients of one meter's TCP output.
 #[derive(Debug)]
 pub struct Hub {
@@ -31,11 +41,17 @@ pub struct Hub {
     /// Telegrams a client may have queued (started and not yet written) before it misses some.
     max_queue: usize,
     max_clients: usize,
+    /// How long a client's queue may stay full before it is disconnected.
+    evict_after: Duration,
     next_id: AtomicU64,
-    /// Connections refused because `max_clients` were connected.
+    /// Connections refused because `max_clients` were connected and all kept up.
     pub refused: AtomicU64,
     /// Clients that connected since the start.
     pub accepted: AtomicU64,
+    /// Clients disconnected because their queue stayed full for `evict_after`.
+    pub evicted_stalled: AtomicU64,
+    /// Stuck clients disconnected to make room for a newcomer.
+    pub evicted_for_room: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -44,6 +60,8 @@ struct Client {
     peer: SocketAddr,
     queue: Mutex<Queue>,
     notify: Notify,
+    /// Ends the client's tasks: it was evicted or closed its side.
+    kill: Notify,
 }
 
 #[derive(Debug, Default)]
@@ -59,6 +77,8 @@ struct Queue {
     written: u64,
     /// The most telegrams ever queued at once.
     high_water: usize,
+    /// Since when the queue has been full (this client missing telegrams).
+    full_since: Option<Instant>,
     closed: bool,
 }
 
@@ -69,15 +89,54 @@ enum Piece {
 }
 
 impl Hub {
-    pub fn new(max_queue: usize, max_clients: usize) -> Arc<Hub> {
+    /// A hub whose clients may queue `max_queue` telegrams; one whose queue stays full for three
+    /// of `wall_interval` (at least [`MIN_EVICT_AFTER`]) is disconnected.
+    pub fn new(max_queue: usize, max_clients: usize, wall_interval: Duration) -> Arc<Hub> {
         Arc::new(Hub {
             clients: Mutex::new(Vec::new()),
             max_queue: max_queue.max(1),
             max_clients,
+            evict_after: wall_interval.saturating_mul(3).max(MIN_EVICT_AFTER),
             next_id: AtomicU64::new(1),
             refused: AtomicU64::new(0),
             accepted: AtomicU64::new(0),
+            evicted_stalled: AtomicU64::new(0),
+            evicted_for_room: AtomicU64::new(0),
         })
+    }
+
+    /// Disconnects a client: its tasks end and it leaves the list at once.
+    fn evict(&self, c: &Client, q: &mut Queue) {
+        q.closed = true;
+        q.pieces.clear();
+        c.kill.notify_one();
+    }
+
+    /// When full, the client stuck longest (its queue full the longest), evicted to make room;
+    /// false when every client keeps up.
+    fn make_room(&self) -> bool {
+        let clients = self.clients();
+        let stuck = clients
+            .iter()
+            .filter_map(|c| {
+                let q = c.queue.lock().unwrap_or_else(|e| e.into_inner());
+                q.full_since.filter(|_| !q.closed).map(|since| (since, Arc::clone(c)))
+            })
+            .min_by_key(|(since, _)| *since);
+        match stuck {
+            Some((_, c)) => {
+                let mut q = c.queue.lock().unwrap_or_else(|e| e.into_inner());
+                self.evict(&c, &mut q);
+                self.evicted_for_room.fetch_add(1, Atomic::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Clients still connected (evicted ones may not have left the list yet).
+    fn connected(&self) -> usize {
+        self.clients().iter().filter(|c| !c.queue.lock().unwrap_or_else(|e| e.into_inner()).closed).count()
     }
 
     fn clients(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Client>>> {
@@ -106,6 +165,8 @@ impl Hub {
             "clients": clients,
             "accepted": self.accepted.load(Atomic::Relaxed),
             "refused_max_clients": self.refused.load(Atomic::Relaxed),
+            "evicted_stalled": self.evicted_stalled.load(Atomic::Relaxed),
+            "evicted_for_room": self.evicted_for_room.load(Atomic::Relaxed),
         })
     }
 
@@ -126,11 +187,18 @@ impl Hub {
                     continue;
                 }
             };
-            if self.clients().len() >= self.max_clients {
+            if self.connected() >= self.max_clients {
+                // Clients that just closed may not have been let go yet: give their tasks a moment.
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            if self.connected() >= self.max_clients && !self.make_room() {
                 // A raw stream has no way to say why; closing is what a full serial bridge does.
                 self.refused.fetch_add(1, Atomic::Relaxed);
                 if !quiet {
-                    eprintln!("p1sim run: tcp: refused {peer}: --max-clients {} reached", self.max_clients);
+                    eprintln!(
+                        "p1sim run: tcp: refused {peer}: --max-clients {} reached and every client keeps up",
+                        self.max_clients
+                    );
                 }
                 drop(stream);
                 continue;
@@ -142,12 +210,13 @@ impl Hub {
                 peer,
                 queue: Mutex::new(Queue::default()),
                 notify: Notify::new(),
+                kill: Notify::new(),
             });
             self.accepted.fetch_add(1, Atomic::Relaxed);
             self.clients().push(Arc::clone(&client));
             let hub = Arc::clone(&self);
             tokio::spawn(async move {
-                client_loop(&client, stream).await;
+                client_loop(Arc::clone(&client), stream).await;
                 client.queue.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
                 hub.clients().retain(|c| c.id != client.id);
             });
@@ -155,11 +224,13 @@ impl Hub {
     }
 }
 
-/// Writes a client's queue to its socket until the socket fails. Whatever the client sends is
-/// read and ignored on a separate task, so it can never fill our receive buffer; end of input is
-/// not a disconnect (a client may half-close and keep reading), a failed write is.
-async fn client_loop(client: &Client, stream: TcpStream) {
+/// Writes a client's queue to its socket until the socket fails, the client closes its side or
+/// it is evicted. Whatever the client sends is read and ignored on a separate task, so it can
+/// never fill our receive buffer; the end of its input (it closed the connection, or at least
+/// its sending side) ends the client at once, so a closed client never holds a place.
+async fn client_loop(client: Arc<Client>, stream: TcpStream) {
     let (mut rd, mut wr) = stream.into_split();
+    let reader = Arc::clone(&client);
     let drain = tokio::spawn(async move {
         let mut ignored = [0u8; 256];
         while let Ok(n) = rd.read(&mut ignored).await {
@@ -167,17 +238,22 @@ async fn client_loop(client: &Client, stream: TcpStream) {
                 break;
             }
         }
+        reader.kill.notify_one();
     });
     'outer: loop {
-        client.notify.notified().await;
+        tokio::select! {
+            () = client.notify.notified() => {}
+            () = client.kill.notified() => break 'outer,
+        }
         loop {
             let piece = client.queue.lock().unwrap_or_else(|e| e.into_inner()).pieces.pop_front();
             match piece {
                 None => break,
                 Some(Piece::Bytes(bytes, range)) => {
                     // A stalled client parks here; its queue fills and it starts missing telegrams.
-                    if wr.write_all(&bytes[range]).await.is_err() {
-                        break 'outer;
+                    tokio::select! {
+                        r = wr.write_all(&bytes[range]) => if r.is_err() { break 'outer },
+                        () = client.kill.notified() => break 'outer,
                     }
                 }
                 Some(Piece::End) => {
@@ -216,6 +292,7 @@ impl Sink for HubSink {
     fn begin(&mut self, _t: &Outgoing, _bytes: &Arc<[u8]>) {
         self.receivers.clear();
         let max = self.hub.max_queue;
+        let now = Instant::now();
         for c in self.hub.clients().iter() {
             let mut q = c.queue.lock().unwrap_or_else(|e| e.into_inner());
             if q.closed {
@@ -224,8 +301,14 @@ impl Sink for HubSink {
             if q.telegrams >= max {
                 q.dropped += 1;
                 q.receiving = false;
+                let since = *q.full_since.get_or_insert(now);
+                if now.duration_since(since) >= self.hub.evict_after {
+                    self.hub.evict(c, &mut q);
+                    self.hub.evicted_stalled.fetch_add(1, Atomic::Relaxed);
+                }
                 continue;
             }
+            q.full_since = None;
             q.receiving = true;
             q.telegrams += 1;
             q.high_water = q.high_water.max(q.telegrams);
@@ -257,12 +340,53 @@ mod tests {
             peer: "127.0.0.1:1".parse().unwrap(),
             queue: Mutex::new(Queue::default()),
             notify: Notify::new(),
+            kill: Notify::new(),
         })
+    }
+
+    fn telegram() -> Outgoing {
+        Outgoing { meter: 0, seq: 0, at: 0, due: Instant::now(), bytes: Arc::from(&b"/X!"[..]) }
+    }
+
+    #[test]
+    fn a_client_full_for_the_eviction_time_is_disconnected_and_counted() {
+        let hub = Hub::new(1, 10, Duration::ZERO);
+        assert_eq!(hub.evict_after, MIN_EVICT_AFTER, "never less than the floor");
+        let hub = Arc::new(Hub { evict_after: Duration::ZERO, ..Arc::into_inner(hub).unwrap() });
+        let (slow, healthy) = (client(1), client(2));
+        hub.clients().extend([Arc::clone(&slow), Arc::clone(&healthy)]);
+        let mut sink = hub.sink();
+        let t = telegram();
+        for _ in 0..3 {
+            sink.begin(&t, &t.bytes);
+            sink.end(true);
+            // The healthy client writes its telegram out at once.
+            let mut q = healthy.queue.lock().unwrap();
+            q.telegrams = 0;
+            q.pieces.clear();
+        }
+        assert!(slow.queue.lock().unwrap().closed, "evicted");
+        assert!(!healthy.queue.lock().unwrap().closed);
+        assert_eq!(hub.evicted_stalled.load(Atomic::Relaxed), 1);
+        assert_eq!(hub.connected(), 1);
+    }
+
+    #[test]
+    fn a_newcomer_takes_the_place_of_a_stuck_client_never_of_one_that_keeps_up() {
+        let hub = Hub::new(1, 2, Duration::from_secs(1));
+        let (a, b) = (client(1), client(2));
+        hub.clients().extend([Arc::clone(&a), Arc::clone(&b)]);
+        assert!(!hub.make_room(), "both keep up: the newcomer is refused");
+        b.queue.lock().unwrap().full_since = Some(Instant::now());
+        assert!(hub.make_room());
+        assert!(b.queue.lock().unwrap().closed && !a.queue.lock().unwrap().closed);
+        assert_eq!(hub.evicted_for_room.load(Atomic::Relaxed), 1);
+        assert_eq!(hub.connected(), 1);
     }
 
     #[test]
     fn a_full_queue_misses_whole_telegrams_and_never_grows() {
-        let hub = Hub::new(2, 10);
+        let hub = Hub::new(2, 10, Duration::from_secs(1));
         let slow = client(1);
         hub.clients().push(Arc::clone(&slow));
         let mut sink = hub.sink();

@@ -49,6 +49,9 @@ pub struct Behaviour {
     /// A twin's telegrams take their line time, as on a real rig: the answers to a telegram come
     /// when its last character would have left the pin.
     pub paced: bool,
+    /// The sensors a twin announces and measures with (`caps::SENSE_*`): all of them by default;
+    /// fewer for a rig without its current monitor, say.
+    pub sensors: u32,
 }
 
 impl Default for Behaviour {
@@ -62,6 +65,7 @@ impl Default for Behaviour {
             standalone: false,
             board: None,
             paced: false,
+            sensors: caps::SENSORS,
         }
     }
 }
@@ -351,8 +355,13 @@ impl Bench {
                     protocol: self.behaviour.protocol,
                     max_chunk: self.behaviour.max_chunk,
                     standalone: self.behaviour.standalone,
-                    sensors: self.behaviour.board.is_some()
-                        && self.behaviour.protocol >= p1sim_core::rig::MEASURE_VERSION,
+                    sensors: if self.behaviour.board.is_some()
+                        && self.behaviour.protocol >= p1sim_core::rig::MEASURE_VERSION
+                    {
+                        self.behaviour.sensors & caps::SENSORS
+                    } else {
+                        0
+                    },
                 }]
             }
             HostMsg::ConfigureLine(cfg) => match cfg.validate() {
@@ -389,10 +398,12 @@ impl Bench {
                 }
                 let twin = self.twin.lock().unwrap_or_else(|e| e.into_inner());
                 match twin.as_ref() {
-                    Some(t) => vec![Answer::Msg(Box::new(DeviceMsg::Measured(
-                        t.twin.measure(self.request_high.load(Ordering::SeqCst), request),
-                    )))],
-                    None => vec![Answer::Msg(Box::new(DeviceMsg::Error { code: ErrorCode::Unsupported, arg: 0 }))],
+                    Some(t) if self.behaviour.sensors & caps::SENSORS != 0 => {
+                        let mut measured = t.twin.measure(self.request_high.load(Ordering::SeqCst), request);
+                        measured.readings.retain(|r| self.behaviour.sensors & r.quantity.sensor() != 0);
+                        vec![Answer::Msg(Box::new(DeviceMsg::Measured(measured)))]
+                    }
+                    _ => vec![Answer::Msg(Box::new(DeviceMsg::Error { code: ErrorCode::Unsupported, arg: 0 }))],
                 }
             }
             HostMsg::Cancel => {
@@ -515,7 +526,7 @@ enum Answer {
         protocol: u8,
         max_chunk: u16,
         standalone: bool,
-        sensors: bool,
+        sensors: u32,
     },
     Captured(Vec<Captured>),
     Msg(Box<DeviceMsg<'static>>),
@@ -536,7 +547,7 @@ impl Answer {
                     | caps::REQUEST
                     | caps::OPEN_DRAIN
                     | if *standalone { caps::STANDALONE } else { caps::SEND }
-                    | if *sensors { caps::SENSORS } else { 0 },
+                    | *sensors,
                 max_chunk: *max_chunk,
                 status: *status,
             }),

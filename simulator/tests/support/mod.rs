@@ -39,14 +39,22 @@ pub struct Running {
 impl Running {
     /// Starts `p1sim run ARGS` and waits (at most 30 s) for its start banner.
     pub fn start(args: &[&str]) -> Running {
-        let mut child = p1sim()
-            .arg("run")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("cannot start p1sim");
+        let mut cmd = p1sim();
+        cmd.arg("run").args(args);
+        Running::start_command(cmd, args)
+    }
+
+    /// Starts `p1sim run ARGS` with at most `files` open file descriptors (`ulimit -n`).
+    pub fn start_with_open_files(files: u32, args: &[&str]) -> Running {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", &format!("ulimit -n {files} && exec \"$0\" run \"$@\""), env!("CARGO_BIN_EXE_p1sim")])
+            .args(args);
+        Running::start_command(cmd, args)
+    }
+
+    fn start_command(mut cmd: Command, args: &[&str]) -> Running {
+        let mut child =
+            cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("cannot start p1sim");
         let stdout = child.stdout.take().unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let stderr = std::thread::spawn(move || {
@@ -94,7 +102,7 @@ impl Running {
 
     /// The control API address.
     pub fn control(&self) -> String {
-        self.field("control").trim_start_matches("http://").to_string()
+        self.field("control").trim_start_matches("http://").trim_end_matches('/').to_string()
     }
 
     pub fn pid(&self) -> u32 {
@@ -225,22 +233,36 @@ pub fn collect(r: &mut dyn Read, n: usize, limit: Duration, key: Option<[u8; 16]
     (got, all)
 }
 
-/// A minimal HTTP/1.1 client for the control API: returns the status and the JSON body.
+/// A minimal HTTP/1.1 client for the control API, as a script uses it (a JSON body goes with
+/// `Content-Type: application/json`): returns the status and the JSON body.
 pub fn http(addr: &str, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let headers = if body.is_some() { "Content-Type: application/json\r\n" } else { "" };
+    raw_http(addr, method, path, headers, body.unwrap_or(""))
+}
+
+/// One request with the given extra header lines (each ending in CRLF) and a `Host` of `addr`
+/// unless the headers name one.
+pub fn raw_http(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, serde_json::Value) {
+    let (status, text) = raw_http_text(addr, method, path, headers, body);
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+}
+
+/// [`raw_http`] with the body as text.
+pub fn raw_http_text(addr: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("cannot reach the control API at {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let body = body.unwrap_or("");
+    let host = if headers.to_ascii_lowercase().contains("host:") { String::new() } else { format!("Host: {addr}\r\n") };
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\n{host}{headers}Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
     let status: u16 = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let json =
-        resp.split("\r\n\r\n").nth(1).and_then(|b| serde_json::from_str(b).ok()).unwrap_or(serde_json::Value::Null);
-    (status, json)
+    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
 }
 
 /// The workspace's `target/` directory (shared by every CARGO_TARGET_DIR, so a venv is built once).

@@ -140,6 +140,16 @@ pub enum Fault {
     SpaceAfterObis,
 }
 
+/// The most bytes one fault may add to a telegram: half the decoder's 64 KiB telegram limit
+/// ([`crate::decode::DEFAULT_MAX_LEN`]), so a telegram of a few KiB with its fault still fits.
+pub const MAX_ADDED_BYTES: usize = crate::decode::DEFAULT_MAX_LEN / 2;
+/// The longest `oversize` text message: its hex encoding takes two bytes a character.
+pub const MAX_OVERSIZE_CHARS: usize = MAX_ADDED_BYTES / 2;
+/// The most exact positions one `bit-flip` lists.
+pub const MAX_FLIP_POSITIONS: usize = 4096;
+/// The highest bit-error rate: at 0.5 every bit is a coin toss, random bytes.
+pub const MAX_BER: f64 = 0.5;
+
 fn default_garbage() -> usize {
     16
 }
@@ -209,6 +219,65 @@ impl Fault {
             Fault::Placeholder { .. } => "placeholder",
             Fault::LowercaseUnits => "lowercase-units",
             Fault::SpaceAfterObis => "space-after-obis",
+        }
+    }
+
+    /// Checks the parameters against their limits; on failure, the key at fault and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        let bytes = |key: &'static str, n: usize| {
+            if n > MAX_ADDED_BYTES {
+                Err((
+                    key,
+                    format!(
+                        "{n} bytes is over the limit of {MAX_ADDED_BYTES} a fault may add (half the 64 KiB a decoder buffers)"
+                    ),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        match self {
+            Fault::GarbageBefore { bytes: n } | Fault::GarbageAfter { bytes: n } | Fault::FfPadding { bytes: n } => {
+                bytes("bytes", *n)
+            }
+            Fault::Oversize { chars } if *chars > MAX_OVERSIZE_CHARS => Err((
+                "chars",
+                format!(
+                    "{chars} characters is over the limit of {MAX_OVERSIZE_CHARS} (sent as {} hex digits; a real meter takes 1024)",
+                    2 * MAX_OVERSIZE_CHARS
+                ),
+            )),
+            Fault::BitFlip { ber, positions } => {
+                if !(ber.is_finite() && (0.0..=MAX_BER).contains(ber)) {
+                    return Err(("ber", format!("a bit-error rate is a number from 0 to {MAX_BER}, not {ber}")));
+                }
+                if positions.len() > MAX_FLIP_POSITIONS {
+                    return Err((
+                        "positions",
+                        format!("{} positions; a bit-flip lists at most {MAX_FLIP_POSITIONS}", positions.len()),
+                    ));
+                }
+                match positions.iter().find(|(_, bit)| *bit > 7) {
+                    Some((byte, bit)) => Err((
+                        "positions",
+                        format!("[{byte}, {bit}]: a byte has bits 0 to 7 (0 is the least significant)"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// The most bytes the fault adds to a telegram (what it costs on the line).
+    pub fn added_bytes(&self) -> usize {
+        match self {
+            Fault::GarbageBefore { bytes } | Fault::GarbageAfter { bytes } | Fault::FfPadding { bytes } => *bytes,
+            Fault::Oversize { chars } => 2 * chars + 16,
+            Fault::DuplicateLine { .. } => 1024,
+            Fault::NulAfterCrc | Fault::SlashInside { .. } | Fault::SpaceAfterObis => 1,
+            Fault::Placeholder { value: Placeholder::GhostMbus } => 96,
+            _ => 0,
         }
     }
 

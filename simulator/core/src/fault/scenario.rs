@@ -19,8 +19,10 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use super::{Fault, Faulted, apply};
+use crate::input::{LocatedTable, TableAt};
 use crate::noise;
 use crate::profile::load::ProfileError;
 use crate::telegram::Telegram;
@@ -61,8 +63,8 @@ pub struct Scenario {
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    fault: Vec<toml::Table>,
-    wire: Option<FaultPlan<Vec<BitFault>>>,
+    fault: Vec<Spanned<LocatedTable>>,
+    wire: Option<Spanned<FaultPlan<Vec<BitFault>>>>,
 }
 
 #[derive(Deserialize)]
@@ -75,36 +77,69 @@ struct WhenTable {
     until: Option<String>,
 }
 
+/// The most `[[fault]]` tables in one scenario.
+pub const MAX_ENTRIES: usize = 256;
+/// The most bit-level faults in a `[wire]` plan.
+pub const MAX_WIRE_FAULTS: usize = 65_536;
+
 impl Scenario {
-    /// Parses scenario text; `file` names it in errors.
+    /// Parses scenario text; `file` names it in errors, which point at the offending key.
     pub fn parse(name: &str, file: &str, text: &str) -> Result<Scenario, ProfileError> {
-        let err = |span: Option<core::ops::Range<usize>>, key: Option<&str>, message: String| {
-            ProfileError::at(file, text, span.map_or(0, |s| s.start), key, message)
-        };
-        let raw: File = toml::from_str(text).map_err(|e| err(e.span(), None, e.message().trim().to_string()))?;
-        let mut entries = Vec::new();
-        for (i, mut table) in raw.fault.into_iter().enumerate() {
-            let when = match table.remove("when") {
+        let raw: File = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            ProfileError::at(file, text, e.span().map_or(0, |s| s.start), None, message)
+        })?;
+        if raw.fault.len() > MAX_ENTRIES {
+            let at = raw.fault[MAX_ENTRIES].span().start;
+            return Err(ProfileError::at(
+                file,
+                text,
+                at,
+                Some("fault"),
+                format!("{} [[fault]] tables; a scenario has at most {MAX_ENTRIES}", raw.fault.len()),
+            ));
+        }
+        let mut entries = Vec::with_capacity(raw.fault.len());
+        for (i, table) in raw.fault.iter().enumerate() {
+            let at = TableAt { file, text, span: table.span(), table: table.get_ref() };
+            let context = format!("fault #{}", i + 1);
+            let when = match at.get("when") {
                 None => When::Always,
                 Some(v) => {
-                    let w: WhenTable = v.try_into().map_err(|e: toml::de::Error| {
-                        err(find(text, "when", i), Some("when"), format!("fault #{}: {}", i + 1, e.message().trim()))
-                    })?;
-                    parse_when(w)
-                        .map_err(|m| err(find(text, "when", i), Some("when"), format!("fault #{}: {m}", i + 1)))?
+                    let w: WhenTable =
+                        v.get_ref().clone().try_into().map_err(|e: toml::de::Error| {
+                            at.error("when", format!("{context}: {}", e.message().trim()))
+                        })?;
+                    parse_when(w).map_err(|m| at.error("when", format!("{context}: {m}")))?
                 }
             };
-            let fault: Fault = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-                err(find(text, "kind", i), Some("kind"), format!("fault #{}: {}", i + 1, e.message().trim()))
-            })?;
+            if at.get("kind").is_none() {
+                return Err(at.error_at_table("kind", format!("{context} needs a kind (`p1sim faults` lists them)")));
+            }
+            let fault: Fault = at.parse(&["when"], "kind", &context)?;
+            fault.check().map_err(|(key, m)| at.error(key, format!("{context}: {m}")))?;
             entries.push(Entry { fault, when });
         }
-        let wire = raw.wire.map(|mut plan| {
-            sort_faults(&mut plan.faults);
-            plan
-        });
+        let wire = match raw.wire {
+            Some(plan) => {
+                let span = plan.span();
+                let mut plan = plan.into_inner();
+                if plan.faults.len() > MAX_WIRE_FAULTS {
+                    return Err(ProfileError::at(
+                        file,
+                        text,
+                        span.start,
+                        Some("faults"),
+                        format!("{} bit-level faults; a [wire] plan has at most {MAX_WIRE_FAULTS}", plan.faults.len()),
+                    ));
+                }
+                sort_faults(&mut plan.faults);
+                Some(plan)
+            }
+            None => None,
+        };
         if entries.is_empty() && wire.is_none() {
-            return Err(err(None, None, "the scenario lists no [[fault]] and no [wire] plan".into()));
+            return Err(ProfileError::at(file, text, 0, None, "the scenario lists no [[fault]] and no [wire] plan"));
         }
         Ok(Scenario { name: name.to_string(), entries, wire })
     }
@@ -152,6 +187,9 @@ fn parse_when(w: WhenTable) -> Result<When, String> {
     match (w.every, w.probability, w.at, w.from, w.until) {
         (Some(n), None, None, None, None) if n > 0 => Ok(When::Every(n)),
         (None, Some(p), None, None, None) if (0.0..=1.0).contains(&p) => Ok(When::Probability(p)),
+        (None, None, None, Some(f), Some(u)) if instant(&f)? >= instant(&u)? => {
+            Err(format!("from {f:?} is not before until {u:?}: the window selects no telegram"))
+        }
         (None, None, Some(t), None, None) => Ok(When::At(instant(&t)?)),
         (None, None, None, Some(f), Some(u)) => Ok(When::Between(instant(&f)?, instant(&u)?)),
         _ => Err(
@@ -159,14 +197,6 @@ fn parse_when(w: WhenTable) -> Result<When, String> {
                 .into(),
         ),
     }
-}
-
-/// Where `key` is written inside the `n`-th `[[fault]]` table, for error locations.
-fn find(text: &str, key: &str, n: usize) -> Option<core::ops::Range<usize>> {
-    let table = text.match_indices("[[fault]]").nth(n)?.0;
-    let end = text[table + 9..].find("[[fault]]").map_or(text.len(), |e| table + 9 + e);
-    let at = table + text[table..end].find(key)?;
-    Some(at..at + key.len())
 }
 
 #[cfg(test)]
@@ -186,6 +216,34 @@ mod tests {
             [BitFault::Flip { char: 3, bit: 9 }, BitFault::Break { after: 9, length: BitSpan::bits(30) }],
             "sorted by character"
         );
+    }
+
+    #[test]
+    fn sizes_rates_and_bits_are_bounded_and_errors_name_line_and_key() {
+        let second = |body: &str| {
+            Scenario::parse("t", "t.toml", &format!("[[fault]]\nkind = \"wrong-crc\"\n\n[[fault]]\n{body}"))
+                .unwrap_err()
+        };
+        let e = second("kind = \"garbage-before\"\nbytes = 1000000000000\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("bytes")), "{e}");
+        assert!(e.message.contains("fault #2") && e.message.contains("32768"), "{e}");
+        let e = second("kind = \"oversize\"\nchars = 100000000\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("chars")), "{e}");
+        for ber in ["nan", "-1.0", "2.0"] {
+            let e = second(&format!("kind = \"bit-flip\"\nber = {ber}\n"));
+            assert_eq!((e.line, e.key.as_deref()), (6, Some("ber")), "{ber}: {e}");
+        }
+        let e = second("kind = \"bit-flip\"\npositions = [[3, 99]]\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("positions")), "{e}");
+        // Unknown keys are refused, also on faults without parameters.
+        let e = second("kind = \"wrong-crc\"\nbites = 5\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("bites")), "{e}");
+        let e = second("kind = \"truncate\"\nat = \"somewhere\"\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("at")), "{e}");
+        let e = second("kind = \"explode\"\n");
+        assert_eq!((e.line, e.key.as_deref()), (5, Some("kind")), "{e}");
+        let e = second("kind = \"wrong-crc\"\nwhen = { every = 0 }\n");
+        assert_eq!((e.line, e.key.as_deref()), (6, Some("when")), "{e}");
     }
 
     #[test]

@@ -63,9 +63,10 @@ impl ProfileError {
         }
     }
 
-    /// Reads a TOML file of the given kind, or says why not.
-    pub fn read(path: &Path, what: &str) -> Result<String, ProfileError> {
-        std::fs::read_to_string(path).map_err(|e| ProfileError::unreadable(path, what, &e))
+    /// Reads a TOML file of the given kind through the size cap for TOML inputs, or says why not.
+    pub fn read(path: &Path, what: &'static str) -> Result<String, ProfileError> {
+        crate::input::read_bounded_text(path, crate::input::Limit::new(what, crate::input::Limit::TOML))
+            .map_err(|e| ProfileError::unreadable(path, what, &e))
     }
 }
 
@@ -75,7 +76,7 @@ struct File {
     meter: MeterSection,
     failure_log: Option<FailureLogSection>,
     encryption: Option<EncryptionSection>,
-    household: Option<HouseholdConfig>,
+    household: Option<Spanned<HouseholdConfig>>,
     start: Option<StartSection>,
     #[serde(default)]
     mbus: Vec<MBusSection>,
@@ -213,7 +214,10 @@ struct Source<'a> {
 
 impl Source<'_> {
     fn position(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let column = before.rfind('\n').map_or(offset, |nl| offset - nl - 1) + 1;
@@ -234,12 +238,18 @@ impl Source<'_> {
     /// The key whose value starts at or contains `offset`: the identifier before the `=` that
     /// precedes it on the same line.
     fn key_before(&self, offset: usize) -> Option<String> {
-        let offset = offset.min(self.text.len());
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line_start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
         let head = &self.text[line_start..offset];
         let eq = head.rfind('=')?;
         let key = head[..eq].trim_end();
-        let start = key.rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).map_or(0, |i| i + 1);
+        let start = key
+            .char_indices()
+            .rfind(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = &key[start..];
         (!key.is_empty()).then(|| key.to_string())
     }
@@ -419,7 +429,26 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         },
     };
     let start = raw.start.as_ref().map(|s| build_start(src, s, &mbus)).transpose()?;
-    let household = raw.household.unwrap_or_else(|| HouseholdConfig::for_country(country));
+    let household = match raw.household {
+        Some(h) => {
+            let span = h.span();
+            let h = h.into_inner();
+            h.check().map_err(|(key, message)| {
+                // The table's span may be its header only: look for the key's line after it.
+                let after = src.text.get(span.start..).unwrap_or("");
+                let at = after
+                    .match_indices(key)
+                    .find(|(o, _)| {
+                        let line_start = after[..*o].rfind('\n').map_or(0, |n| n + 1);
+                        after[line_start..*o].trim().is_empty()
+                    })
+                    .map_or(span.start, |(o, _)| span.start + o);
+                src.error(at..at, Some(key), message)
+            })?;
+            h
+        }
+        None => HouseholdConfig::for_country(country),
+    };
     // Two places can give the import registers: they must agree, or an edit of one would be
     // silently overruled by the other.
     if let (Some(kwh), Some(wh), Some(section)) =

@@ -313,6 +313,16 @@ pub enum Quantity {
 }
 
 impl Quantity {
+    /// The capability bit of the sensor that measures it.
+    pub const fn sensor(self) -> u32 {
+        match self {
+            Quantity::LineOpen | Quantity::LineLoaded | Quantity::Rise | Quantity::Fall => caps::SENSE_LINE,
+            Quantity::Request => caps::SENSE_REQUEST,
+            Quantity::OutputHigh => caps::SENSE_OUTPUT,
+            Quantity::SupplyAverage | Quantity::SupplyPeak | Quantity::SupplyVoltage => caps::SENSE_SUPPLY,
+        }
+    }
+
     /// Its name in reports: `line-open`, `supply-peak`, ...
     pub const fn name(self) -> &'static str {
         match self {
