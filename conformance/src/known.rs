@@ -43,12 +43,9 @@ impl Baseline {
     /// Errors name the file and line.
     pub fn read(path: &Path, gate: Gate) -> Result<Baseline, SetupError> {
         let bad = |what: String| SetupError::new(format!("{}: {what}", path.display()));
-        let size = std::fs::metadata(path).map_err(|e| bad(format!("cannot read the known-failures file: {e}")))?.len();
-        if size > MAX_BYTES {
-            return Err(bad(format!("{size} bytes is too large for a known-failures file")));
-        }
-        let text =
-            std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read the known-failures file: {e}")))?;
+        let limit = p1sim_core::input::Limit::new("known-failures file", MAX_BYTES);
+        let text = p1sim_core::input::read_bounded_text(path, limit)
+            .map_err(|e| bad(format!("cannot read the known-failures file: {e}")))?;
         if text.trim_start().starts_with('{') {
             let entry = crate::matrix::Entry::read(path)?;
             let names =

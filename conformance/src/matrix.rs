@@ -125,11 +125,8 @@ impl Entry {
     /// Reads an entry; errors name the file.
     pub fn read(path: &Path) -> Result<Entry, SetupError> {
         let bad = |what: String| SetupError::new(format!("{}: {what}", path.display()));
-        let size = std::fs::metadata(path).map_err(|e| bad(format!("cannot read: {e}")))?.len();
-        if size > MAX_ENTRY_BYTES {
-            return Err(bad(format!("{size} bytes is too large for a matrix entry")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let limit = p1sim_core::input::Limit::new("matrix entry", MAX_ENTRY_BYTES);
+        let text = p1sim_core::input::read_bounded_text(path, limit).map_err(|e| bad(format!("cannot read: {e}")))?;
         let entry: Entry = serde_json::from_str(&text).map_err(|e| bad(format!("not a matrix entry: {e}")))?;
         if entry.schema_version != ENTRY_SCHEMA_VERSION {
             return Err(bad(format!(
