@@ -353,9 +353,10 @@ async fn single(plan: Plan) -> Result<()> {
     }
     out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr));
     out.push_str("\nCtrl-C stops the meter.\n");
+    let signals = StopSignals::watch()?;
     print_now(&out);
 
-    wait_for_stop(meter_task).await?;
+    wait_for_stop(signals, meter_task).await?;
     shutdown(&api, pacers).await;
     if let Some(r) = rig {
         let summary = tokio::task::spawn_blocking(move || r.stop()).await.unwrap_or_default();
@@ -374,17 +375,34 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP, or for a replay to finish; a meter task that ends by
-/// itself otherwise is an error.
-async fn wait_for_stop(meter_task: tokio::task::JoinHandle<Ended>) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
+/// The signals that stop a run: SIGINT, SIGTERM and SIGHUP (a closed SSH session). They are
+/// watched from before the start banner, so a signal sent as soon as the banner shows is not
+/// met by the default action (which would end the process without saving or removing the link).
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?,
+        })
+    }
+}
+
+/// Waits for a stop signal, or for a replay to finish; a meter task that ends by itself
+/// otherwise is an error.
+async fn wait_for_stop(mut signals: StopSignals, meter_task: tokio::task::JoinHandle<Ended>) -> Result<()> {
     tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch for SIGINT")?,
-        _ = term.recv() => {}
+        _ = signals.int.recv() => {}
+        _ = signals.term.recv() => {}
         // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
-        _ = hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
+        _ = signals.hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
         r = meter_task => match r {
             Ok(Ended::Finished) => eprintln!("p1sim run: the replay is over"),
             r => bail!("the meter stopped unexpectedly: {r:?}"),
@@ -533,6 +551,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
+    let signals = StopSignals::watch()?;
     print_now(&format!(
         "p1sim run: {} ({} {}), {}, a telegram every {} s, {} meters\n  {}\n\nCtrl-C stops the fleet.\n",
         profile.name,
@@ -548,7 +567,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         let _ = tasks.join_next().await;
         Ended::Stopped
     });
-    wait_for_stop(watcher).await?;
+    wait_for_stop(signals, watcher).await?;
     shutdown(&api, vec![pacer]).await;
     Ok(())
 }
