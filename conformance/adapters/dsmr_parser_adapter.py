@@ -5,8 +5,8 @@ It decodes the way dsmr_parser.clients.protocol.DSMRProtocol.data_received does 
 Assistant: bytes are decoded as latin-1 into a TelegramBuffer (an EncryptedTelegramBuffer for
 Smarty), each telegram must be 7-bit ASCII, and TelegramParser.parse runs with its defaults
 (throw_ex off: a line that fails to parse is logged and left out). Encrypted frames are
-decrypted by parse() itself, with the key and the specification's authentication key, as the
-protocol passes them. A telegram counts as accepted when parse returns; InvalidChecksumError and
+decrypted by parse() itself, with the key and the authentication key (the meter's own where
+P1SIM_AUTH_KEY gives one, else the specification's), as the protocol passes them. A telegram counts as accepted when parse returns; InvalidChecksumError and
 ParseError are logged and skipped, as the protocol does. An error the protocol does not catch (a
 UnicodeError from the ASCII check, a DecryptionError, any other exception out of parse) tears
 Home Assistant's connection down; the adapter models that as an immediate reconnect: the rest of
@@ -25,7 +25,7 @@ that device. A name the table below does not know is logged and left out.
 Run it by its path: python3 conformance/adapters/dsmr_parser_adapter.py (with dsmr-parser
 installed), or let p1sim set it up: p1sim conformance --dut dsmr_parser.
 
-Environment (see README.md in this directory): P1SIM_SPEC, P1SIM_KEY, P1SIM_TRANSPORT
+Environment (see README.md in this directory): P1SIM_SPEC, P1SIM_KEY, P1SIM_AUTH_KEY, P1SIM_TRANSPORT
 (stdin, pty with P1SIM_PTY, tcp with P1SIM_TCP), P1SIM_PERSISTENT=1 for one process over many
 cases. P1SIM_BAUD is applied to the PTY as a serial reader would.
 """
@@ -46,9 +46,10 @@ from dsmr_parser.exceptions import DecryptionError, InvalidChecksumError, ParseE
 from dsmr_parser.objects import MbusDevice, ProfileGenericObject
 from dsmr_parser.parsers import TelegramParser
 
-# The specification a Home Assistant user picks for each meter generation. dsmr_parser 1.11 reads
-# Luxembourg's encrypted Smarty frames with MSN (LUXEMBOURG_SMARTY plus general-glo-ciphering and
-# the fixed authentication key).
+# The specification a Home Assistant user picks for each meter generation (what `p1sim run`
+# prints). dsmr_parser 1.11 reads Luxembourg's encrypted Smarty frames with MSN (LUXEMBOURG_SMARTY
+# plus general-glo-ciphering and the fixed authentication key), plaintext Smarty with
+# LUXEMBOURG_SMARTY (version 5L).
 SPECS = {
     "DSMR 2.2": "V2_2",
     "DSMR 3.0": "V3",
@@ -58,7 +59,12 @@ SPECS = {
     "e-MUCS": "BELGIUM_FLUVIUS",
     "SE-HAN": "SWEDEN",
     "Smarty": "MSN",
+    "D0": "Q3D",
+    "E.ON HU": "EON_HUNGARY",
+    "Steiermark": "SAGEMCOM_T210_D_R",
+    "Iskra IE": "ISKRA_IE",
 }
+PLAINTEXT_SPECS = {"Smarty": "LUXEMBOURG_SMARTY", "Steiermark": "V5"}
 
 # What each dsmr_parser object name means, as the C.D.E groups of its OBIS code.
 MEANING = {
@@ -142,6 +148,24 @@ MEANING = {
     "MSN_TEXT_MESSAGE_3": "96.13.3",
     "MSN_TEXT_MESSAGE_4": "96.13.4",
     "MSN_TEXT_MESSAGE_5": "96.13.5",
+    "Q3D_EQUIPMENT_IDENTIFIER": "0.0.0",
+    "Q3D_EQUIPMENT_STATE": "96.5.5",
+    "Q3D_EQUIPMENT_SERIALNUMBER": "96.1.255",
+    "EQUIPMENT_SERIAL_NUMBER": "96.1.0",
+    "ELECTRICITY_REACTIVE_TOTAL_Q1": "5.8.0",
+    "ELECTRICITY_REACTIVE_TOTAL_Q2": "6.8.0",
+    "ELECTRICITY_REACTIVE_TOTAL_Q3": "7.8.0",
+    "ELECTRICITY_REACTIVE_TOTAL_Q4": "8.8.0",
+    "ELECTRICITY_COMBINED": "15.8.0",
+    "INSTANTANEOUS_POWER_FACTOR_TOTAL": "13.7.0",
+    "INSTANTANEOUS_POWER_FACTOR_L1": "33.7.0",
+    "INSTANTANEOUS_POWER_FACTOR_L2": "53.7.0",
+    "INSTANTANEOUS_POWER_FACTOR_L3": "73.7.0",
+    "FREQUENCY": "14.7.0",
+    "INSTANTANEOUS_REACTIVE_POWER_Q1": "5.7.0",
+    "INSTANTANEOUS_REACTIVE_POWER_Q2": "6.7.0",
+    "INSTANTANEOUS_REACTIVE_POWER_Q3": "7.7.0",
+    "INSTANTANEOUS_REACTIVE_POWER_Q4": "8.7.0",
 }
 
 READ_SIZE = 64
@@ -156,7 +180,8 @@ def text_of(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     if isinstance(value, decimal.Decimal):
-        return str(value)
+        # Fixed point: str() writes a zero with seven decimals (EasyMeter's kWh) as "0E-7".
+        return format(value, "f")
     return str(value)
 
 
@@ -182,14 +207,17 @@ def a_b(obj):
 class Session:
     """One connection of Home Assistant's DSMRProtocol to one meter."""
 
-    def __init__(self, spec_name, key, out):
+    def __init__(self, spec_name, key, out, auth_key=""):
         if spec_name not in SPECS:
             raise SystemExit("p1sim-adapter: unknown P1SIM_SPEC %r, expected one of %s" % (spec_name, ", ".join(SPECS)))
-        self.spec_name = SPECS[spec_name]
+        plaintext = not key and spec_name in PLAINTEXT_SPECS
+        self.spec_name = PLAINTEXT_SPECS[spec_name] if plaintext else SPECS[spec_name]
         self.spec = getattr(telegram_specifications, self.spec_name)
         self.parser = TelegramParser(self.spec)
         self.encrypted = bool(self.spec.get("general_global_cipher"))
         self.key = key
+        # The meter's own authentication key; empty: parse() takes the one the specification carries.
+        self.auth_key = auth_key
         self.out = out
         self.reconnect()
 
@@ -220,7 +248,7 @@ class Session:
     def handle_telegram(self, telegram):
         """DSMRProtocol.handle_telegram, printing instead of calling back."""
         try:
-            parsed = self.parser.parse(telegram, encryption_key=self.key, authentication_key="")
+            parsed = self.parser.parse(telegram, encryption_key=self.key, authentication_key=self.auth_key)
         except DecryptionError:
             # The protocol closes the transport on a decryption error.
             raise
@@ -302,7 +330,9 @@ def open_serial(path, baud):
 
 
 def one_case(out):
-    session = Session(os.environ.get("P1SIM_SPEC", ""), os.environ.get("P1SIM_KEY", ""), out)
+    session = Session(
+        os.environ.get("P1SIM_SPEC", ""), os.environ.get("P1SIM_KEY", ""), out, os.environ.get("P1SIM_AUTH_KEY", "")
+    )
     transport = os.environ.get("P1SIM_TRANSPORT", "stdin")
     if transport == "stdin":
         for data in read_all(sys.stdin.buffer.fileno()):
@@ -332,11 +362,11 @@ def persistent(out):
         if not header:
             return
         fields = header.decode("utf-8").rstrip("\n").split("\t")
-        if fields[0] != "P1SIM-CASE" or len(fields) != 7:
+        if fields[0] != "P1SIM-CASE" or len(fields) != 8:
             raise SystemExit("p1sim-adapter: expected a P1SIM-CASE header, got %r" % header[:200])
-        name, size, spec, _baud, _framing, key = fields[1:]
+        name, size, spec, _baud, _framing, key, auth_key = fields[1:]
         data = stdin.read(int(size))
-        Session(spec, "" if key == "-" else key, out).feed(data)
+        Session(spec, "" if key == "-" else key, out, "" if auth_key == "-" else auth_key).feed(data)
         out.write("P1SIM-END\t%s\n" % name)
         out.flush()
 

@@ -16,12 +16,10 @@ p1sim=${P1SIM:-p1sim}
 # Decodes standard input. `p1sim decode` exits 1 when it met an invalid telegram: that is what
 # the suite checks, not a failure of the adapter, so only worse (2: usage or IO) is passed on.
 decode() {
-    local status=0
-    if [ -n "${P1SIM_KEY:-}" ]; then
-        "$p1sim" decode --json --valid-only --key "$P1SIM_KEY" - || status=$?
-    else
-        "$p1sim" decode --json --valid-only - || status=$?
-    fi
+    local status=0 keys=()
+    [ -n "${P1SIM_KEY:-}" ] && keys+=(--key "$P1SIM_KEY")
+    [ -n "${P1SIM_AUTH_KEY:-}" ] && keys+=(--auth-key "$P1SIM_AUTH_KEY")
+    "$p1sim" decode --json --valid-only "${keys[@]}" - || status=$?
     [ "$status" -le 1 ] || exit "$status"
 }
 
@@ -29,13 +27,14 @@ case "${P1SIM_TRANSPORT:-stdin}" in
 stdin)
     if [ "${P1SIM_PERSISTENT:-}" = 1 ]; then
         # One process for many cases: a header line, exactly SIZE bytes, then the answer.
-        while IFS=$'\t' read -r tag name size _spec _baud _framing key; do
+        while IFS=$'\t' read -r tag name size _spec _baud _framing key auth; do
             if [ "$tag" != P1SIM-CASE ]; then
                 echo "reference.sh: expected a P1SIM-CASE header, got ${tag:0:80}" >&2
                 exit 2
             fi
             [ "$key" = - ] && key=
-            head -c "$size" | P1SIM_KEY=$key decode
+            [ "$auth" = - ] && auth=
+            head -c "$size" | P1SIM_KEY=$key P1SIM_AUTH_KEY=$auth decode
             printf 'P1SIM-END\t%s\n' "$name"
         done
     else

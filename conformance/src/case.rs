@@ -30,12 +30,15 @@ pub enum Class {
     Dst,
     MonthEnd,
     OptionalLines,
+    D0Gateway,
+    UnitScaling,
+    FourTariffs,
     /// Captured telegrams a user added with `--corpus`.
     Corpus,
 }
 
 impl Class {
-    pub const ALL: [Class; 20] = [
+    pub const ALL: [Class; 23] = [
         Class::Clean,
         Class::CrcCheck,
         Class::CrcFormat,
@@ -55,6 +58,9 @@ impl Class {
         Class::Dst,
         Class::MonthEnd,
         Class::OptionalLines,
+        Class::D0Gateway,
+        Class::UnitScaling,
+        Class::FourTariffs,
         Class::Corpus,
     ];
 
@@ -79,6 +85,9 @@ impl Class {
             Class::Dst => "dst",
             Class::MonthEnd => "month-end",
             Class::OptionalLines => "optional-lines",
+            Class::D0Gateway => "d0-gateway",
+            Class::UnitScaling => "unit-scaling",
+            Class::FourTariffs => "four-tariffs",
             Class::Corpus => "corpus",
         }
     }
@@ -112,6 +121,11 @@ impl Class {
             Class::Dst => "the S/W flag across both DST changes",
             Class::MonthEnd => "month and year ends: dates, tariffs, Belgian peak rollover",
             Class::OptionalLines => "meters that omit lines others send",
+            Class::D0Gateway => {
+                "EasyMeter Q3D via a COM-1 gateway: no CRC, `*255` codes, a trailer and 0xFF padding after `!`"
+            }
+            Class::UnitScaling => "integer Wh, W, varh and var instead of kWh and kW (Austria's T210-D-r)",
+            Class::FourTariffs => "E.ON Hungary: tariffs 1.8.1 to 1.8.4, quadrant reactive energy, the 98.1.0 record",
             Class::Corpus => "captured telegrams added with --corpus",
         }
     }
@@ -201,8 +215,10 @@ pub struct Case {
     pub profile: String,
     pub spec: Spec,
     pub line: LineSettings,
-    /// The Smarty key the decoder needs, if the case is encrypted.
+    /// The key the decoder needs, if the case is encrypted.
     pub key: Option<[u8; 16]>,
+    /// The meter's authentication key, where it is not Smarty's published one.
+    pub auth_key: Option<[u8; 16]>,
     pub input: Vec<u8>,
     pub telegrams: Vec<ExpectedTelegram>,
 }

@@ -33,6 +33,8 @@ struct CaseFile {
     framing: Option<String>,
     #[serde(default)]
     key: Option<String>,
+    #[serde(default)]
+    auth_key: Option<String>,
     telegrams: Vec<TelegramFile>,
 }
 
@@ -85,6 +87,12 @@ fn load_case(json: &Path) -> Result<Case, SetupError> {
         Some(k) => Some(p1sim_core::smarty::parse_key(k).ok_or_else(|| bad("key: expected 32 hex digits".into()))?),
         None => None,
     };
+    let auth_key = match file.auth_key.as_deref().filter(|k| !k.is_empty()) {
+        Some(k) => {
+            Some(p1sim_core::smarty::parse_key(k).ok_or_else(|| bad("auth_key: expected 32 hex digits".into()))?)
+        }
+        None => None,
+    };
     if file.telegrams.is_empty() {
         return Err(bad("no telegrams: a case says what a decoder reports for at least one".into()));
     }
@@ -112,6 +120,7 @@ fn load_case(json: &Path) -> Result<Case, SetupError> {
         spec,
         line,
         key,
+        auth_key,
         input,
         telegrams,
     })
@@ -132,6 +141,8 @@ fn model_of(r: &Reported) -> Telegram {
             })
             .collect(),
         checksum: Checksum::Computed,
+        end_marker: true,
+        trailer: Vec::new(),
     }
 }
 
@@ -142,12 +153,16 @@ pub fn from_capture(
     input: Vec<u8>,
     spec: Spec,
     line: LineSettings,
-    key: Option<[u8; 16]>,
+    keys: (Option<[u8; 16]>, Option<[u8; 16]>),
     description: &str,
 ) -> Case {
+    let (key, auth_key) = keys;
     let mut d = Decoder::new();
     if let Some(k) = key {
         d = d.with_key(k);
+    }
+    if let Some(k) = auth_key {
+        d = d.with_auth_key(k);
     }
     let mut telegrams = Vec::new();
     let mut on = |ev: Event<'_>| {
@@ -173,6 +188,7 @@ pub fn from_capture(
         spec,
         line,
         key,
+        auth_key,
         input,
         telegrams,
     }
@@ -214,7 +230,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let suite = crate::suite::cases();
         let clean = suite.iter().find(|c| c.name == "clean/iskra-am550/clean/s1").unwrap();
-        let case = from_capture("am550", clean.input.clone(), clean.spec, clean.line, None, "three telegrams");
+        let case = from_capture("am550", clean.input.clone(), clean.spec, clean.line, (None, None), "three telegrams");
         assert_eq!(case.telegrams.len(), 3);
         write(&dir, "am550", &case, false).unwrap();
         assert!(write(&dir, "am550", &case, false).unwrap_err().message.contains("already has a case"));

@@ -46,6 +46,7 @@ pub fn case_json(case: &Case) -> serde_json::Value {
         "baud": case.line.baud,
         "framing": case.line.framing.to_string(),
         "key": (!key_hex(case.key).is_empty()).then(|| key_hex(case.key)),
+        "auth_key": (!key_hex(case.auth_key).is_empty()).then(|| key_hex(case.auth_key)),
         "bytes": format!("{}.bin", case.name.rsplit('/').next().unwrap_or(&case.name)),
         "telegrams": telegrams,
     })
@@ -100,9 +101,10 @@ profile. Regenerate them with the same p1sim version to update; the names are st
   "name": "crc-check/iskra-am550/wrong-crc/s1",
   "class": "crc-check",
   "description": "the middle telegram carries a wrong CRC",
-  "spec": "DSMR 5.0",            // DSMR 2.2 ... 5.0, e-MUCS, SE-HAN, Smarty
+  "spec": "DSMR 5.0",            // DSMR 2.2 ... 5.0, e-MUCS, SE-HAN, Smarty, D0, E.ON HU, Steiermark, Iskra IE
   "baud": 115200, "framing": "8N1",
-  "key": null,                    // the Smarty key as 32 hex digits for encrypted cases
+  "key": null,                    // the decryption key as 32 hex digits for encrypted cases
+  "auth_key": null,               // the meter's own authentication key, where it is not Smarty's published one
   "bytes": "s1.bin",
   "telegrams": [
     {"expect": "accept",          // accept, reject, or any (damage no CRC can show)

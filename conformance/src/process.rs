@@ -378,11 +378,12 @@ fn case_env(case: &Case, transport: Transport) -> Vec<(&'static str, String)> {
         ("P1SIM_BAUD", case.line.baud.to_string()),
         ("P1SIM_FRAMING", case.line.framing.to_string()),
         ("P1SIM_KEY", key_hex(case.key)),
+        ("P1SIM_AUTH_KEY", key_hex(case.auth_key)),
         ("P1SIM_TRANSPORT", transport.name().to_string()),
     ]
 }
 
-/// A Smarty key as 32 uppercase hex digits; no key is the empty string.
+/// A key as 32 uppercase hex digits; no key is the empty string.
 pub fn key_hex(key: Option<[u8; 16]>) -> String {
     key.map(|k| k.iter().map(|b| format!("{b:02X}")).collect()).unwrap_or_default()
 }
@@ -747,17 +748,16 @@ impl Persistent {
             }
         }
         let session = self.live.as_mut().expect("started");
+        let or_dash = |k: String| if k.is_empty() { "-".to_string() } else { k };
         let mut message = format!(
-            "P1SIM-CASE\t{}\t{}\t{}\t{}\t{}\t{}\n",
+            "P1SIM-CASE\t{}\t{}\t{}\t{}\t{}\t{}\t{}\n",
             case.name,
             case.input.len(),
             case.spec,
             case.line.baud,
             case.line.framing,
-            match key_hex(case.key) {
-                k if k.is_empty() => "-".to_string(),
-                k => k,
-            }
+            or_dash(key_hex(case.key)),
+            or_dash(key_hex(case.auth_key)),
         )
         .into_bytes();
         message.extend_from_slice(&case.input);

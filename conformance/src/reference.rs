@@ -12,6 +12,9 @@ pub fn decode(case: &Case) -> Vec<Reported> {
     if let Some(k) = case.key {
         d = d.with_key(k);
     }
+    if let Some(k) = case.auth_key {
+        d = d.with_auth_key(k);
+    }
     let mut out = Vec::new();
     let mut on = |ev: Event<'_>| {
         if let Event::Telegram(f) = ev {

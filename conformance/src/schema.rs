@@ -105,9 +105,22 @@ pub fn is_acceptance(r: &Reported) -> bool {
     r.crc_ok != Some(false)
 }
 
+/// An OBIS code as compared: trimmed, without an F group of 255. IEC 62056-61 gives F = 255 as
+/// "not used", so `1-0:1.8.0*255` (EasyMeter's D0 output) and `1-0:1.8.0` name the same object,
+/// and a decoder may report either.
+pub fn obis_key(obis: &str) -> &str {
+    let o = obis.trim();
+    o.strip_suffix("*255").unwrap_or(o)
+}
+
+/// Whether two OBIS codes name the same object (see [`obis_key`]).
+pub fn same_obis(a: &str, b: &str) -> bool {
+    obis_key(a) == obis_key(b)
+}
+
 /// Objects an accepting decoder must report: the ones every P1 consumer needs.
 pub fn is_core(obis: &str) -> bool {
-    let o = obis.trim();
+    let o = obis_key(obis);
     o == "0-0:1.0.0"
         || [":1.8.", ":2.8."].iter().any(|p| o.contains(p)) && o.starts_with("1-0")
         || o == "1-0:1.7.0"
@@ -247,7 +260,7 @@ pub fn compare_telegram(expected: &Telegram, reported: &Reported) -> Vec<String>
     let mut used = vec![false; reported.objects.len()];
     for line in &expected.lines {
         let obis = line.obis.trim();
-        let found = reported.objects.iter().enumerate().find(|(i, o)| !used[*i] && o.obis.trim() == obis);
+        let found = reported.objects.iter().enumerate().find(|(i, o)| !used[*i] && same_obis(&o.obis, obis));
         match found {
             None if is_core(obis) && !is_placeholder_reading(line) => {
                 diffs.push(format!("{obis}: missing (expected {})", show(line)))
@@ -260,7 +273,7 @@ pub fn compare_telegram(expected: &Telegram, reported: &Reported) -> Vec<String>
         }
     }
     for (i, o) in reported.objects.iter().enumerate() {
-        if !used[i] && !expected.lines.iter().any(|l| l.obis.trim() == o.obis.trim()) {
+        if !used[i] && !expected.lines.iter().any(|l| same_obis(&l.obis, &o.obis)) {
             diffs.push(format!("{}: reported, but the telegram has no such object", o.obis));
         }
     }
@@ -278,7 +291,7 @@ pub fn equal_core_objects(expected: &Telegram, reported: &Reported) -> usize {
             reported
                 .objects
                 .iter()
-                .find(|o| o.obis.trim() == l.obis.trim())
+                .find(|o| same_obis(&o.obis, &l.obis))
                 .is_some_and(|o| !o.values.is_empty() && compare_values(l, o).is_empty())
         })
         .count()
@@ -286,7 +299,7 @@ pub fn equal_core_objects(expected: &Telegram, reported: &Reported) -> usize {
 
 /// The instant of a report's message timestamp `0-0:1.0.0`, if it has one that parses.
 pub fn reported_time(reported: &Reported) -> Option<jiff::Timestamp> {
-    let o = reported.objects.iter().find(|o| o.obis.trim() == "0-0:1.0.0")?;
+    let o = reported.objects.iter().find(|o| obis_key(&o.obis) == "0-0:1.0.0")?;
     let got = o.values.last()?.text();
     tst_instant(&got).or_else(|| got.parse::<jiff::Timestamp>().ok())
 }
@@ -394,16 +407,32 @@ mod tests {
     }
 
     #[test]
+    fn an_f_group_of_255_names_the_same_object() {
+        let t = Telegram::new(
+            "ESY5Q3DB1024 V3.04",
+            vec![Line::from_rendered("1-0:1.8.0*255".into(), "(00026543.5840000*kWh)")],
+            p1sim_core::telegram::Checksum::None,
+        );
+        for obis in ["1-0:1.8.0", "1-0:1.8.0*255"] {
+            let r = reported(&format!(
+                r#"{{"objects":[{{"obis":"{obis}","values":[{{"value":"26543.584","unit":"kWh"}}]}}]}}"#
+            ));
+            assert!(compare_telegram(&t, &r).is_empty(), "{obis}: {:?}", compare_telegram(&t, &r));
+        }
+        let other = reported(r#"{"objects":[{"obis":"1-0:1.8.0*1","values":[{"value":"26543.584","unit":"kWh"}]}]}"#);
+        assert!(!compare_telegram(&t, &other).is_empty(), "F = 1 is another object");
+    }
+
+    #[test]
     fn core_objects_must_be_reported_others_may_be_omitted() {
-        let t = Telegram {
-            header: "X5".into(),
-            blank_line: true,
-            lines: vec![
+        let t = Telegram::new(
+            "X5",
+            vec![
                 Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
                 Line::from_rendered("0-0:96.13.0".into(), "()"),
             ],
-            checksum: p1sim_core::telegram::Checksum::Computed,
-        };
+            p1sim_core::telegram::Checksum::Computed,
+        );
         let ok =
             reported(r#"{"header":"X5","objects":[{"obis":"1-0:1.8.1","values":[{"value":"671.578","unit":"kWh"}]}]}"#);
         assert!(compare_telegram(&t, &ok).is_empty());
@@ -448,12 +477,7 @@ mod tests {
         let gas = Line::from_rendered("0-2:24.2.1".into(), "(200426223001S)(00246.138*m3)");
         assert!(is_placeholder_reading(&ghost));
         assert!(!is_placeholder_reading(&gas));
-        let t = Telegram {
-            header: "ISK5\\2M550T-1012".into(),
-            blank_line: true,
-            lines: vec![ghost, gas],
-            checksum: p1sim_core::telegram::Checksum::Computed,
-        };
+        let t = Telegram::new("ISK5\\2M550T-1012", vec![ghost, gas], p1sim_core::telegram::Checksum::Computed);
         let without = reported(
             r#"{"objects":[{"obis":"0-2:24.2.1","values":[{"value":"200426223001S"},{"value":"246.138","unit":"m3"}]}]}"#,
         );

@@ -16,6 +16,8 @@ use p1sim_core::telegram::Telegram;
 use crate::case::{Case, Class, ExpectedTelegram};
 use crate::levels;
 
+mod dialects;
+
 /// The key every encrypted case uses (the decoder under test is given it).
 pub const KEY: [u8; 16] =
     [0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F];
@@ -89,6 +91,7 @@ fn case(
         spec: profile.spec,
         line: profile.line,
         key: profile.is_encrypted().then_some(KEY),
+        auth_key: profile.encryption.as_ref().map(|e| e.auth_key).filter(|k| *k != p1sim_core::smarty::AUTH_KEY),
         input,
         telegrams,
     };
@@ -115,6 +118,7 @@ pub fn cases() -> Vec<Case> {
     quirks(&mut out);
     tampering(&mut out);
     time(&mut out);
+    dialects::cases(&mut out);
     out
 }
 
@@ -123,9 +127,12 @@ fn clean(out: &mut Vec<Case>) {
         for seed in 1..=6 {
             let (input, telegrams) = stream(&p, seed, start_for(seed), 3, None, &|_| vec![]);
             let class = match p.spec {
+                p1sim_core::spec::Spec::D0 => Class::D0Gateway,
+                p1sim_core::spec::Spec::Steiermark => Class::UnitScaling,
+                p1sim_core::spec::Spec::EonHu => Class::FourTariffs,
                 _ if p.is_encrypted() => Class::Encrypted,
                 s if s.is_legacy() => Class::Legacy,
-                p1sim_core::spec::Spec::EMucs => Class::Belgian,
+                p1sim_core::spec::Spec::EMucs | p1sim_core::spec::Spec::IskraIe => Class::Belgian,
                 p1sim_core::spec::Spec::SeHan => Class::Swedish,
                 _ => Class::Clean,
             };
@@ -616,7 +623,8 @@ fn smarty_frame_len(bytes: &[u8]) -> usize {
 /// tampered telegram (what a tag-blind decoder reports).
 fn tamper_register(frame: &mut [u8], model: &mut Telegram) -> String {
     let mut plain = frame.to_vec();
-    let original = smarty::decrypt_in_place(&KEY, &mut plain).expect("the suite's own frame").to_vec();
+    let original =
+        smarty::decrypt_in_place(&KEY, &smarty::AUTH_KEY, &mut plain).expect("the suite's own frame").to_vec();
     let mut text = String::from_utf8(original.clone()).expect("ASCII telegrams");
     let line_at = text.find("1-0:1.8.0(").expect("Smarty sends 1.8.0") + "1-0:1.8.0(".len();
     let digit_at = line_at + text[line_at..].find(|c: char| c.is_ascii_digit() && c != '9').expect("a digit");

@@ -175,18 +175,25 @@ fn resemblance(t: &ExpectedTelegram, r: &Reported, times: (Option<jiff::Timestam
 }
 
 /// The order-keeping attribution of reports to expected telegrams with the greatest total
-/// resemblance: pairs `(expected, report)`, increasing in both.
+/// resemblance: pairs `(expected, report)`, increasing in both. Between attributions that
+/// resemble equally well, the one giving more reports to telegrams a decoder must accept wins:
+/// a meter without timestamps (DSMR 2.2) sends identical telegrams, and a report after a
+/// dropped one belongs to the telegram that followed it.
 fn attribute(expected: &[ExpectedTelegram], reports: &[&Reported]) -> Vec<(usize, usize)> {
     let (n, m) = (expected.len(), reports.len());
     let sent: Vec<_> = expected.iter().map(|t| telegram_time(&t.model)).collect();
     let told: Vec<_> = reports.iter().map(|r| reported_time(r)).collect();
-    let score: Vec<Vec<u64>> = expected
+    // Resemblance in the high bits, the tie-break (at most one per pair) in the low 32.
+    let score: Vec<Vec<u128>> = expected
         .iter()
         .zip(&sent)
-        .map(|(t, &a)| reports.iter().zip(&told).map(|(r, &b)| resemblance(t, r, (a, b))).collect())
+        .map(|(t, &a)| {
+            let wanted = u128::from(matches!(t.expect, Expect::Accept | Expect::AcceptLenient));
+            reports.iter().zip(&told).map(|(r, &b)| u128::from(resemblance(t, r, (a, b))) << 32 | wanted).collect()
+        })
         .collect();
     // best[i][j]: the best total for expected[i..] and reports[j..].
-    let mut best = vec![vec![0u64; m + 1]; n + 1];
+    let mut best = vec![vec![0u128; m + 1]; n + 1];
     for i in (0..n).rev() {
         for j in (0..m).rev() {
             let skip = best[i + 1][j].max(best[i][j + 1]);
@@ -297,5 +304,18 @@ mod tests {
         let obis = bad[1].objects.iter().position(|o| o.obis == "1-0:1.8.1").unwrap();
         bad[1].objects[obis].values[0].value = Some("1".into());
         assert!(!judge(case, &bad).conformant());
+    }
+
+    #[test]
+    fn identical_telegrams_around_a_dropped_one_are_attributed_to_the_accepted_ones() {
+        let all = cases();
+        let case = all.iter().find(|c| c.name == "legacy-dsmr2/iskra-mt382-no-end-marker/no-end-truncate/s3").unwrap();
+        assert_eq!(case.telegrams[0].model, case.telegrams[2].model, "DSMR 2.2 has no timestamp");
+        let good = reference::decode(case);
+        assert_eq!(good.len(), 2);
+        assert!(judge(case, &good).passed(), "{:?}", problems(&judge(case, &good)));
+        let p = problems(&judge(case, &good[..1]));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("telegram 3 of 3: expected it"), "{p:?}");
     }
 }

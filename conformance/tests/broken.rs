@@ -90,7 +90,16 @@ fn every_broken_decoder_fails_in_the_class_that_names_its_defect() {
         // A defect must not break a class unrelated to it: the clean telegrams of every
         // profile still pass unless the defect is about what they contain.
         if !matches!(defect, "buffer-1024" | "no-units" | "naive-dst") {
-            assert!(!by.contains_key(Class::Clean.name()), "{defect} fails clean cases: {summary:?}");
+            // The NWA Warmtelink heat meter writes its CRC unpadded: its clean telegrams are
+            // what a padded-only decoder gets wrong.
+            let unrelated: Vec<&str> = by
+                .get(Class::Clean.name())
+                .into_iter()
+                .flatten()
+                .map(|r| r.name.as_str())
+                .filter(|name| !(defect == "padded-crc-only" && name.starts_with("clean/nwa-warmtelink/")))
+                .collect();
+            assert!(unrelated.is_empty(), "{defect} fails clean cases: {unrelated:?}");
         }
     }
     eprintln!("{}", report.join("\n"));

@@ -43,8 +43,7 @@ impl Captured {
     pub fn model(&self) -> Telegram {
         // The bytes were read as one valid telegram, so the decoder finds it again; the empty
         // fallback only keeps this free of a panic path.
-        let empty =
-            || Telegram { header: String::new(), blank_line: false, lines: Vec::new(), checksum: Checksum::None };
+        let empty = || Telegram::new(String::new(), Vec::new(), Checksum::None);
         p1sim_core::decode::decode_all(&self.bytes, None).into_iter().next().map_or_else(empty, |(t, _)| t)
     }
 }
@@ -69,6 +68,9 @@ pub struct Capture {
     pub skipped: usize,
     /// Notes on what was done to read it (CRs restored, prefixes stripped).
     pub notes: Vec<String>,
+    /// The authentication key its encrypted frames were checked with (Smarty's published one
+    /// unless the meter has its own).
+    pub auth_key: [u8; 16],
 }
 
 /// How to read a capture.
@@ -79,6 +81,8 @@ pub struct ReadOptions {
     pub strip_prefix: Option<String>,
     /// The Smarty key, for captures of encrypted frames.
     pub key: Option<[u8; 16]>,
+    /// The meter's own authentication key, where it is not Smarty's published one.
+    pub auth_key: Option<[u8; 16]>,
 }
 
 /// Reads and parses the capture in `path`.
@@ -95,7 +99,7 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
     }
     let mut notes = Vec::new();
     if let Some(frames) = smarty_frames(bytes) {
-        return encrypted(bytes, frames, origin, opts.key, notes);
+        return encrypted(bytes, frames, origin, (opts.key, opts.auth_key), notes);
     }
     let (text, times) = match &opts.strip_prefix {
         Some(re) => {
@@ -120,9 +124,13 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
     let mut d = Decoder::new();
     let mut on = |ev: Event<'_>| match ev {
         Event::Telegram(f) if f.is_valid() => {
+            let model = f.to_telegram();
             let mut bytes = f.raw.to_vec();
-            bytes.extend_from_slice(b"\r\n");
-            telegrams.push((bytes, stamp_of(&f.to_telegram())));
+            // `raw` ends at the CRC; a telegram without `!` ends with its last line's CR LF.
+            if model.end_marker || !bytes.ends_with(b"\r\n") {
+                bytes.extend_from_slice(b"\r\n");
+            }
+            telegrams.push((bytes, stamp_of(&model)));
         }
         Event::Telegram(_) => skipped += 1,
         Event::Discarded { reason: p1sim_core::decode::Discard::Incomplete, .. } => skipped += 1,
@@ -146,7 +154,7 @@ pub fn parse(bytes: &[u8], origin: &str, opts: &ReadOptions) -> Result<Capture> 
     if telegrams.is_empty() {
         bail!("{origin}: {}", why_nothing(&text, skipped));
     }
-    Ok(Capture { origin: origin.to_string(), telegrams, skipped, notes })
+    Ok(Capture { origin: origin.to_string(), telegrams, skipped, notes, auth_key: smarty::AUTH_KEY })
 }
 
 /// Explains a capture without a telegram.
@@ -193,10 +201,11 @@ fn encrypted(
     bytes: &[u8],
     frames: Vec<(usize, usize)>,
     origin: &str,
-    key: Option<[u8; 16]>,
+    keys: (Option<[u8; 16]>, Option<[u8; 16]>),
     mut notes: Vec<String>,
 ) -> Result<Capture> {
-    let Some(key) = key else {
+    let auth_key = keys.1.unwrap_or(smarty::AUTH_KEY);
+    let Some(key) = keys.0 else {
         bail!(
             "{origin}: the capture holds {} encrypted Smarty frame(s); give the meter's key with --key (32 hex \
              digits, from the grid operator)",
@@ -207,7 +216,7 @@ fn encrypted(
     let mut skipped = 0;
     for (a, b) in frames {
         let mut frame = bytes[a..b].to_vec();
-        let plain = match smarty::decrypt_in_place(&key, &mut frame) {
+        let plain = match smarty::decrypt_in_place(&key, &auth_key, &mut frame) {
             Ok(p) => p.to_vec(),
             Err(_) => {
                 skipped += 1;
@@ -220,10 +229,13 @@ fn encrypted(
         }
     }
     if telegrams.is_empty() {
-        bail!("{origin}: no frame decrypts with the key given: check --key");
+        bail!(
+            "{origin}: no frame decrypts with the keys given: check --key, and --auth-key if the meter has its own \
+             authentication key"
+        );
     }
     notes.push(format!("{} encrypted frame(s) decrypted", telegrams.len()));
-    Ok(Capture { origin: origin.to_string(), telegrams, skipped, notes })
+    Ok(Capture { origin: origin.to_string(), telegrams, skipped, notes, auth_key })
 }
 
 /// Whether line ends are LF without CR throughout the telegram text.
@@ -358,7 +370,7 @@ mod tests {
         let e = parse(logged.as_bytes(), "dsmr.log", &ReadOptions::default()).unwrap_err().to_string();
         assert!(e.contains("dsmr.log:1: the line starts with \"2026-01-15 12:00:00 DEBUG \""), "{e}");
         assert!(e.contains("--strip-prefix"), "{e}");
-        let opts = ReadOptions { strip_prefix: Some(r"^(?P<time>\S+ \S+) DEBUG ".into()), key: None };
+        let opts = ReadOptions { strip_prefix: Some(r"^(?P<time>\S+ \S+) DEBUG ".into()), ..ReadOptions::default() };
         let c = parse(logged.as_bytes(), "dsmr.log", &opts).unwrap();
         assert_eq!(c.telegrams[0].bytes, KAIFA);
         assert_eq!(c.telegrams[0].logged_at, Some(1_768_478_400.0));
@@ -375,7 +387,7 @@ mod tests {
         assert!(e.contains("cut off or failed their CRC"), "{e}");
         assert!(parse(b"hello world\n", "t", &opts).unwrap_err().to_string().contains("starts with `/`"));
         let mut frame = Vec::new();
-        smarty::encrypt(&[7; 16], b"SAG10307", 3, KAIFA, &mut frame).unwrap();
+        smarty::encrypt(&[7; 16], &smarty::AUTH_KEY, b"SAG10307", 3, KAIFA, &mut frame).unwrap();
         assert!(parse(&frame, "s", &opts).unwrap_err().to_string().contains("--key"));
         let c = parse(&frame, "s", &ReadOptions { key: Some([7; 16]), ..opts }).unwrap();
         assert_eq!(c.telegrams[0].bytes, KAIFA);

@@ -16,22 +16,30 @@ pub fn apply_overrides(base: &HouseholdConfig, overrides: &[String]) -> Result<H
         };
         let key = key.trim();
         let value = value.trim();
-        let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
-            .ok()
-            .and_then(|mut t| t.remove("v"))
-            .unwrap_or_else(|| toml::Value::String(value.to_string()));
+        // An id is text even when it is all digits.
+        let parsed = if TEXT_KEYS.contains(&key) {
+            toml::Value::String(value.to_string())
+        } else {
+            toml::from_str::<toml::Table>(&format!("v = {value}"))
+                .ok()
+                .and_then(|mut t| t.remove("v"))
+                .unwrap_or_else(|| toml::Value::String(value.to_string()))
+        };
         table.insert(key.to_string(), parsed);
     }
     let household: HouseholdConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
         anyhow::anyhow!(
             "--household: {}; known keys: annual_kwh, solar_kwp, ev, ev_charger_kw, gas_m3_per_year, \
-             water_m3_per_year, latitude, start_import_kwh",
+             water_m3_per_year, latitude, start_import_kwh, equipment_id",
             e.message().trim()
         )
     })?;
     household.check().map_err(|(key, message)| anyhow::anyhow!("--household {key}: {message}"))?;
     Ok(household)
 }
+
+/// Keys whose values are text, whatever they look like.
+const TEXT_KEYS: [&str; 1] = ["equipment_id"];
 
 #[cfg(test)]
 mod tests {
@@ -44,6 +52,13 @@ mod tests {
             apply_overrides(&base, &["solar_kwp=4.5".into(), "ev=true".into(), "annual_kwh = 5000".into()]).unwrap();
         assert_eq!((h.solar_kwp, h.ev, h.annual_kwh), (4.5, true, 5000.0));
         assert_eq!(h.gas_m3_per_year, base.gas_m3_per_year);
+    }
+
+    #[test]
+    fn an_equipment_id_is_text_even_when_it_is_digits() {
+        let h = apply_overrides(&HouseholdConfig::default(), &["equipment_id=0272031312565".into()]).unwrap();
+        assert_eq!(h.equipment_id.as_deref(), Some("0272031312565"));
+        assert!(apply_overrides(&HouseholdConfig::default(), &["equipment_id=a(b".into()]).is_err());
     }
 
     #[test]

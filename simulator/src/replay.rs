@@ -6,10 +6,7 @@
 
 use anyhow::{Result, bail};
 use p1sim_core::clock::ClockRule;
-use p1sim_core::crc::{crc_hex, crc16};
 use p1sim_core::format::LocalTime;
-use p1sim_core::profile::CrcStyle;
-use p1sim_core::render::crc_digits;
 use p1sim_core::smarty;
 use p1sim_core::telegram::{Checksum, Telegram};
 
@@ -57,6 +54,8 @@ pub struct Replay {
     opts: Options,
     clock: ClockRule,
     key: Option<[u8; 16]>,
+    /// The authentication key the capture's frames were checked with, to re-encrypt with.
+    auth_key: [u8; 16],
     origin: Option<i64>,
     next: usize,
     pass: i64,
@@ -85,6 +84,7 @@ impl Replay {
         let last_gap = offsets.windows(2).last().map_or(step, |w| (w[1] - w[0]).max(1));
         let period = offsets.last().copied().unwrap_or(0) + last_gap;
         Ok(Replay {
+            auth_key: capture.auth_key,
             telegrams: capture.telegrams,
             offsets,
             period,
@@ -143,7 +143,7 @@ impl Replay {
                 let header = smarty::parse_header(frame).ok().flatten();
                 let (title, fc) = header.map_or(([0u8; 8], 0), |h| (h.system_title, h.frame_counter));
                 let mut out = Vec::with_capacity(plain.len() + smarty::OVERHEAD);
-                let _ = smarty::encrypt(&key, &title, fc, &plain, &mut out);
+                let _ = smarty::encrypt(&key, &self.auth_key, &title, fc, &plain, &mut out);
                 Due { bytes: out, model, encrypted: true }
             }
             _ => Due { bytes: plain, model, encrypted: false },
@@ -214,11 +214,7 @@ pub fn retime(model: &Telegram, at: i64, clock: &ClockRule) -> Telegram {
         }
     }
     if let Checksum::Text(c) = &t.checksum {
-        let style = if c.len() < 4 { CrcStyle::Unpadded } else { CrcStyle::Padded };
-        let mut bytes = Telegram { checksum: Checksum::None, ..t.clone() }.to_bytes();
-        bytes.truncate(bytes.len() - 2);
-        let hex = crc_hex(crc16(&bytes));
-        t.checksum = Checksum::Text(String::from_utf8_lossy(crc_digits(&hex, style)).into_owned());
+        t.checksum = if c.len() < 4 { Checksum::ComputedUnpadded } else { Checksum::Computed };
     }
     t
 }

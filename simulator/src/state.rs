@@ -182,7 +182,7 @@ mod tests {
         let cases: [(&str, serde_json::Value, &str); 6] = [
             ("/mbus", serde_json::json!([]), "mbus"),
             ("/overrides/tariff", serde_json::json!(9), "overrides.tariff"),
-            ("/version", serde_json::json!(2), "version"),
+            ("/version", serde_json::json!(3), "version"),
             ("/outage_until", serde_json::json!(i64::MAX), "outage_until"),
             ("/overrides/load_w", serde_json::json!(u32::MAX), "overrides.load_w"),
             ("/text_message", serde_json::json!("x".repeat(2000)), "text_message"),

@@ -104,22 +104,39 @@ fn decode_exit_codes() {
 }
 
 #[test]
-fn profiles_json_lists_all_nineteen_with_the_documented_fields() {
+fn profiles_json_lists_every_profile_with_the_documented_fields() {
     let out = p1sim(&["profiles", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let list = v.as_array().unwrap();
-    assert_eq!(list.len(), 19);
+    assert_eq!(list.len(), 26);
     for p in list {
-        for key in ["name", "country", "spec", "baud", "framing", "interval_s", "crc", "encrypted"] {
+        for key in [
+            "name",
+            "country",
+            "spec",
+            "baud",
+            "framing",
+            "interval_s",
+            "crc",
+            "encrypted",
+            "dsmr_parser",
+            "home_assistant",
+        ] {
             assert!(p.get(key).is_some(), "{key} missing in {p}");
         }
-        assert!(["NL", "BE", "LU", "SE"].contains(&p["country"].as_str().unwrap()));
-        assert!(
-            ["DSMR 2.2", "DSMR 3.0", "DSMR 4.0", "DSMR 4.2", "DSMR 5.0", "e-MUCS", "SE-HAN", "Smarty"]
-                .contains(&p["spec"].as_str().unwrap())
-        );
+        assert!(["NL", "BE", "LU", "SE", "DE", "HU", "AT"].contains(&p["country"].as_str().unwrap()));
     }
+    // One profile for each dialect Home Assistant's DSMR integration (dsmr_parser) reads.
+    for spec in
+        ["V2_2", "V3", "V4", "V5", "BELGIUM_FLUVIUS", "SWEDEN", "MSN", "LUXEMBOURG_SMARTY", "Q3D", "EON_HUNGARY"]
+            .into_iter()
+            .chain(["SAGEMCOM_T210_D_R", "ISKRA_IE"])
+    {
+        assert!(list.iter().any(|p| p["dsmr_parser"]["spec"] == spec), "no profile for {spec}");
+    }
+    let heat = list.iter().find(|p| p["name"] == "nwa-warmtelink").unwrap();
+    assert_eq!(heat["dsmr_parser"]["version"], "5");
     let kamstrup = list.iter().find(|p| p["name"] == "kamstrup-162").unwrap();
     assert_eq!(
         (kamstrup["baud"].as_u64(), kamstrup["framing"].as_str(), kamstrup["crc"].as_bool()),
@@ -194,4 +211,195 @@ fn household_overrides_and_events_change_the_telegrams() {
     assert!(powers[5..].iter().all(|p| *p == "08.765*kW)"), "{powers:?}");
     let bad = p1sim(&["emit", "-p", "sagemcom-xs210", "--household", "solar=4"]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+/// One JSON object per line of `decode --json` output.
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn corpus(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/node-dsmr-parser").join(name)
+}
+
+#[test]
+fn decode_reads_node_dsmr_parsers_mt382_telegrams_without_end_marker() {
+    let files = ["iskra-mt-382-no-crc.txt", "iskra-mt-382-no-crc-with-text-message.txt"];
+    for f in files {
+        let path = corpus(f);
+        let out = p1sim(&["decode", "--json", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(0), "{f}: {}", stderr(&out));
+        let t = json_lines(&out);
+        assert_eq!(t.len(), 1, "{f}");
+        assert_eq!(t[0]["header"], "ISk5\\2MT382-1003");
+        assert_eq!(t[0]["objects"].as_array().unwrap().len(), 16, "{f}");
+        assert_eq!(t[0]["end"], "end-of-input", "{f}");
+        assert_eq!(t[0]["crc"], serde_json::Value::Null);
+    }
+    // Back to back, the second telegram's `/` ends the first; the text message's `/` does not.
+    let both: Vec<u8> = files.iter().rev().flat_map(|f| std::fs::read(corpus(f)).unwrap()).collect();
+    let out = p1sim_stdin(&["decode", "--json"], &both);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t = json_lines(&out);
+    assert_eq!(t.iter().map(|t| t["end"].as_str().unwrap()).collect::<Vec<_>>(), ["next-header", "end-of-input"]);
+    let text = t[0]["objects"].as_array().unwrap().iter().find(|o| o["obis"] == "0-0:96.13.0").unwrap();
+    assert_eq!(text["values"][0]["value"], "test-/-test");
+    // Cut mid-line, it is not a telegram.
+    let cut = &both[..both.len() / 2 - 7];
+    let out = p1sim_stdin(&["decode", "--json"], cut);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(json_lines(&out).is_empty());
+    assert!(stderr(&out).contains("incomplete"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_meter_without_end_marker_is_emitted_and_decoded() {
+    let out = p1sim(&["emit", "--profile", "iskra-mt382-no-end-marker", "--count", "3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!out.stdout.contains(&b'!'), "no end marker at all");
+    let decoded = p1sim_stdin(&["decode", "--json"], &out.stdout);
+    assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
+    let ends: Vec<String> = json_lines(&decoded).iter().map(|t| t["end"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ends, ["next-header", "next-header", "end-of-input"]);
+}
+
+#[test]
+fn decode_ends_a_telegram_without_end_marker_after_a_silence() {
+    let telegram = std::fs::read(corpus("iskra-mt-382-no-crc.txt")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_p1sim"))
+        .args(["decode", "--json", "--silence", "200"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    stdin.write_all(&telegram).unwrap();
+    stdin.flush().unwrap();
+    // The input stays open: only the pause can end the telegram.
+    let line = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("a telegram after the silence");
+    let t: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(t["end"], "silence");
+    assert_eq!(t["objects"].as_array().unwrap().len(), 16);
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn a_smarty_meter_with_its_own_authentication_key() {
+    let key = "000102030405060708090A0B0C0D0E0F";
+    let auth = "5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A";
+    let frames = p1sim(&["emit", "--profile", "sagemcom-t210d-lu", "--key", key, "--auth-key", auth, "--count", "2"]);
+    assert!(frames.status.success(), "{}", stderr(&frames));
+    let published = p1sim_stdin(&["decode", "--key", key], &frames.stdout);
+    assert_eq!(published.status.code(), Some(1), "the published key does not authenticate these frames");
+    assert!(stderr(&published).contains("--auth-key"), "{}", stderr(&published));
+    let own = p1sim_stdin(&["decode", "--key", key, "--auth-key", auth, "--json"], &frames.stdout);
+    assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    assert!(json_lines(&own).iter().all(|t| t["tag"] == "verified" && t["crc_ok"] == true));
+    assert_eq!(json_lines(&own).len(), 2);
+    let unchecked = p1sim_stdin(&["decode", "--key", key, "--no-tag-check", "--json"], &frames.stdout);
+    assert_eq!(unchecked.status.code(), Some(0), "{}", stderr(&unchecked));
+    let t = json_lines(&unchecked);
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|t| t["tag"] == "unchecked"), "the output says the tag was not checked");
+    // Without the tag only the CRC vouches for the key: another key gives no telegram.
+    let wrong = p1sim_stdin(
+        &["decode", "--key", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", "--no-tag-check", "--json"],
+        &frames.stdout,
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(json_lines(&wrong).is_empty());
+    let bad = p1sim(&["emit", "--profile", "iskra-am550", "--auth-key", auth]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("sends no encrypted frames"), "{}", stderr(&bad));
+}
+
+#[test]
+fn an_austrian_meter_needs_its_authentication_key() {
+    let key = "000102030405060708090A0B0C0D0E0F";
+    let frames = p1sim(&["emit", "--profile", "sagemcom-t210d-r-at", "--key", key, "--count", "2"]);
+    assert!(frames.status.success(), "{}", stderr(&frames));
+    assert_eq!(frames.stdout.len(), 2 * 511, "two frames of 511 bytes, as the real meter sends");
+    let own = p1sim_stdin(&["decode", "--key", key, "--auth-key", &"BB".repeat(16), "--json"], &frames.stdout);
+    assert_eq!(own.status.code(), Some(0), "{}", stderr(&own));
+    let t = json_lines(&own);
+    let wh = t[0]["objects"].as_array().unwrap().iter().find(|o| o["obis"] == "1-0:1.8.0").unwrap();
+    assert_eq!(wh["values"][0]["unit"], "Wh");
+}
+
+#[test]
+fn plaintext_smarty_is_what_a_decrypting_proxy_passes_on() {
+    let plain = p1sim(&["emit", "--profile", "sagemcom-t210d-lu", "--plaintext", "--count", "2"]);
+    assert!(plain.status.success(), "{}", stderr(&plain));
+    assert!(plain.stdout.starts_with(b"/Lux5"), "no key needed, no frame");
+    let variant = p1sim(&["emit", "--profile", "sagemcom-t210d-lu-plaintext", "--count", "2"]);
+    assert_eq!(variant.stdout, plain.stdout, "the shipped variant is the same meter");
+    let decoded = p1sim_stdin(&["decode", "--json"], &plain.stdout);
+    assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
+}
+
+fn equipment_id(out: &Output, obis: &str) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.lines().find(|l| l.starts_with(obis)).unwrap_or_else(|| panic!("no {obis} in {text}"));
+    line[obis.len() + 1..line.len() - 1].to_string()
+}
+
+#[test]
+fn every_seed_is_a_meter_of_its_own() {
+    for (profile, obis) in
+        [("iskra-am550", "0-0:96.1.1"), ("sagemcom-t211-be", "0-0:96.1.1"), ("easymeter-q3d", "1-0:0.0.0*255")]
+    {
+        let ids: Vec<String> = (1..=3)
+            .map(|seed| equipment_id(&p1sim(&["emit", "-p", profile, "--seed", &seed.to_string()]), obis))
+            .collect();
+        assert!(ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2], "{profile}: {ids:?}");
+        assert!(ids.iter().all(|i| i.len() == ids[0].len()), "{profile}: the format stays: {ids:?}");
+    }
+    // A profile's own ids are seed 0's.
+    assert_eq!(
+        equipment_id(&p1sim(&["emit", "-p", "iskra-am550", "--seed", "0"]), "0-0:96.1.1"),
+        "4530303434303037333832323436303139"
+    );
+    let fixed = p1sim(&["emit", "-p", "iskra-am550", "--seed", "9", "--household", "equipment_id=E0044000000000119"]);
+    assert_eq!(equipment_id(&fixed, "0-0:96.1.1"), "4530303434303030303030303030313139");
+}
+
+#[test]
+fn a_state_file_from_before_derived_ids_keeps_its_ids() {
+    let path = tmp("old-state.json");
+    let _ = std::fs::remove_file(&path);
+    let first = p1sim(&["emit", "-p", "iskra-am550", "--seed", "4", "-n", "1", "--state", path.to_str().unwrap()]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    // What p1sim wrote before meters had their own ids: version 1, two tariff registers, no ids.
+    let mut state: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let m = state.as_object_mut().unwrap();
+    assert_eq!(m["version"], 2);
+    for key in ["identity", "q_tariff", "q_quadrant", "billing", "peaks"] {
+        m.remove(key);
+    }
+    m.insert("version".into(), 1.into());
+    for key in ["import_j", "export_j"] {
+        let two: Vec<serde_json::Value> = m[key].as_array().unwrap()[..2].to_vec();
+        m.insert(key.into(), two.into());
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+    let resumed = p1sim(&["emit", "-p", "iskra-am550", "--seed", "4", "-n", "1", "--state", path.to_str().unwrap()]);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert_eq!(
+        equipment_id(&resumed, "0-0:96.1.1"),
+        "4530303434303037333832323436303139",
+        "the profile's id, as before"
+    );
+    let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(saved["version"], 2);
+    assert_eq!(saved["identity"]["objects"][0][1], "E0044007382246019", "the id is kept from now on");
 }

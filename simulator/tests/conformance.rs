@@ -374,10 +374,15 @@ fn the_minimal_example_adapter_runs_as_the_readme_says() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    // The toy decoder has no AES: it passes every clean telegram except Smarty's.
+    // The toy decoder has no AES and frames telegrams up to their `!`: it passes every clean
+    // telegram except the encrypted ones and those of the Iskra MT382 that sends no `!`.
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     for c in doc["cases"].as_array().unwrap() {
-        assert_eq!(c["passed"], c["class"] != "encrypted", "{c}");
+        let name = c["name"].as_str().unwrap();
+        let unreadable = ["encrypted/", "unit-scaling/sagemcom-t210d-r-at/", "legacy-dsmr2/iskra-mt382-no-end-marker/"]
+            .iter()
+            .any(|p| name.starts_with(p));
+        assert_eq!(c["passed"], !unreadable, "{c}");
     }
 }

@@ -317,6 +317,27 @@ fn the_control_api_changes_what_the_next_telegram_says() {
 }
 
 #[test]
+fn a_four_tariff_meter_takes_tariffs_three_and_four() {
+    let run =
+        Running::start(&["--profile", "sagemcom-eon-hu", "--tcp", "0", "--control", "127.0.0.1:0", "--speed", "10"]);
+    let control = run.control();
+    let (code, body) = http(&control, "POST", "/tariff", Some(r#"{"tariff": 4}"#));
+    assert_eq!(code, 200, "{body}");
+    // 5 kW: 14 Wh a telegram apart, so the register visibly moves.
+    let (code, body) = http(&control, "POST", "/load", Some(r#"{"watts": 5000}"#));
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = http(&control, "POST", "/tariff", Some(r#"{"tariff": 5}"#));
+    assert_eq!(code, 400, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("tariffs 1 to 4"), "{body}");
+    let mut s = tcp(&run.field("tcp"));
+    let (got, _) = collect(&mut s, 3, Duration::from_secs(30), None);
+    let (first, last) = (got.first().expect("telegrams"), got.last().unwrap());
+    assert!(got.iter().all(|t| t.valid && t.value("0-0:96.14.0").as_deref() == Some("0004")), "{}", last.text());
+    assert!(last.wh("1-0:1.8.4") > first.wh("1-0:1.8.4"), "tariff 4 books");
+    assert_eq!(last.wh("1-0:1.8.3"), first.wh("1-0:1.8.3"));
+}
+
+#[test]
 fn a_fleet_serves_each_meter_on_its_own_port() {
     // Find three free consecutive ports: p1sim exits with 2 when one is taken; try another base.
     for attempt in 0..20u32 {
@@ -340,9 +361,11 @@ fn a_fleet_serves_each_meter_on_its_own_port() {
         let _ = child.kill();
         let _ = child.wait();
         if headers.len() == 3 {
-            // Different seeds, different households: no two meters read the same.
+            // Different seeds, different households: no two meters read the same, and each is a
+            // meter of its own to a backend keyed on the equipment id.
             assert_ne!(headers[0].0, headers[1].0);
             assert_ne!(headers[1].0, headers[2].0);
+            assert!(headers[0].1 != headers[1].1 && headers[1].1 != headers[2].1 && headers[0].1 != headers[2].1);
             return;
         }
     }

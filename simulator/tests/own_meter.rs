@@ -53,16 +53,26 @@ fn shape(t: &Telegram) -> Vec<String> {
 
 /// Learns from `capture`, checks the learned profile against the capture, and returns its path.
 fn learn_and_check(capture_path: &Path, dir: &Path, key: Option<&str>) -> PathBuf {
+    learn_and_check_with(capture_path, dir, key, None)
+}
+
+/// As [`learn_and_check`], for a Smarty meter with its own authentication key (`auth`).
+fn learn_and_check_with(capture_path: &Path, dir: &Path, key: Option<&str>, auth: Option<&str>) -> PathBuf {
     let name = capture_path.file_stem().unwrap().to_str().unwrap();
     let toml = dir.join(format!("{name}.toml"));
     let mut args = vec!["profiles", "learn", capture_path.to_str().unwrap(), "-o", toml.to_str().unwrap()];
     if let Some(k) = key {
         args.extend(["--key", k]);
     }
+    if let Some(a) = auth {
+        args.extend(["--auth-key", a]);
+    }
     run(&args);
     // Byte for byte: the learned profile rendered with the captured values is the capture.
     let key_bytes = key.map(|k| p1sim_core::smarty::parse_key(k).unwrap());
-    let c = capture::read(capture_path, &ReadOptions { strip_prefix: None, key: key_bytes }).unwrap();
+    let auth_bytes = auth.map(|k| p1sim_core::smarty::parse_key(k).unwrap());
+    let opts = ReadOptions { key: key_bytes, auth_key: auth_bytes, ..ReadOptions::default() };
+    let c = capture::read(capture_path, &opts).unwrap();
     let learned = p1sim::learn::learn(&c, name).unwrap();
     let profile = p1sim_core::profile::load::load_file(&toml).unwrap();
     assert_eq!(profile.objects, learned.profile.objects, "{name}: the file is the profile learned");
@@ -76,7 +86,8 @@ fn learn_and_check(capture_path: &Path, dir: &Path, key: Option<&str>) -> PathBu
         args.extend(["--key", k]);
     }
     run(&args);
-    let e = capture::read(&emitted, &ReadOptions { strip_prefix: None, key: key_bytes }).unwrap();
+    // The learned profile carries the meter's own authentication key: emit needs only --key.
+    let e = capture::read(&emitted, &opts).unwrap();
     assert_eq!(shape(&e.telegrams[0].model()), shape(&c.telegrams[0].model()), "{name}: the emitted shape");
     toml
 }
@@ -92,8 +103,15 @@ fn learning_reproduces_every_shipped_profiles_telegram() {
             args.extend(["--key", k]);
         }
         run(&args);
-        learn_and_check(&capture, &dir, key);
+        // Austrian meters authenticate with a key of their own (the profile's).
+        let auth: Option<String> = p
+            .encryption
+            .as_ref()
+            .filter(|e| e.auth_key != p1sim_core::smarty::AUTH_KEY)
+            .map(|e| e.auth_key.iter().map(|b| format!("{b:02X}")).collect());
+        learn_and_check_with(&capture, &dir, key, auth.as_deref());
     }
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -102,6 +120,7 @@ fn learning_reproduces_every_real_telegram() {
     for file in real_telegrams() {
         learn_and_check(&file, &dir, None);
     }
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -222,6 +241,42 @@ fn captures_become_conformance_cases_that_dsmr_parser_runs() {
     let total = stdout.lines().find(|l| l.starts_with("total ")).unwrap();
     assert!(total.contains(" 3/3 ") && total.contains("all passed"), "{stdout}");
     assert!(stdout.contains("corpus                   3/3"), "in their own class: {stdout}");
+    let _ = fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_smarty_meter_with_its_own_authentication_key_is_learned_and_becomes_a_case() {
+    const AUTH: &str = "5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A";
+    let dir = temp_dir("own-auth-key");
+    let capture = dir.join("own-auth.bin");
+    let c = capture.to_str().unwrap();
+    run(&["emit", "--profile", "sagemcom-t210d-lu", "--key", KEY, "--auth-key", AUTH, "--count", "3", "-o", c]);
+    // The published authentication key does not open these frames: the error names --auth-key.
+    let (code, stderr) = p1sim_fails(&["profiles", "learn", c, "--key", KEY]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--auth-key"), "{stderr}");
+    let (code, stderr) = p1sim_fails(&["profiles", "learn", c, "--auth-key", AUTH]);
+    assert_eq!(code, 2, "--auth-key without --key: {stderr}");
+    // With it, the learned profile keeps the meter's key and reproduces the capture.
+    let toml = learn_and_check_with(&capture, &dir, Some(KEY), Some(AUTH));
+    let text = fs::read_to_string(&toml).unwrap();
+    assert!(text.contains(&format!("auth_key = \"{AUTH}\"")), "{text}");
+    // As a conformance case: the case carries the key, and the reference decoder passes it.
+    let corpus = dir.join("cases");
+    let corpus_str = corpus.to_str().unwrap();
+    let (code, stderr) =
+        p1sim_fails(&["conformance", "corpus", "add", c, "--name", "own-auth", "--corpus", corpus_str, "--key", KEY]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--auth-key"), "{stderr}");
+    let args = ["conformance", "corpus", "add", c, "--name", "own-auth", "--corpus", corpus_str, "--key", KEY];
+    run(&[&args[..], &["--auth-key", AUTH]].concat());
+    let json = fs::read_to_string(corpus.join("own-auth.json")).unwrap();
+    assert!(json.contains(&format!("\"auth_key\": \"{AUTH}\"")), "{json}");
+    let out = p1sim().args(["conformance", "--corpus", corpus_str, "--filter", "corpus/*"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.lines().any(|l| l.starts_with("total ") && l.contains(" 1/1 ")), "{stdout}");
+    let _ = fs::remove_dir_all(&dir);
 }
 
 #[test]

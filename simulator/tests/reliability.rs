@@ -451,6 +451,9 @@ fn a_killed_conformance_runner_leaves_no_decoder_behind() {
     while std::fs::read_to_string(&pids).map_or(0, |t| t.lines().count()) < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
+    // The runner hands a decoder to its watchdog just after starting it, while the adapter is
+    // already writing its pid: on a loaded machine the kill could fall in between.
+    std::thread::sleep(Duration::from_millis(500));
     let _ = child.kill();
     let _ = child.wait();
     let decoders: Vec<String> = std::fs::read_to_string(&pids).unwrap().lines().map(String::from).collect();

@@ -65,15 +65,15 @@ fn main() -> ExitCode {
         eprintln!("p1sim-broken-decoder: cannot read standard input: {e}");
         return ExitCode::from(2);
     }
-    let key = std::env::var("P1SIM_KEY").ok().and_then(|k| smarty::parse_key(&k));
-    let out = decode(defect, &input, key);
+    let key = |var: &str| std::env::var(var).ok().and_then(|k| smarty::parse_key(&k));
+    let out = decode(defect, &input, key("P1SIM_KEY"), key("P1SIM_AUTH_KEY"));
     match io::stdout().lock().write_all(&out) {
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(2),
     }
 }
 
-fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>) -> Vec<u8> {
+fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>, auth_key: Option<[u8; 16]>) -> Vec<u8> {
     let mut d = Decoder::new();
     let plain;
     let input = match (defect, key) {
@@ -87,6 +87,9 @@ fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>) -> Vec<u8> {
         }
         (_, None) => input,
     };
+    if let Some(k) = auth_key {
+        d = d.with_auth_key(k);
+    }
     if defect == Defect::Buffer1024 {
         d = d.with_max_len(1024);
     }

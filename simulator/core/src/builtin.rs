@@ -138,6 +138,18 @@ mod tests {
     }
 
     #[test]
+    fn every_shipped_profile_survives_the_firmwares_postcard_encoding() {
+        // The pocket meter gets its profile as postcard bytes (rig-firmware/build.rs), a format
+        // without field names: every field must be written, none skipped.
+        for p in all().unwrap() {
+            let mut buf = vec![0u8; 64 * 1024];
+            let bytes = postcard::to_slice(&p, &mut buf).unwrap();
+            let back: Profile = postcard::from_bytes(bytes).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert_eq!(back, p);
+        }
+    }
+
+    #[test]
     fn every_shipped_scenario_loads() {
         assert!(SCENARIOS.len() >= 10);
         for (name, _) in SCENARIOS {

@@ -17,6 +17,7 @@ pub enum Zone {
     Stockholm,
     Vienna,
     Budapest,
+    Berlin,
 }
 
 static AMSTERDAM: TimeZone = jiff::tz::get!("Europe/Amsterdam");
@@ -25,10 +26,18 @@ static LUXEMBOURG: TimeZone = jiff::tz::get!("Europe/Luxembourg");
 static STOCKHOLM: TimeZone = jiff::tz::get!("Europe/Stockholm");
 static VIENNA: TimeZone = jiff::tz::get!("Europe/Vienna");
 static BUDAPEST: TimeZone = jiff::tz::get!("Europe/Budapest");
+static BERLIN: TimeZone = jiff::tz::get!("Europe/Berlin");
 
 impl Zone {
-    pub const ALL: [Zone; 6] =
-        [Zone::Amsterdam, Zone::Brussels, Zone::Luxembourg, Zone::Stockholm, Zone::Vienna, Zone::Budapest];
+    pub const ALL: [Zone; 7] = [
+        Zone::Amsterdam,
+        Zone::Brussels,
+        Zone::Luxembourg,
+        Zone::Stockholm,
+        Zone::Vienna,
+        Zone::Budapest,
+        Zone::Berlin,
+    ];
 
     pub fn iana(self) -> &'static str {
         match self {
@@ -38,6 +47,7 @@ impl Zone {
             Zone::Stockholm => "Europe/Stockholm",
             Zone::Vienna => "Europe/Vienna",
             Zone::Budapest => "Europe/Budapest",
+            Zone::Berlin => "Europe/Berlin",
         }
     }
 
@@ -49,6 +59,7 @@ impl Zone {
             Zone::Stockholm => &STOCKHOLM,
             Zone::Vienna => &VIENNA,
             Zone::Budapest => &BUDAPEST,
+            Zone::Berlin => &BERLIN,
         }
     }
 }
@@ -57,7 +68,7 @@ impl FromStr for Zone {
     type Err = crate::spec::UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Zone::ALL.into_iter().find(|z| z.iana() == s).ok_or(crate::spec::UnknownName {
-            expected: "one of Europe/Amsterdam, Europe/Brussels, Europe/Luxembourg, Europe/Stockholm, Europe/Vienna, Europe/Budapest",
+            expected: "one of Europe/Amsterdam, Europe/Brussels, Europe/Luxembourg, Europe/Stockholm, Europe/Vienna, Europe/Budapest, Europe/Berlin",
         })
     }
 }

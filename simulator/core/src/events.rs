@@ -15,7 +15,7 @@
 //!
 //! Actions: `set-load` / `set-solar` (`watts`, omit to return to the model), `start-charging`
 //! (`watts`, `minutes`), `power-failure` (`seconds`), `text-message` (`text`), `set-tariff`
-//! (`tariff` 1 or 2, omit to follow the schedule).
+//! (`tariff` 1 or 2, 3 and 4 on meters that send them; omit to follow the schedule).
 
 use std::path::Path;
 
@@ -124,8 +124,10 @@ pub fn parse(file: &str, text: &str) -> Result<Vec<(i64, Command)>, ProfileError
                 Command::TextMessage(t)
             }
             Action::SetTariff { tariff } => {
-                if tariff.is_some_and(|t| !(1..=2).contains(&t)) {
-                    return Err(ev.error("tariff", format!("event #{n}: tariff is 1 or 2")));
+                if tariff.is_some_and(|t| !(1..=crate::tariff::MAX_TARIFFS).contains(&t)) {
+                    return Err(
+                        ev.error("tariff", format!("event #{n}: tariff is 1 to {}", crate::tariff::MAX_TARIFFS))
+                    );
                 }
                 Command::SetTariff(tariff)
             }

@@ -102,7 +102,7 @@ pub struct BadWidth;
 
 impl fmt::Display for BadWidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("expected INT.DEC digit counts such as \"6.3\" or an integer width such as \"5\" (1-12 integer digits, 0-4 decimals)")
+        f.write_str("expected INT.DEC digit counts such as \"6.3\" or an integer width such as \"5\" (1-12 integer digits, 0-7 decimals)")
     }
 }
 
@@ -119,7 +119,8 @@ impl FromStr for NumFormat {
         }
         let int: u8 = i.parse().map_err(|_| BadWidth)?;
         let dec: u8 = d.parse().map_err(|_| BadWidth)?;
-        if !(1..=12).contains(&int) || dec > 4 {
+        // Seven decimals: EasyMeter's D0 output writes kWh as 8.7 (`00052185.7825309`).
+        if !(1..=12).contains(&int) || dec > 7 {
             return Err(BadWidth);
         }
         Ok(NumFormat { int, dec })
@@ -354,6 +355,9 @@ mod tests {
         // DSMR 2.2 power has 10 W resolution: 1.194 kW is (0001.19*kW).
         assert_eq!(fixed(1194, 3, "4.2", Rounding::Nearest), "0001.19");
         assert_eq!(fixed(6_678_394, 3, "8.3", Rounding::Truncate), "00006678.394");
+        // EasyMeter Q3D: kWh with seven decimals, W with two.
+        assert_eq!(fixed(52_185_782, 3, "8.7", Rounding::Truncate), "00052185.7820000");
+        assert_eq!(fixed(747, 0, "6.2", Rounding::Nearest), "000747.00");
     }
 
     #[test]
@@ -378,7 +382,7 @@ mod tests {
     fn width_strings() {
         assert_eq!("6.3".parse(), Ok(NumFormat::new(6, 3)));
         assert_eq!("5".parse(), Ok(NumFormat::new(5, 0)));
-        for bad in ["", "6.", ".3", "6.x", "6.3.1", "0.3", "13.0", "6.5", "-1", " 6.3"] {
+        for bad in ["", "6.", ".3", "6.x", "6.3.1", "0.3", "13.0", "6.8", "-1", " 6.3"] {
             assert_eq!(bad.parse::<NumFormat>(), Err(BadWidth), "{bad:?}");
         }
     }

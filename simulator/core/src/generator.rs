@@ -1,5 +1,6 @@
 //! A stream of telegrams from one simulated meter: the meter model, the compiled template and,
-//! for Smarty, the encryption, stepping from one interval boundary to the next.
+//! for encrypted meters, the frames, stepping from one interval boundary to the next. The
+//! telegrams carry the meter's own ids (`identity`), not the ones the profile file writes.
 //!
 //! This is what every output drives: `emit` writes its telegrams to a file, `run` paces them onto
 //! a line, the conformance suite turns them into cases, the pocket-meter firmware sends them.
@@ -36,7 +37,8 @@ pub enum GeneratorError {
 impl core::fmt::Display for GeneratorError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(
-            "this profile encrypts its telegrams (Luxembourg Smarty); give the 16-byte key as 32 hex digits with --key",
+            "this profile encrypts its telegrams (DLMS general-glo-ciphering); give the 16-byte key as 32 hex \
+             digits with --key, or send them unencrypted with --plaintext",
         )
     }
 }
@@ -72,9 +74,9 @@ impl Generator {
     }
 
     /// Continues from an existing meter (e.g. one resumed from saved state); the next telegram
-    /// is due at `next_at`.
+    /// is due at `next_at`. The telegrams carry the meter's ids.
     pub fn from_meter(
-        profile: Profile,
+        mut profile: Profile,
         meter: Meter,
         key: Option<[u8; 16]>,
         next_at: i64,
@@ -82,10 +84,14 @@ impl Generator {
         if profile.is_encrypted() && key.is_none() {
             return Err(GeneratorError::KeyRequired);
         }
+        if let Some(id) = meter.identity() {
+            id.apply(&mut profile);
+        }
         let template = Template::compile(&profile);
         Ok(Generator { profile, template, meter, key, next_at, plain: Vec::with_capacity(2048) })
     }
 
+    /// The profile as this meter sends it: with its own ids.
     pub fn profile(&self) -> &Profile {
         &self.profile
     }
@@ -164,7 +170,7 @@ impl Generator {
         let mut frame = Vec::with_capacity(f.bytes.len() + smarty::OVERHEAD);
         // A used-up frame counter sends nothing rather than reuse a nonce.
         if let Some(fc) = self.meter.next_frame_counter() {
-            let _ = smarty::encrypt(&key, &enc.system_title, fc, &f.bytes, &mut frame);
+            let _ = smarty::encrypt(&key, &enc.auth_key, &enc.system_title, fc, &f.bytes, &mut frame);
         }
         self.plain = core::mem::replace(&mut f.bytes, frame);
         let applied = fault::apply_to_bytes(&mut f.bytes, &wire, seed, index, false);
@@ -185,7 +191,7 @@ impl Generator {
                 self.template.render(&self.profile, readings, &mut self.plain);
                 let fc = self.meter.next_frame_counter()?;
                 // A telegram fits the two-byte length field by a wide margin (A12: < 4 kB).
-                let _ = smarty::encrypt(&key, &enc.system_title, fc, &self.plain, out);
+                let _ = smarty::encrypt(&key, &enc.auth_key, &enc.system_title, fc, &self.plain, out);
                 Some(fc)
             }
             _ => {

@@ -32,6 +32,9 @@ pub struct HouseholdConfig {
     pub latitude: f64,
     /// Register reading at the start of a run, kWh; drawn from the seed when absent.
     pub start_import_kwh: Option<f64>,
+    /// The meter's equipment identifier as text (before any hex encoding), replacing the one
+    /// derived from the seed (`identity`).
+    pub equipment_id: Option<alloc::string::String>,
 }
 
 impl Default for HouseholdConfig {
@@ -48,6 +51,9 @@ impl HouseholdConfig {
             Country::BE => (3200.0, 1300.0, 50.8),
             Country::LU => (3800.0, 1400.0, 49.6),
             Country::SE => (9000.0, 0.0, 59.3),
+            Country::DE => (3500.0, 1200.0, 51.2),
+            Country::HU => (2500.0, 1000.0, 47.5),
+            Country::AT => (3500.0, 1100.0, 47.1),
         };
         Self {
             annual_kwh,
@@ -58,6 +64,7 @@ impl HouseholdConfig {
             water_m3_per_year: 55.0,
             latitude,
             start_import_kwh: None,
+            equipment_id: None,
         }
     }
 }
@@ -82,6 +89,17 @@ impl HouseholdConfig {
                     alloc::format!("{value} is out of range: give a number from {low} to {high} ({unit})"),
                 ));
             }
+        }
+        if let Some(id) = &self.equipment_id
+            && (id.is_empty() || id.len() > 96 || id.contains(['(', ')', '!', '/', '\r', '\n']) || !id.is_ascii())
+        {
+            return Err((
+                "equipment_id",
+                alloc::format!(
+                    "{id:?}: expected 1 to 96 ASCII characters without brackets, `!`, `/` or line breaks, as the \
+                     meter would send them (before hex encoding)"
+                ),
+            ));
         }
         Ok(())
     }

@@ -34,6 +34,8 @@ pub mod generator;
 #[cfg(feature = "alloc")]
 pub mod household;
 #[cfg(feature = "alloc")]
+pub mod identity;
+#[cfg(feature = "alloc")]
 pub mod meter;
 #[cfg(feature = "alloc")]
 pub mod profile;

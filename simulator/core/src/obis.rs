@@ -1,4 +1,5 @@
-//! OBIS identifiers in the reduced form P1 telegrams use: `A-B:C.D.E` (the F group is never sent).
+//! OBIS identifiers in the reduced form P1 telegrams use: `A-B:C.D.E`. DSMR never sends the F
+//! group; IEC 62056-21 push output such as EasyMeter's writes it after a star (`1-0:1.8.0*255`).
 
 use core::fmt;
 
@@ -17,8 +18,14 @@ impl Obis {
         Self { a, b, c, d, e }
     }
 
-    /// Parses exactly `A-B:C.D.E` with 1..=3 decimal digits per group, nothing before or after.
+    /// Parses exactly `A-B:C.D.E`, optionally followed by `*F`, with 1..=3 decimal digits per
+    /// group and nothing before or after. The F group is not part of the identity.
     pub fn parse(text: &[u8]) -> Option<Obis> {
+        Obis::parse_with_f(text).map(|(o, _)| o)
+    }
+
+    /// [`Obis::parse`], also returning the `*F` group when the text carries one.
+    pub fn parse_with_f(text: &[u8]) -> Option<(Obis, Option<u8>)> {
         let mut groups = [0u8; 5];
         let separators = [b'-', b':', b'.', b'.'];
         let mut i = 0;
@@ -40,7 +47,14 @@ impl Obis {
                 i += 1;
             }
         }
-        (i == text.len()).then(|| Obis::new(groups[0], groups[1], groups[2], groups[3], groups[4]))
+        let obis = Obis::new(groups[0], groups[1], groups[2], groups[3], groups[4]);
+        if i == text.len() {
+            return Some((obis, None));
+        }
+        let f = &text[i..];
+        let digits = f.get(1..).filter(|d| (1..=3).contains(&d.len()) && d.iter().all(u8::is_ascii_digit))?;
+        let value = digits.iter().fold(0u16, |v, d| v * 10 + u16::from(d - b'0'));
+        (f[0] == b'*' && value <= 255).then_some((obis, Some(value as u8)))
     }
 
     /// The same object on another channel: M-Bus objects are matched by `C.D.E` with `B` varying.
@@ -119,9 +133,19 @@ mod tests {
             b"1-0:1.8.1 ",
             b"1-0:256.8.1",
             b"1-0:1.8.1000",
+            b"1-0:1.8.1*",
+            b"1-0:1.8.1*256",
+            b"1-0:1.8.1*25a",
         ] {
             assert_eq!(Obis::parse(bad), None, "{:?}", core::str::from_utf8(bad));
         }
+    }
+
+    #[test]
+    fn the_f_group_after_a_star_is_accepted_and_reported() {
+        assert_eq!(Obis::parse(b"1-0:1.8.0*255"), Some(Obis::new(1, 0, 1, 8, 0)));
+        assert_eq!(Obis::parse_with_f(b"0-0:96.1.255*255"), Some((Obis::new(0, 0, 96, 1, 255), Some(255))));
+        assert_eq!(Obis::parse_with_f(b"1-0:1.8.0"), Some((Obis::new(1, 0, 1, 8, 0), None)));
     }
 
     #[test]

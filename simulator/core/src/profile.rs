@@ -32,8 +32,18 @@ pub struct Profile {
     pub blank_line: bool,
     /// Whether `!` is followed by the CRC; false on DSMR 2.2/3.0.
     pub crc: bool,
-    /// How the CRC is written: four digits, or without leading zeros (a heat meter's `!B9F`).
-    pub crc_style: CrcStyle,
+    /// Whether the CRC is zero-padded to four digits; the NWA Warmtelink sends `!B9F`.
+    pub crc_padded: bool,
+    /// Whether the telegram ends with `!`; some Iskra MT382 send no end marker at all, and the
+    /// next telegram's `/` (or the pause before it) ends theirs (docs/quirks.md).
+    pub end_marker: bool,
+    /// The OBIS F group every code carries, as EasyMeter's D0 output writes `1-0:1.8.0*255`.
+    pub obis_f: Option<u8>,
+    /// What a gateway between meter and reader adds after each telegram.
+    pub trailer: Option<Trailer>,
+    /// Whether equipment ids, M-Bus ids and the system title are derived from the seed
+    /// (`identity`), or sent exactly as the profile writes them.
+    pub derive_identity: bool,
     pub failure_log: FailureLogStyle,
     pub mbus: Vec<MBusDevice>,
     pub objects: Vec<Object>,
@@ -46,28 +56,26 @@ pub struct Profile {
     pub sources: Vec<String>,
 }
 
-/// How the four CRC digits after `!` are written.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum CrcStyle {
-    /// Four uppercase hex digits, as the specification says and meters send.
-    #[default]
-    Padded,
-    /// Without leading zeros: `!B9F` for 0x0B9F (the NWA Warmtelink heat meter).
-    Unpadded,
-}
-
 /// A meter's state at the start of a run, as a captured telegram showed it: a run continues
 /// from the meter's real registers, counters, log, M-Bus readings, tariff and messages. Every
 /// field left out is drawn from the seed as for any profile.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StartState {
-    /// Active energy per tariff register, Wh: `[tariff 1, tariff 2]` (meters without tariffs
-    /// book everything on the first).
-    pub import_wh: Option<[u64; 2]>,
-    pub export_wh: Option<[u64; 2]>,
+    /// Active energy per tariff register, Wh: tariffs 1 to 4, unused ones 0 (meters without
+    /// tariffs book everything on the first).
+    pub import_wh: Option<[u64; 4]>,
+    pub export_wh: Option<[u64; 4]>,
     /// Reactive energy, varh.
     pub q_import_varh: Option<u64>,
     pub q_export_varh: Option<u64>,
+    /// Reactive energy per tariff register (3.8.1, 4.8.2, ...), varh.
+    #[serde(default)]
+    pub q_import_tariff_varh: Option<[u64; 4]>,
+    #[serde(default)]
+    pub q_export_tariff_varh: Option<[u64; 4]>,
+    /// Reactive energy per quadrant Q1 to Q4 (5.8.0 to 8.8.0), varh.
+    #[serde(default)]
+    pub q_quadrant_varh: Option<[u64; 4]>,
     /// The tariff shown until the next whole hour, when the schedule takes over.
     pub tariff: Option<u8>,
     pub power_failures: Option<u32>,
@@ -100,6 +108,29 @@ impl Profile {
     pub fn is_encrypted(&self) -> bool {
         self.encryption.is_some()
     }
+
+    /// The tariff registers the meter books on (x.8.1 to x.8.4): 0 for meters with totals only.
+    pub fn tariff_count(&self) -> u8 {
+        self.objects
+            .iter()
+            .filter_map(|o| match o.kind {
+                Kind::Energy { register: Register { tariff: Some(t), .. }, .. } => Some(t),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Lines a gateway appends after the meter's telegram: EasyMeter's COM-1 Ethernet gateway sends a
+/// right-aligned counter line and, on some units, a run of 0xFF bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Trailer {
+    /// Width of the counter line (0: none). Its meaning is undocumented; p1sim sends the
+    /// seconds since the start of the year, which grows as the real one does.
+    pub counter_width: u8,
+    /// 0xFF bytes in a line of their own (0: none).
+    pub ff_padding: u16,
 }
 
 /// One line of the telegram: an OBIS code and how its value is produced.
@@ -126,6 +157,10 @@ pub enum Direction {
 pub enum Energy {
     Active,
     Reactive,
+    /// Reactive energy of one quadrant, 1 to 4 (`5.8.0` to `8.8.0`); the direction is ignored.
+    Quadrant(u8),
+    /// Active import plus export (`15.8.0`); the direction is ignored.
+    Combined,
 }
 
 /// An energy register: `1-0:1.8.1` is import, active, tariff 1; `1-0:3.8.0` reactive import total.
@@ -142,6 +177,8 @@ pub enum PowerKind {
     Active,
     Reactive,
     Apparent,
+    /// Reactive power of one quadrant, 1 to 4 (`5.7.0` to `8.7.0`); the direction is ignored.
+    Quadrant(u8),
 }
 
 /// An instantaneous power: `1-0:1.7.0` total import, `1-0:42.7.0` L2 export, `1-0:23.7.0` L1 Q+.
@@ -209,11 +246,29 @@ pub enum Kind {
         num: Num,
     },
     /// e-MUCS `1-0:1.6.0(TST)(kW)`: the month's highest quarter-hour demand and when it happened.
+    /// With `value_first`, `(kW)(YYMMDDhhmmss)` as an Iskra IE5T writes it (docs/quirks.md).
     DemandMax {
         num: Num,
+        value_first: bool,
     },
     /// e-MUCS `0-0:98.1.0`: the 13-month history of monthly peaks.
     DemandHistory {
+        num: Num,
+    },
+    /// E.ON Hungary's `0-0:98.1.0`: the last month-end snapshot, `(TST)` then thirteen registers
+    /// (1.8.0-1.8.2, 2.8.0-2.8.2, 3.8.0, 4.8.0, 5.8.0-8.8.0, 15.8.0) and six quarter-hour peaks
+    /// (import total, tariff 1, 2, export total, 1, 2), with no count header. `num` is the
+    /// active energy's; reactive values use its unit with `varh`, peaks `kW` with 2.3 digits.
+    Billing {
+        num: Num,
+    },
+    /// `1-0:13.7.0` (total), `33.7.0`, `53.7.0`, `73.7.0`: cos(phi), without a unit.
+    PowerFactor {
+        phase: Option<u8>,
+        format: NumFormat,
+    },
+    /// `1-0:14.7.0`: mains frequency.
+    Frequency {
         num: Num,
     },
     MBusType {
@@ -298,18 +353,25 @@ pub struct MBusDevice {
     pub channel: u8,
     pub medium: Medium,
     pub device_type: u8,
-    /// Equipment identifier text; sent hex encoded, `()` when empty.
+    /// Equipment identifier text; sent hex encoded (unless `raw_id`), `()` when empty.
     pub id: String,
+    /// Whether `id` is sent as written: the NWA Warmtelink sends the M-Bus secondary address
+    /// itself, 16 hex digits.
+    pub raw_id: bool,
     /// Seconds between captures of the reading.
     pub capture_s: u32,
     /// For ghost devices: the placeholder timestamp and value text, e.g. `700101010000W`, `00000000`.
     pub placeholder: Option<(String, String)>,
 }
 
-/// Luxembourg Smarty's DLMS general-glo-ciphering (dsmr-facts.md A13).
+/// DLMS general-glo-ciphering around the telegram (Luxembourg Smarty, Austria's T210-D-r;
+/// docs/meters.md).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Encryption {
     pub system_title: [u8; 8],
+    /// The authentication key in the GCM additional data: Smarty's published one unless the
+    /// profile or `--auth-key` says otherwise.
+    pub auth_key: [u8; 16],
 }
 
 /// Maps an OBIS code to the quantity it carries, for codes whose meaning the spec fixes.
@@ -319,11 +381,21 @@ pub fn quantity_of(obis: Obis) -> Option<Quantity> {
     let phase_of = |c: u8, base: u8| Some((c - base) / 20 + 1);
     let q = match (obis.a, obis.b, obis.c, obis.d, obis.e) {
         (0, 0, 1, 0, 0) => Quantity::Clock,
-        (1, 0, c @ 1..=4, 8, e @ 0..=2) => {
+        (1, 0, c @ 1..=4, 8, e @ 0..=4) => {
             let direction = if c % 2 == 1 { Import } else { Export };
             let energy = if c <= 2 { Energy::Active } else { Energy::Reactive };
             Quantity::Energy(Register { direction, energy, tariff: (e > 0).then_some(e) })
         }
+        (1, 0, c @ 5..=8, 8, 0) => {
+            Quantity::Energy(Register { direction: Import, energy: Energy::Quadrant(c - 4), tariff: None })
+        }
+        (1, 0, 15, 8, 0) => Quantity::Energy(Register { direction: Import, energy: Energy::Combined, tariff: None }),
+        (1, 0, c @ 5..=8, 7, 0) => {
+            Quantity::Power(PowerQuantity { direction: Import, kind: PowerKind::Quadrant(c - 4), phase: None })
+        }
+        (1, 0, 13, 7, 0) => Quantity::PowerFactor(None),
+        (1, 0, c @ (33 | 53 | 73), 7, 0) => Quantity::PowerFactor(phase_of(c, 33)),
+        (1, 0, 14, 7, 0) => Quantity::Frequency,
         (0, 0, 96, 14, 0) => Quantity::Tariff,
         (1, 0, c @ (1..=4 | 9 | 10), 7, 0) => {
             let (direction, kind) = match c {
@@ -384,6 +456,8 @@ pub enum Quantity {
     Demand,
     DemandMax,
     DemandHistory,
+    PowerFactor(Option<u8>),
+    Frequency,
     MBusType(u8),
     MBusId(u8),
     MBusReading(u8),
@@ -438,6 +512,19 @@ mod tests {
         assert_eq!(q("0-1:24.2.3"), Some(Quantity::MBusReading(1)));
         assert_eq!(q("0-1:96.1.1"), Some(Quantity::MBusId(1)));
         assert_eq!(q("0-0:96.1.1"), None, "the meter's own id is a literal");
+    }
+
+    #[test]
+    fn hungarian_and_austrian_registers() {
+        let e = |direction, energy, tariff| Some(Quantity::Energy(Register { direction, energy, tariff }));
+        assert_eq!(q("1-0:1.8.4"), e(Direction::Import, Energy::Active, Some(4)));
+        assert_eq!(q("1-0:3.8.2"), e(Direction::Import, Energy::Reactive, Some(2)));
+        assert_eq!(q("1-0:7.8.0"), e(Direction::Import, Energy::Quadrant(3), None));
+        assert_eq!(q("1-0:15.8.0"), e(Direction::Import, Energy::Combined, None));
+        assert_eq!(q("1-0:53.7.0"), Some(Quantity::PowerFactor(Some(2))));
+        assert_eq!(q("1-0:13.7.0"), Some(Quantity::PowerFactor(None)));
+        assert_eq!(q("1-0:14.7.0"), Some(Quantity::Frequency));
+        assert_eq!(q("1-0:1.8.5"), None, "no meter books on a fifth tariff");
     }
 
     #[test]

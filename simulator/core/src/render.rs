@@ -12,9 +12,9 @@ use alloc::vec::Vec;
 use crate::crc::{crc_hex, crc16};
 use crate::format::{LocalTime, NumFormat, Out, Rounding, rescale, write_fixed, write_hex, write_uint};
 use crate::obis::Obis;
-use crate::profile::{CrcStyle, EmptyLog, Kind, LogOrder, Num, PowerQuantity, Profile, Register};
-use crate::readings::Readings;
-use crate::telegram::{Checksum, Line, Telegram};
+use crate::profile::{Direction, EmptyLog, Energy, Kind, LogOrder, Num, PowerQuantity, Profile, Register, Trailer};
+use crate::readings::{Billing, Readings};
+use crate::telegram::{Checksum, Line, Telegram, unpadded};
 
 /// The timestamp a meter writes where it has no data (Fluvius, Smarty; dsmr-facts.md A4).
 pub const NO_DATA_TST: &[u8] = b"632525252525W";
@@ -30,7 +30,10 @@ pub struct Template {
     skeleton: Vec<u8>,
     chunks: Vec<Chunk>,
     patches: Vec<Patch>,
-    crc: Option<CrcStyle>,
+    /// `Some(padded)` when a CRC follows the `!`.
+    crc: Option<bool>,
+    end_marker: bool,
+    trailer: Option<Trailer>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +73,8 @@ enum Source {
     Demand,
     DemandMax,
     MBus(u8),
+    PowerFactor(Option<u8>),
+    Frequency,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -87,7 +92,9 @@ impl Template {
                 skeleton: Vec::new(),
                 chunks: Vec::new(),
                 patches: Vec::new(),
-                crc: profile.crc.then_some(profile.crc_style),
+                crc: (profile.crc && profile.end_marker).then_some(profile.crc_padded),
+                end_marker: profile.end_marker,
+                trailer: profile.trailer,
             },
             chunk_start: 0,
             patch_start: 0,
@@ -99,16 +106,18 @@ impl Template {
             c.t.skeleton.put(b"\r\n");
         }
         for (i, obj) in profile.objects.iter().enumerate() {
-            write_obis(&mut c.t.skeleton, obj.obis);
+            write_obis(&mut c.t.skeleton, obj.obis, profile.obis_f);
             c.object(profile, i, &obj.kind);
             c.t.skeleton.put(b"\r\n");
         }
-        c.t.skeleton.put_byte(b'!');
+        if profile.end_marker {
+            c.t.skeleton.put_byte(b'!');
+        }
         c.close_chunk();
         c.t
     }
 
-    /// Appends the plaintext telegram to `out`, `/` through the final CRLF.
+    /// Appends the plaintext telegram to `out`, `/` through the final CRLF and any trailer.
     pub fn render(&self, profile: &Profile, r: &Readings, out: &mut Vec<u8>) {
         let start = out.len();
         for chunk in &self.chunks {
@@ -124,22 +133,41 @@ impl Template {
                 Chunk::Dynamic { object } => write_value_part(profile, &profile.objects[object as usize].kind, r, out),
             }
         }
-        if let Some(style) = self.crc {
-            let hex = crc_hex(crc16(&out[start..]));
-            out.put(crc_digits(&hex, style));
+        if let Some(padded) = self.crc {
+            let crc = crc_hex(crc16(&out[start..]));
+            out.put(if padded { &crc } else { unpadded(&crc) });
         }
-        out.put(b"\r\n");
+        if self.end_marker {
+            out.put(b"\r\n");
+        }
+        if let Some(t) = &self.trailer {
+            write_trailer(t, r, out);
+        }
     }
 }
 
-/// The CRC digits a meter writes after the `!`: all four, or without leading zeros.
-pub fn crc_digits(hex: &[u8; 4], style: CrcStyle) -> &[u8] {
-    match style {
-        CrcStyle::Padded => hex,
-        CrcStyle::Unpadded => {
-            let zeros = hex.iter().take(3).take_while(|&&c| c == b'0').count();
-            &hex[zeros..]
+/// A gateway's lines after the telegram: the counter, right-aligned, then the 0xFF run.
+fn write_trailer(t: &Trailer, r: &Readings, out: &mut impl Out) {
+    if t.counter_width > 0 {
+        let day = crate::clock::days_from_civil(i32::from(r.time.year), r.time.month, r.time.day)
+            - crate::clock::days_from_civil(i32::from(r.time.year), 1, 1);
+        let seconds = day as u64 * 86_400
+            + u64::from(r.time.hour) * 3600
+            + u64::from(r.time.minute) * 60
+            + u64::from(r.time.second);
+        let mut digits = Vec::new();
+        write_uint(&mut digits, seconds);
+        for _ in digits.len()..usize::from(t.counter_width) {
+            out.put_byte(b' ');
         }
+        out.put(&digits);
+        out.put(b"\r\n");
+    }
+    if t.ff_padding > 0 {
+        for _ in 0..t.ff_padding {
+            out.put_byte(0xFF);
+        }
+        out.put(b"\r\n");
     }
 }
 
@@ -229,10 +257,18 @@ impl Compiler {
             Kind::Sags { phase, format } => self.integer(Source::Sags(*phase), *format),
             Kind::Swells { phase, format } => self.integer(Source::Swells(*phase), *format),
             Kind::Demand { num } => self.number(Source::Demand, 3, num, Rounding::Nearest),
-            Kind::DemandMax { num } => {
+            Kind::DemandMax { num, value_first: false } => {
                 self.time(TimeSource::DemandMax, true);
                 self.number(Source::DemandMax, 3, num, Rounding::Nearest);
             }
+            Kind::DemandMax { num, value_first: true } => {
+                self.number(Source::DemandMax, 3, num, Rounding::Nearest);
+                self.time(TimeSource::DemandMax, false);
+            }
+            Kind::PowerFactor { phase, format } => {
+                self.number(Source::PowerFactor(*phase), 3, &Num { format: *format, unit: None }, Rounding::Nearest)
+            }
+            Kind::Frequency { num } => self.number(Source::Frequency, 3, num, Rounding::Nearest),
             Kind::MBusReading { channel, num } => {
                 self.time(TimeSource::MBusCapture(*channel), true);
                 self.number(Source::MBus(*channel), 3, num, Rounding::Truncate);
@@ -242,7 +278,11 @@ impl Compiler {
                 write_legacy_header(&mut self.t.skeleton, status, period, *capture, num);
                 self.number(Source::MBus(*channel), 3, &Num { format: num.format, unit: None }, Rounding::Truncate);
             }
-            Kind::FailureLog { .. } | Kind::DemandHistory { .. } | Kind::TextMessage | Kind::TextCode => {
+            Kind::FailureLog { .. }
+            | Kind::DemandHistory { .. }
+            | Kind::Billing { .. }
+            | Kind::TextMessage
+            | Kind::TextCode => {
                 self.close_chunk();
                 self.t.chunks.push(Chunk::Dynamic { object: index as u32 });
             }
@@ -286,6 +326,8 @@ impl Source {
             Source::Demand => u64::from(r.demand.current_avg_w),
             Source::DemandMax => r.demand.month_max.map_or(0, |(_, w)| u64::from(w)),
             Source::MBus(ch) => r.mbus_value(ch).map_or(0, |v| v.milli),
+            Source::PowerFactor(phase) => r.power_factor_milli(phase),
+            Source::Frequency => u64::from(r.frequency_mhz),
         }
     }
 }
@@ -348,29 +390,39 @@ pub fn build_telegram(profile: &Profile, r: &Readings) -> Telegram {
             scratch.clear();
             write_value_part(profile, &obj.kind, r, &mut scratch);
             let text = String::from_utf8_lossy(&scratch);
-            Line::from_rendered(alloc::format!("{}", obj.obis), &text)
+            let mut obis = Vec::new();
+            write_obis(&mut obis, obj.obis, profile.obis_f);
+            Line::from_rendered(String::from_utf8_lossy(&obis).into_owned(), &text)
         })
         .collect();
-    let mut t = Telegram {
+    let mut trailer = Vec::new();
+    if let Some(t) = &profile.trailer {
+        write_trailer(t, r, &mut trailer);
+    }
+    let checksum = match (profile.crc && profile.end_marker, profile.crc_padded) {
+        (false, _) => Checksum::None,
+        (true, true) => Checksum::Computed,
+        (true, false) => Checksum::ComputedUnpadded,
+    };
+    Telegram {
         header: profile.header.clone(),
         blank_line: profile.blank_line,
         lines,
-        checksum: if profile.crc { Checksum::Computed } else { Checksum::None },
-    };
-    if profile.crc && profile.crc_style == CrcStyle::Unpadded {
-        // The model carries the CRC as the meter writes it.
-        let mut bytes = Telegram { checksum: Checksum::None, ..t.clone() }.to_bytes();
-        bytes.truncate(bytes.len() - 2);
-        let hex = crc_hex(crc16(&bytes));
-        t.checksum = Checksum::Text(String::from_utf8_lossy(crc_digits(&hex, CrcStyle::Unpadded)).into_owned());
+        checksum,
+        end_marker: profile.end_marker,
+        trailer,
     }
-    t
 }
 
-fn write_obis(out: &mut impl Out, obis: Obis) {
+/// An OBIS code as the meter writes it, with the `*F` group where the profile carries one.
+fn write_obis(out: &mut impl Out, obis: Obis, f: Option<u8>) {
     let mut buf = [0u8; 19];
     let n = obis.write_to(&mut buf);
     out.put(&buf[..n]);
+    if let Some(f) = f {
+        out.put_byte(b'*');
+        write_uint(out, u64::from(f));
+    }
 }
 
 /// Electrical quantities are kept in W, Wh, var, varh; a `k` unit shows them with 3 decimals.
@@ -449,18 +501,30 @@ pub fn write_value_part(profile: &Profile, kind: &Kind, r: &Readings, out: &mut 
         Kind::TextMessage => bracket_hex(out, &r.text_message),
         Kind::TextCode => bracket_hex(out, &r.text_code),
         Kind::Demand { num } => bracket_num(out, u64::from(r.demand.current_avg_w), 3, num, Rounding::Nearest),
-        Kind::DemandMax { num } => match &r.demand.month_max {
-            Some((t, w)) => {
-                bracket_tst(out, t);
-                bracket_num(out, u64::from(*w), 3, num, Rounding::Nearest);
+        Kind::DemandMax { num, value_first } => {
+            let (time, w) = match &r.demand.month_max {
+                Some((t, w)) => (Some(t), u64::from(*w)),
+                None => (None, 0),
+            };
+            if *value_first {
+                bracket_num(out, w, 3, num, Rounding::Nearest);
             }
-            None => {
-                out.put_byte(b'(');
-                out.put(NO_DATA_TST);
-                out.put_byte(b')');
-                bracket_num(out, 0, 3, num, Rounding::Nearest);
+            out.put_byte(b'(');
+            match time {
+                Some(t) if *value_first => t.write_tst12(out),
+                Some(t) => t.write_tst(out),
+                None => out.put(&NO_DATA_TST[..if *value_first { 12 } else { 13 }]),
             }
-        },
+            out.put_byte(b')');
+            if !*value_first {
+                bracket_num(out, w, 3, num, Rounding::Nearest);
+            }
+        }
+        Kind::Billing { num } => write_billing(r.billing.as_ref(), num, out),
+        Kind::PowerFactor { phase, format } => {
+            bracket_num(out, r.power_factor_milli(*phase), 3, &Num { format: *format, unit: None }, Rounding::Nearest)
+        }
+        Kind::Frequency { num } => bracket_num(out, u64::from(r.frequency_mhz), 3, num, Rounding::Nearest),
         Kind::DemandHistory { num } => {
             out.put_byte(b'(');
             write_uint(out, r.demand.history.len() as u64);
@@ -484,9 +548,14 @@ pub fn write_value_part(profile: &Profile, kind: &Kind, r: &Readings, out: &mut 
             write_fixed(out, u64::from(code), 0, *format, Rounding::Truncate);
             out.put_byte(b')');
         }
-        Kind::MBusId { channel } => {
-            bracket_hex(out, profile.mbus_device(*channel).map_or("", |d| d.id.as_str()));
-        }
+        Kind::MBusId { channel } => match profile.mbus_device(*channel) {
+            Some(d) if d.raw_id => {
+                out.put_byte(b'(');
+                out.put(d.id.as_bytes());
+                out.put_byte(b')');
+            }
+            d => bracket_hex(out, d.map_or("", |d| d.id.as_str())),
+        },
         Kind::MBusReading { channel, num } => {
             let device = profile.mbus_device(*channel);
             if let Some((t, v)) = device.and_then(|d| d.placeholder.as_ref()) {
@@ -522,10 +591,53 @@ fn write_legacy_header(out: &mut impl Out, status: &str, period: &str, capture: 
     out.put(b")(");
     out.put(period.as_bytes());
     out.put(b")(1)(");
-    write_obis(out, capture);
+    write_obis(out, capture, None);
     out.put(b")(");
     out.put(num.unit.as_deref().unwrap_or("").as_bytes());
     out.put(b")\r\n");
+}
+
+/// E.ON Hungary's month-end record: `(TST)`, thirteen registers, six peaks; a meter without a
+/// completed month yet sends the "no data" timestamp and zeros.
+fn write_billing(b: Option<&Billing>, num: &Num, out: &mut impl Out) {
+    let none = Billing::default();
+    let b = b.unwrap_or(&none);
+    out.put_byte(b'(');
+    match b.period_end.year {
+        0 => out.put(NO_DATA_TST),
+        _ => b.period_end.write_tst(out),
+    }
+    out.put_byte(b')');
+    let active = |direction, tariff| Register { direction, energy: Energy::Active, tariff };
+    let reactive_unit = num.unit.as_deref().map(|u| u.replace("Wh", "varh"));
+    let reactive = Num { format: num.format, unit: reactive_unit };
+    let scale = electrical_scale(num);
+    for reg in [
+        active(Direction::Import, None),
+        active(Direction::Import, Some(1)),
+        active(Direction::Import, Some(2)),
+        active(Direction::Export, None),
+        active(Direction::Export, Some(1)),
+        active(Direction::Export, Some(2)),
+    ] {
+        bracket_num(out, b.registers.get(reg), scale, num, Rounding::Truncate);
+    }
+    let register = |direction, energy| Register { direction, energy, tariff: None };
+    for reg in [
+        register(Direction::Import, Energy::Reactive),
+        register(Direction::Export, Energy::Reactive),
+        register(Direction::Import, Energy::Quadrant(1)),
+        register(Direction::Import, Energy::Quadrant(2)),
+        register(Direction::Import, Energy::Quadrant(3)),
+        register(Direction::Import, Energy::Quadrant(4)),
+    ] {
+        bracket_num(out, b.registers.get(reg), scale, &reactive, Rounding::Truncate);
+    }
+    bracket_num(out, b.registers.get(register(Direction::Import, Energy::Combined)), scale, num, Rounding::Truncate);
+    let peak = Num { format: NumFormat::new(2, 3), unit: num.unit.as_deref().map(|u| u.trim_end_matches('h').into()) };
+    for w in b.peaks_w {
+        bracket_num(out, u64::from(w), 3, &peak, Rounding::Nearest);
+    }
 }
 
 /// `(count)(0-0:96.7.19)(end)(duration*s)...` in the vendor's order, with Kaifa's dummy entry.

@@ -1,20 +1,27 @@
-//! Luxembourg Smarty's encrypted frame: a DLMS general-glo-ciphering APDU around the telegram.
+//! The encrypted P1 frame of Luxembourg's Smarty and Austria's Sagemcom T210-D-r: a DLMS
+//! general-glo-ciphering APDU around the telegram.
 //!
-//! Layout (dsmr-facts.md A13): `DB 08 <system title:8> 82 <len:2> 30 <frame counter:4>
-//! <ciphertext> <tag:12>`, with len = 17 + plaintext length. AES-128-GCM, IV = system title ||
-//! frame counter, AAD = 0x30 || the fixed authentication key every Smarty reader hard-codes.
+//! Layout (Smarty P1 specification v1.1.3 §3.2.5): `DB 08 <system title:8> 82 <len:2> 30
+//! <frame counter:4> <ciphertext> <tag:12>`, with len = 17 + plaintext length. AES-128-GCM,
+//! IV = system title || frame counter, AAD = 0x30 || the authentication key. Smarty publishes
+//! one authentication key for every meter ([`AUTH_KEY`]); meters that use another exist, which
+//! is why readers can be given theirs, or decrypt without checking the tag and trust the
+//! telegram's CRC instead ([`decrypt_unchecked`], docs/quirks.md).
 
 use aes_gcm::aead::AeadInOut;
 use aes_gcm::aes::Aes128;
 use aes_gcm::aes::cipher::consts::U12;
 use aes_gcm::{AesGcm, KeyInit};
 use core::fmt;
+use ctr::cipher::{KeyIvInit, StreamCipher};
 
 type Cipher = AesGcm<Aes128, U12, U12>;
+/// GCM's keystream: AES in counter mode with a 32-bit big-endian counter after the 96-bit IV.
+type Keystream = ctr::Ctr32BE<Aes128>;
 
 pub const TAG_GENERAL_GLO_CIPHERING: u8 = 0xDB;
 pub const SECURITY_CONTROL: u8 = 0x30;
-/// The authentication key of SMARTY §3.2.5: the same for every meter.
+/// The authentication key of the Smarty P1 specification §3.2.5, published for every meter.
 pub const AUTH_KEY: [u8; 16] =
     [0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xAA, 0xBB, 0xCC, 0xDD, 0xEE, 0xFF];
 /// Bytes before the ciphertext.
@@ -33,6 +40,10 @@ pub enum FrameError {
     BadTag,
     /// The plaintext is longer than the two-byte length field allows.
     TooLong,
+    /// Decrypted without the tag, the frame did not hold a telegram: the key is wrong.
+    NotATelegram,
+    /// Decrypted without the tag, the telegram's CRC does not match: wrong key or damage.
+    PlaintextCrc,
 }
 
 impl fmt::Display for FrameError {
@@ -42,6 +53,10 @@ impl fmt::Display for FrameError {
             FrameError::Truncated => "frame shorter than its length field says",
             FrameError::BadTag => "authentication tag mismatch: wrong key or corrupted frame",
             FrameError::TooLong => "telegram too long for one frame",
+            FrameError::NotATelegram => "decrypted without the tag check, the frame holds no telegram: wrong key",
+            FrameError::PlaintextCrc => {
+                "decrypted without the tag check, the telegram's CRC does not match: wrong key or corrupted frame"
+            }
         })
     }
 }
@@ -49,10 +64,10 @@ impl fmt::Display for FrameError {
 #[cfg(feature = "std")]
 impl std::error::Error for FrameError {}
 
-fn aad() -> [u8; 17] {
+fn aad(auth_key: &[u8; 16]) -> [u8; 17] {
     let mut a = [0u8; 17];
     a[0] = SECURITY_CONTROL;
-    a[1..].copy_from_slice(&AUTH_KEY);
+    a[1..].copy_from_slice(auth_key);
     a
 }
 
@@ -67,6 +82,7 @@ fn nonce(system_title: &[u8; 8], frame_counter: u32) -> aes_gcm::Nonce<U12> {
 #[cfg(feature = "alloc")]
 pub fn encrypt(
     key: &[u8; 16],
+    auth_key: &[u8; 16],
     system_title: &[u8; 8],
     frame_counter: u32,
     plaintext: &[u8],
@@ -87,7 +103,7 @@ pub fn encrypt(
     out.extend_from_slice(plaintext);
     let cipher = Cipher::new(key.into());
     let tag = cipher
-        .encrypt_inout_detached(&nonce(system_title, frame_counter), &aad(), (&mut out[start..]).into())
+        .encrypt_inout_detached(&nonce(system_title, frame_counter), &aad(auth_key), (&mut out[start..]).into())
         .map_err(|_| FrameError::TooLong)?;
     out.extend_from_slice(&tag);
     Ok(())
@@ -121,25 +137,48 @@ pub fn parse_header(bytes: &[u8]) -> Result<Option<FrameHeader>, FrameError> {
     Ok(Some(FrameHeader { system_title, frame_counter, frame_len: 13 + len }))
 }
 
-/// Decrypts a complete frame in place; returns the plaintext slice of `frame`.
-pub fn decrypt_in_place<'a>(key: &[u8; 16], frame: &'a mut [u8]) -> Result<&'a [u8], FrameError> {
-    let header = parse_header(frame)?.ok_or(FrameError::Truncated)?;
-    if frame.len() < header.frame_len {
-        return Err(FrameError::Truncated);
-    }
-    let body_end = header.frame_len - TAG_LEN;
+/// Decrypts a complete frame in place, checking its tag against `auth_key`; returns the
+/// plaintext slice of `frame`.
+pub fn decrypt_in_place<'a>(key: &[u8; 16], auth_key: &[u8; 16], frame: &'a mut [u8]) -> Result<&'a [u8], FrameError> {
+    let (header, body_end) = complete_frame(frame)?;
     let mut tag = [0u8; TAG_LEN];
     tag.copy_from_slice(&frame[body_end..header.frame_len]);
     let cipher = Cipher::new(key.into());
     cipher
         .decrypt_inout_detached(
             &nonce(&header.system_title, header.frame_counter),
-            &aad(),
+            &aad(auth_key),
             (&mut frame[HEADER_LEN..body_end]).into(),
             &tag.into(),
         )
         .map_err(|_| FrameError::BadTag)?;
     Ok(&frame[HEADER_LEN..body_end])
+}
+
+/// Decrypts a complete frame in place without checking its tag: GCM's keystream is AES-CTR
+/// from counter 2 (counter 1 encrypts the tag). This gives up authentication; the caller must
+/// check the telegram's CRC. A plaintext that does not start with `/` means a wrong key.
+pub fn decrypt_unchecked<'a>(key: &[u8; 16], frame: &'a mut [u8]) -> Result<&'a [u8], FrameError> {
+    let (header, body_end) = complete_frame(frame)?;
+    let mut iv = [0u8; 16];
+    iv[..12].copy_from_slice(&nonce(&header.system_title, header.frame_counter));
+    iv[15] = 2;
+    let mut keystream = Keystream::new(key.into(), &iv.into());
+    let body = &mut frame[HEADER_LEN..body_end];
+    keystream.apply_keystream(body);
+    if body.first() != Some(&b'/') {
+        return Err(FrameError::NotATelegram);
+    }
+    Ok(&frame[HEADER_LEN..body_end])
+}
+
+/// The header of a frame that is all there, and where its ciphertext ends.
+fn complete_frame(frame: &[u8]) -> Result<(FrameHeader, usize), FrameError> {
+    let header = parse_header(frame)?.ok_or(FrameError::Truncated)?;
+    if frame.len() < header.frame_len {
+        return Err(FrameError::Truncated);
+    }
+    Ok((header, header.frame_len - TAG_LEN))
 }
 
 /// Parses a 32-digit hex key.
@@ -168,7 +207,7 @@ mod tests {
     fn round_trip() {
         let plain = b"/Lux5\\253694471_M\r\n\r\n1-3:0.2.8(42)\r\n!1234\r\n";
         let mut frame = Vec::new();
-        encrypt(&KEY, b"SAG10307", 7, plain, &mut frame).unwrap();
+        encrypt(&KEY, &AUTH_KEY, b"SAG10307", 7, plain, &mut frame).unwrap();
         assert_eq!(frame.len(), plain.len() + OVERHEAD);
         assert_eq!(&frame[..2], &[0xDB, 0x08]);
         assert_eq!(&frame[10..14], &[0x82, 0x00, (plain.len() + 17) as u8, 0x30]);
@@ -176,18 +215,31 @@ mod tests {
         assert_ne!(&frame[18..18 + plain.len()], &plain[..], "the telegram is not sent in clear");
         let header = parse_header(&frame).unwrap().unwrap();
         assert_eq!(header.frame_len, frame.len());
-        assert_eq!(decrypt_in_place(&KEY, &mut frame).unwrap(), plain);
+        let mut unchecked = frame.clone();
+        assert_eq!(decrypt_unchecked(&KEY, &mut unchecked).unwrap(), plain, "CTR from counter 2 is GCM's keystream");
+        assert_eq!(decrypt_in_place(&KEY, &AUTH_KEY, &mut frame).unwrap(), plain);
+    }
+
+    #[test]
+    fn another_authentication_key_fails_the_tag_but_not_unchecked_decryption() {
+        let plain = b"/EST5\\253710000_A\r\n\r\n1-3:0.2.8(50)\r\n!1234\r\n";
+        let mut frame = Vec::new();
+        encrypt(&KEY, &[0xBB; 16], b"SAG10307", 9, plain, &mut frame).unwrap();
+        assert_eq!(decrypt_in_place(&KEY, &AUTH_KEY, &mut frame.clone()), Err(FrameError::BadTag));
+        assert_eq!(decrypt_in_place(&KEY, &[0xBB; 16], &mut frame.clone()).unwrap(), plain);
+        assert_eq!(decrypt_unchecked(&KEY, &mut frame.clone()).unwrap(), plain);
+        assert_eq!(decrypt_unchecked(&[0xAB; 16], &mut frame.clone()), Err(FrameError::NotATelegram));
     }
 
     #[test]
     fn wrong_key_or_corruption_fails_the_tag() {
         let mut frame = Vec::new();
-        encrypt(&KEY, b"SYSTEMID", 1, b"/X5\r\n\r\n!0000\r\n", &mut frame).unwrap();
+        encrypt(&KEY, &AUTH_KEY, b"SYSTEMID", 1, b"/X5\r\n\r\n!0000\r\n", &mut frame).unwrap();
         let mut other = frame.clone();
-        assert_eq!(decrypt_in_place(&[0xAB; 16], &mut other), Err(FrameError::BadTag));
+        assert_eq!(decrypt_in_place(&[0xAB; 16], &AUTH_KEY, &mut other), Err(FrameError::BadTag));
         let mut flipped = frame.clone();
         flipped[20] ^= 1;
-        assert_eq!(decrypt_in_place(&KEY, &mut flipped), Err(FrameError::BadTag));
+        assert_eq!(decrypt_in_place(&KEY, &AUTH_KEY, &mut flipped), Err(FrameError::BadTag));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 use core::fmt;
 use core::str::FromStr;
 
-/// The companion standard a meter implements. It fixes CRC presence, default line settings,
-/// the interval and the M-Bus capture cadence (dsmr-facts.md A10, A6).
+/// The companion standard, or the dialect of one, a meter implements. It fixes CRC presence,
+/// default line settings, the interval and the M-Bus capture cadence (docs/meters.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Spec {
     Dsmr22,
@@ -15,11 +15,32 @@ pub enum Spec {
     EMucs,
     SeHan,
     Smarty,
+    /// IEC 62056-21 push output ("D0") as EasyMeter's Q3D sends it: no CRC, `*255` OBIS codes.
+    D0,
+    /// E.ON Hungary's P1 interface: DSMR 5 based, four tariffs, quadrant reactive energy.
+    EonHu,
+    /// Energienetze Steiermark's (Austria) customer interface: DSMR 5 objects in integer Wh,
+    /// sent inside DLMS general-glo-ciphering frames.
+    Steiermark,
+    /// Iskra's IE.x P1 variant.
+    IskraIe,
 }
 
 impl Spec {
-    pub const ALL: [Spec; 8] =
-        [Spec::Dsmr22, Spec::Dsmr30, Spec::Dsmr40, Spec::Dsmr42, Spec::Dsmr50, Spec::EMucs, Spec::SeHan, Spec::Smarty];
+    pub const ALL: [Spec; 12] = [
+        Spec::Dsmr22,
+        Spec::Dsmr30,
+        Spec::Dsmr40,
+        Spec::Dsmr42,
+        Spec::Dsmr50,
+        Spec::EMucs,
+        Spec::SeHan,
+        Spec::Smarty,
+        Spec::D0,
+        Spec::EonHu,
+        Spec::Steiermark,
+        Spec::IskraIe,
+    ];
 
     pub const fn name(self) -> &'static str {
         match self {
@@ -31,12 +52,17 @@ impl Spec {
             Spec::EMucs => "e-MUCS",
             Spec::SeHan => "SE-HAN",
             Spec::Smarty => "Smarty",
+            Spec::D0 => "D0",
+            Spec::EonHu => "E.ON HU",
+            Spec::Steiermark => "Steiermark",
+            Spec::IskraIe => "Iskra IE",
         }
     }
 
-    /// DSMR 2.2 and 3.0 end with a bare `!` (SPEC30 §5.2); every later generation carries a CRC.
+    /// DSMR 2.2 and 3.0 end with a bare `!` (DSMR 3.0 P1 Companion Standard §5.2), and so does
+    /// D0 push output; every later generation carries a CRC.
     pub const fn has_crc(self) -> bool {
-        !self.is_legacy()
+        !self.is_legacy() && !matches!(self, Spec::D0)
     }
 
     /// The 9600 baud generations without CRC, message timestamp or 13-character TST.
@@ -44,18 +70,21 @@ impl Spec {
         matches!(self, Spec::Dsmr22 | Spec::Dsmr30)
     }
 
+    /// The meter's own serial line. D0 optical ports run 9600 7E1 like DSMR 2.2/3 (IEC 62056-21).
     pub const fn default_line(self) -> LineSettings {
-        if self.is_legacy() {
+        if self.is_legacy() || matches!(self, Spec::D0) {
             LineSettings { baud: 9600, framing: Framing::SEVEN_E1 }
         } else {
             LineSettings { baud: 115_200, framing: Framing::EIGHT_N1 }
         }
     }
 
-    /// Seconds between telegrams: 1 s on DSMR 5 and e-MUCS, 10 s otherwise (A10; Smarty per §3.2.1).
+    /// Seconds between telegrams: 1 s on DSMR 5, e-MUCS and Iskra IE, 2 s on D0 (assumed, see
+    /// docs/meters.md), 10 s otherwise (Smarty per its P1 specification §3.2.1).
     pub const fn default_interval_s(self) -> u32 {
         match self {
-            Spec::Dsmr50 | Spec::EMucs => 1,
+            Spec::Dsmr50 | Spec::EMucs | Spec::IskraIe => 1,
+            Spec::D0 => 2,
             _ => 10,
         }
     }
@@ -80,7 +109,8 @@ impl FromStr for Spec {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Spec::ALL.into_iter().find(|v| v.name() == s).ok_or(UnknownName {
-            expected: "one of DSMR 2.2, DSMR 3.0, DSMR 4.0, DSMR 4.2, DSMR 5.0, e-MUCS, SE-HAN, Smarty",
+            expected: "one of DSMR 2.2, DSMR 3.0, DSMR 4.0, DSMR 4.2, DSMR 5.0, e-MUCS, SE-HAN, Smarty, D0, E.ON HU, \
+                       Steiermark, Iskra IE",
         })
     }
 }
@@ -104,15 +134,24 @@ pub enum Country {
     BE,
     LU,
     SE,
+    DE,
+    HU,
+    AT,
 }
 
 impl Country {
+    pub const ALL: [Country; 7] =
+        [Country::NL, Country::BE, Country::LU, Country::SE, Country::DE, Country::HU, Country::AT];
+
     pub const fn code(self) -> &'static str {
         match self {
             Country::NL => "NL",
             Country::BE => "BE",
             Country::LU => "LU",
             Country::SE => "SE",
+            Country::DE => "DE",
+            Country::HU => "HU",
+            Country::AT => "AT",
         }
     }
 }
@@ -120,13 +159,10 @@ impl Country {
 impl FromStr for Country {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "NL" => Ok(Country::NL),
-            "BE" => Ok(Country::BE),
-            "LU" => Ok(Country::LU),
-            "SE" => Ok(Country::SE),
-            _ => Err(UnknownName { expected: "one of NL, BE, LU, SE" }),
-        }
+        Country::ALL
+            .into_iter()
+            .find(|c| c.code() == s)
+            .ok_or(UnknownName { expected: "one of NL, BE, LU, SE, DE, HU, AT" })
     }
 }
 
@@ -229,14 +265,18 @@ mod tests {
             assert_eq!(s.name().parse::<Spec>(), Ok(s));
         }
         assert!("DSMR 6".parse::<Spec>().is_err());
+        for c in Country::ALL {
+            assert_eq!(c.code().parse::<Country>(), Ok(c));
+        }
     }
 
     #[test]
     fn legacy_generations_are_9600_7e1_without_crc() {
-        for s in [Spec::Dsmr22, Spec::Dsmr30] {
+        for s in [Spec::Dsmr22, Spec::Dsmr30, Spec::D0] {
             assert!(!s.has_crc());
             assert_eq!(s.default_line().to_string(), "9600 7E1");
         }
+        assert!(!Spec::D0.is_legacy(), "D0 has no two-line gas record and no TST12");
         assert_eq!(Spec::Dsmr50.default_line().to_string(), "115200 8N1");
     }
 

@@ -2,11 +2,17 @@
 //!
 //! NL: tariff 1 is *low* (nights from 23:00 to 07:00, weekends and national holidays), tariff 2
 //! normal (SPEC50 §7.1). BE numbers the other way round: 1 is *day* (weekdays 07:00-22:00),
-//! 2 is night and weekends (dsmr-facts.md B5). Sweden and Luxembourg have no tariff registers.
+//! 2 is night and weekends, as Fluvius numbers them. Sweden, Luxembourg and the German
+//! EasyMeter have no tariff registers. Hungary and Austria book day (06:00-22:00) on 1 and night
+//! on 2; their meters carry further registers (Hungary 1.8.3 and 1.8.4) that only a forced
+//! tariff fills (assumed schedules, docs/meters.md).
 
 use crate::clock::days_from_civil;
 use crate::format::LocalTime;
 use crate::spec::Country;
+
+/// Tariff registers a meter can book on: 1.8.1 to 1.8.4.
+pub const MAX_TARIFFS: u8 = 4;
 
 /// The tariff register (1 or 2) active at `t`, or `None` where the country has no tariffs.
 pub fn tariff_at(country: Country, t: &LocalTime) -> Option<u8> {
@@ -19,7 +25,8 @@ pub fn tariff_at(country: Country, t: &LocalTime) -> Option<u8> {
             let night = is_weekend(t) || is_be_holiday(t) || t.hour >= 22 || t.hour < 7;
             Some(if night { 2 } else { 1 })
         }
-        Country::LU | Country::SE => None,
+        Country::HU | Country::AT => Some(if (6..22).contains(&t.hour) { 1 } else { 2 }),
+        Country::LU | Country::SE | Country::DE => None,
     }
 }
 
@@ -112,8 +119,17 @@ mod tests {
     }
 
     #[test]
+    fn day_and_night_in_hungary_and_austria() {
+        for c in [Country::HU, Country::AT] {
+            assert_eq!(tariff_at(c, &at(2026, 11, 21, 6)), Some(1), "{c}: day starts at 06:00");
+            assert_eq!(tariff_at(c, &at(2026, 11, 21, 22)), Some(2), "{c}: night from 22:00");
+        }
+    }
+
+    #[test]
     fn no_tariffs_in_sweden_and_luxembourg() {
         assert_eq!(tariff_at(Country::SE, &at(2026, 11, 24, 12)), None);
         assert_eq!(tariff_at(Country::LU, &at(2026, 11, 24, 12)), None);
+        assert_eq!(tariff_at(Country::DE, &at(2026, 11, 24, 12)), None);
     }
 }

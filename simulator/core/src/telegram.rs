@@ -49,6 +49,8 @@ pub enum Checksum {
     None,
     /// The CRC-16/ARC of the rendered bytes, computed at render time: four uppercase hex digits.
     Computed,
+    /// The same without leading zeros, as the NWA Warmtelink sends it (`!B9F`).
+    ComputedUnpadded,
     /// Exactly this text after the `!`: what a decoder received, or a fault (a wrong, lowercase
     /// or unpadded CRC).
     Text(String),
@@ -61,10 +63,26 @@ pub struct Telegram {
     pub blank_line: bool,
     pub lines: Vec<Line>,
     pub checksum: Checksum,
+    /// Whether the `!` line ends the telegram; some Iskra MT382 send none (docs/quirks.md).
+    #[serde(default = "yes")]
+    pub end_marker: bool,
+    /// Bytes after the telegram's last line that a gateway adds (EasyMeter's COM-1 gateway).
+    #[serde(default)]
+    pub trailer: Vec<u8>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Telegram {
-    /// Writes the telegram as a meter sends it: `/header CRLF [CRLF] lines ! [CRC] CRLF`.
+    /// A telegram as DSMR draws it: ended by `!`, nothing after it.
+    pub fn new(header: impl Into<String>, lines: Vec<Line>, checksum: Checksum) -> Telegram {
+        Telegram { header: header.into(), blank_line: true, lines, checksum, end_marker: true, trailer: Vec::new() }
+    }
+
+    /// Writes the telegram as a meter sends it: `/header CRLF [CRLF] lines ! [CRC] CRLF`, then any
+    /// trailer; without an end marker the last data line ends it.
     pub fn render(&self, out: &mut Vec<u8>) {
         let start = out.len();
         out.put_byte(b'/');
@@ -76,16 +94,17 @@ impl Telegram {
         for line in &self.lines {
             line.render(out);
         }
-        out.put_byte(b'!');
-        match &self.checksum {
-            Checksum::None => {}
-            Checksum::Computed => {
-                let crc = crc16(&out[start..]);
-                out.put(&crc_hex(crc));
+        if self.end_marker {
+            out.put_byte(b'!');
+            match &self.checksum {
+                Checksum::None => {}
+                Checksum::Computed => out.put(&crc_hex(crc16(&out[start..]))),
+                Checksum::ComputedUnpadded => out.put(unpadded(&crc_hex(crc16(&out[start..])))),
+                Checksum::Text(t) => out.put(t.as_bytes()),
             }
-            Checksum::Text(t) => out.put(t.as_bytes()),
+            out.put(b"\r\n");
         }
-        out.put(b"\r\n");
+        out.put(&self.trailer);
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -98,6 +117,12 @@ impl Telegram {
     pub fn line(&self, obis: &str) -> Option<&Line> {
         self.lines.iter().find(|l| l.obis == obis)
     }
+}
+
+/// Hex digits without their leading zeros, keeping at least one.
+pub fn unpadded(hex: &[u8]) -> &[u8] {
+    let zeros = hex.iter().take_while(|&&b| b == b'0').count().min(hex.len().saturating_sub(1));
+    &hex[zeros..]
 }
 
 impl Line {
@@ -142,19 +167,39 @@ mod tests {
 
     #[test]
     fn renders_the_arduino_dsmr_vector() {
-        let t = Telegram {
-            header: "KFM5KAIFA-METER".into(),
-            blank_line: true,
-            lines: alloc::vec![
+        let t = Telegram::new(
+            "KFM5KAIFA-METER",
+            alloc::vec![
                 Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
                 Line::from_rendered("1-0:1.7.0".into(), "(00.318*kW)"),
             ],
-            checksum: Checksum::Computed,
-        };
+            Checksum::Computed,
+        );
         assert_eq!(
             t.to_bytes(),
             b"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.1(000671.578*kWh)\r\n1-0:1.7.0(00.318*kW)\r\n!1E1D\r\n"
         );
+    }
+
+    #[test]
+    fn unpadded_crc_and_no_end_marker() {
+        // The NWA Warmtelink's telegram in dsmr_parser's test data ends `!B9F`.
+        let lines = alloc::vec![
+            Line::from_rendered("1-3:0.2.8".into(), "(50)"),
+            Line::from_rendered("0-0:1.0.0".into(), "(260215200523W)"),
+            Line::from_rendered("0-0:96.1.1".into(), "(ADC3100000158491)"),
+            Line::from_rendered("0-0:96.13.1".into(), "()"),
+            Line::from_rendered("0-0:96.13.0".into(), "()"),
+            Line::from_rendered("0-1:24.1.0".into(), "(004)"),
+            Line::from_rendered("0-1:96.1.0".into(), "(621848012D2C0B0C)"),
+            Line::from_rendered("0-1:24.2.1".into(), "(260215200523W)(240.860*GJ)"),
+        ];
+        let t = Telegram::new("NWA-WARMTELINK", lines, Checksum::ComputedUnpadded);
+        assert!(t.to_bytes().ends_with(b"(240.860*GJ)\r\n!B9F\r\n"));
+        let bare = Telegram { end_marker: false, checksum: Checksum::None, ..t };
+        assert!(bare.to_bytes().ends_with(b"(240.860*GJ)\r\n"));
+        assert!(!bare.to_bytes().contains(&b'!'));
+        assert_eq!(unpadded(b"0000"), b"0");
     }
 
     #[test]

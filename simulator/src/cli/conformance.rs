@@ -100,6 +100,9 @@ struct CorpusAddArgs {
     /// The Smarty key, for a capture of encrypted frames (32 hex digits).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    /// The meter's own authentication key (32 hex digits), where it is not Smarty's published one.
+    #[arg(long, value_name = "HEX", value_parser = super::parse_key, requires = "key")]
+    auth_key: Option<[u8; 16]>,
     /// Replace a case of the same name.
     #[arg(long)]
     force: bool,
@@ -216,7 +219,8 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn corpus_add(args: &CorpusAddArgs) -> Result<Outcome> {
-    let opts = crate::capture::ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key };
+    let opts =
+        crate::capture::ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key, auth_key: args.auth_key };
     let capture = crate::capture::read(&args.capture, &opts)?;
     let spec = match &args.spec {
         Some(s) => s.parse().map_err(|e| anyhow::anyhow!("--spec {s:?}: {e}"))?,
@@ -225,8 +229,14 @@ fn corpus_add(args: &CorpusAddArgs) -> Result<Outcome> {
     let input: Vec<u8> =
         capture.telegrams.iter().flat_map(|t| t.frame.clone().unwrap_or_else(|| t.bytes.clone())).collect();
     let description = format!("captured telegrams of {}", args.capture.display());
-    let case =
-        p1sim_conformance::corpus::from_capture(&args.name, input, spec, spec.default_line(), args.key, &description);
+    let case = p1sim_conformance::corpus::from_capture(
+        &args.name,
+        input,
+        spec,
+        spec.default_line(),
+        (args.key, args.auth_key),
+        &description,
+    );
     let (txt, json) = p1sim_conformance::corpus::write(&args.corpus, &args.name, &case, args.force)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{} and {}: review what every decoder will be held to:\n", txt.display(), json.display())?;

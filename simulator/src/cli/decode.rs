@@ -3,9 +3,11 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use p1sim_core::decode::{Decoder, Discard, Event, Frame, json};
+use p1sim_core::decode::{Decoder, Discard, End, Event, Frame, json};
 
 use super::Outcome;
 
@@ -13,14 +15,18 @@ use super::Outcome;
 ///
 /// Bytes may arrive in any chunking; the decoder resyncs on `/`, skips garbage and incomplete
 /// telegrams, checks the CRC where one is carried, joins the DSMR 2.2/3 two-line gas record and
-/// decrypts Smarty frames given the key. Exit status: 0 when every telegram is valid, 1 when any
-/// is not (bad CRC, corrupted line, cut off), 2 on usage or IO errors.
+/// decrypts encrypted frames given the key. A telegram without CRC whose meter sends no `!` (some
+/// Iskra MT382) ends at the next telegram's `/`, at the end of the input or after --silence.
+/// Exit status: 0 when every telegram is valid, 1 when any is not (bad CRC, corrupted line, cut
+/// off), 2 on usage or IO errors.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     p1sim decode capture.txt\n  \
     p1sim emit --profile iskra-am550 --count 3 | p1sim decode --json\n  \
     p1sim decode smarty.bin --key 000102030405060708090A0B0C0D0E0F --json\n  \
-    cat /dev/ttyUSB0 | p1sim decode -")]
+    p1sim decode at.bin --key 000102030405060708090A0B0C0D0E0F --auth-key BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB\n  \
+    p1sim decode lux.bin --key 000102030405060708090A0B0C0D0E0F --no-tag-check\n  \
+    cat /dev/ttyUSB0 | p1sim decode - --silence 500")]
 pub struct Args {
     /// Input file; `-` or nothing reads standard input.
     #[arg(value_name = "FILE|-")]
@@ -28,18 +34,29 @@ pub struct Args {
     /// One JSON object per telegram: {"header", "crc", "crc_ok", "objects": [{"obis", "values": [{"value", "unit"}]}]}.
     #[arg(long)]
     json: bool,
-    /// Smarty decryption key, 32 hex digits.
+    /// Decryption key of encrypted frames (Smarty, Austria), 32 hex digits.
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    /// The meter's authentication key, 32 hex digits (default: Smarty's published one).
+    #[arg(long, value_name = "HEX", value_parser = super::parse_key, requires = "key", conflicts_with = "no_tag_check")]
+    auth_key: Option<[u8; 16]>,
+    /// Decrypt without checking the GCM tag, accepting a frame only when its telegram's CRC is
+    /// valid. This gives up authentication; the output says `"tag": "unchecked"`.
+    #[arg(long, requires = "key")]
+    no_tag_check: bool,
+    /// After this many milliseconds without a byte, a telegram that sends no `!` is complete
+    /// (for live input; a file ends at its end).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    silence: Option<u64>,
     /// Print only telegrams a correct reader accepts (CRC valid, every line parsed).
     #[arg(long)]
     valid_only: bool,
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let (mut input, name): (Box<dyn Read>, String) = match &args.input {
-        None => (Box::new(io::stdin().lock()), "standard input".into()),
-        Some(p) if p.as_os_str() == "-" => (Box::new(io::stdin().lock()), "standard input".into()),
+    let (mut input, name): (Box<dyn Read + Send>, String) = match &args.input {
+        None => (Box::new(io::stdin()), "standard input".into()),
+        Some(p) if p.as_os_str() == "-" => (Box::new(io::stdin()), "standard input".into()),
         Some(p) => {
             (Box::new(File::open(p).with_context(|| format!("cannot open {}", p.display()))?), p.display().to_string())
         }
@@ -48,22 +65,55 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let Some(k) = args.key {
         decoder = decoder.with_key(k);
     }
+    if let Some(k) = args.auth_key {
+        decoder = decoder.with_auth_key(k);
+    }
+    if args.no_tag_check {
+        decoder = decoder.without_tag_check();
+    }
     let mut out = BufWriter::new(io::stdout().lock());
     let mut printer =
         Printer { json: args.json, valid_only: args.valid_only, index: 0, problems: 0, line: Vec::new(), error: None };
-    let mut chunk = vec![0u8; 64 * 1024];
-    loop {
-        let n = match input.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            // A terminal whose other side hung up (a PTY the meter closed, an unplugged USB
-            // serial adapter) reports EIO: for a decoder that is the end of its input.
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => break,
-            Err(e) => return Err(e).with_context(|| format!("cannot read {name}")),
-        };
-        decoder.feed(&chunk[..n], |ev| printer.event(ev, &mut out));
-        printer.check()?;
+    match args.silence {
+        None => loop {
+            let mut chunk = vec![0u8; 64 * 1024];
+            match read_chunk(&mut input, &mut chunk, &name)? {
+                0 => break,
+                n => decoder.feed(&chunk[..n], |ev| printer.event(ev, &mut out)),
+            }
+            printer.check()?;
+        },
+        Some(ms) => {
+            // A reader thread hands chunks over, so a pause on the line can be noticed.
+            let (tx, rx) = mpsc::sync_channel::<io::Result<Vec<u8>>>(4);
+            std::thread::spawn(move || {
+                loop {
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    let r = read_chunk(&mut input, &mut chunk, "").map(|n| {
+                        chunk.truncate(n);
+                        chunk
+                    });
+                    let end = r.as_ref().map_or(true, Vec::is_empty);
+                    let _ = tx.send(r.map_err(|e| io::Error::other(format!("{e:#}"))));
+                    if end {
+                        break;
+                    }
+                }
+            });
+            loop {
+                match rx.recv_timeout(Duration::from_millis(ms)) {
+                    Ok(Ok(chunk)) if chunk.is_empty() => break,
+                    Ok(Ok(chunk)) => decoder.feed(&chunk, |ev| printer.event(ev, &mut out)),
+                    Ok(Err(e)) => return Err(e).with_context(|| format!("cannot read {name}")),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        decoder.silence(|ev| printer.event(ev, &mut out));
+                        out.flush()?;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+                printer.check()?;
+            }
+        }
     }
     decoder.finish(|ev| printer.event(ev, &mut out));
     printer.check()?;
@@ -73,6 +123,20 @@ pub fn run(args: Args) -> Result<Outcome> {
         eprintln!("p1sim: skipped {} garbage byte(s) outside telegrams", stats.garbage_bytes);
     }
     Ok(if printer.problems > 0 { Outcome::Problems } else { Outcome::Ok })
+}
+
+/// Reads what is there; 0 at the end of the input.
+fn read_chunk(input: &mut dyn Read, chunk: &mut [u8], name: &str) -> Result<usize> {
+    loop {
+        return match input.read(chunk) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A terminal whose other side hung up (a PTY the meter closed, an unplugged USB
+            // serial adapter) reports EIO: for a decoder that is the end of its input.
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => Ok(0),
+            Err(e) => Err(e).with_context(|| format!("cannot read {name}")),
+        };
+    }
 }
 
 /// Formats events as they come; IO errors are kept and raised after the callback.
@@ -135,10 +199,18 @@ impl Printer {
             (Some(t), _) => format!("CRC {} BAD (computed {:04X})", printable(t), f.computed_crc()),
             (None, _) => "no CRC".to_string(),
         };
-        let encrypted = if f.encrypted.is_some() { ", decrypted" } else { "" };
+        let encrypted = match f.tag {
+            Some(p1sim_core::decode::Tag::Unchecked) => ", decrypted without the tag check",
+            Some(_) => ", decrypted",
+            None => "",
+        };
+        let end = match f.end() {
+            End::Marker => String::new(),
+            e => format!(", no `!` (ended by {})", e.name()),
+        };
         writeln!(
             out,
-            "telegram {}: /{}  {crc}{encrypted}, {} objects",
+            "telegram {}: /{}  {crc}{encrypted}{end}, {} objects",
             self.index,
             printable(f.header()),
             f.objects().len()
@@ -187,8 +259,12 @@ fn describe(reason: Discard) -> String {
         Discard::Garbage => "garbage".into(),
         Discard::Incomplete => "an incomplete telegram (cut off before its `!`)".into(),
         Discard::Overflow => "a telegram longer than the 64 KiB limit".into(),
-        Discard::Undecryptable(e) => format!("a Smarty frame that could not be decrypted: {e}"),
-        Discard::NoKey => "a Smarty frame, but no --key was given".into(),
+        Discard::Undecryptable(e @ p1sim_core::smarty::FrameError::BadTag) => format!(
+            "an encrypted frame that could not be decrypted: {e} (a meter with its own authentication key needs \
+             --auth-key, or --no-tag-check to rely on the telegram's CRC)"
+        ),
+        Discard::Undecryptable(e) => format!("an encrypted frame that could not be decrypted: {e}"),
+        Discard::NoKey => "an encrypted frame, but no --key was given".into(),
     }
 }
 

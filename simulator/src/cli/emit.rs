@@ -24,6 +24,10 @@ use crate::state::StateLock;
     p1sim emit --profile sagemcom-t210d --start 2026-10-25T00:30:00Z --duration 2h -o dst.txt\n  \
     p1sim emit --profile kamstrup-162 --seed 7 --count 10 | p1sim decode --json\n  \
     p1sim emit --profile sagemcom-t210d-lu --key 000102030405060708090A0B0C0D0E0F -o smarty.bin\n  \
+    p1sim emit --profile sagemcom-t210d-lu --key 000102030405060708090A0B0C0D0E0F --auth-key 5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A5A\n  \
+    p1sim emit --profile sagemcom-t210d-lu --plaintext --count 2       # what a decrypting proxy passes on\n  \
+    p1sim emit --profile iskra-mt382-no-end-marker --count 2            # telegrams without `!`\n  \
+    p1sim emit --profile iskra-am550 --seed 7 --household equipment_id=E0044007382246019\n  \
     p1sim emit --profile ./my-meter.toml --count 1\n  \
     p1sim emit --profile iskra-am550 --household solar_kwp=5 --household ev=true --duration 1d -o day.txt\n  \
     p1sim emit --profile iskra-am550 --events evening.toml --duration 3h\n  \
@@ -56,9 +60,11 @@ pub struct Args {
     /// Instant of the first telegram (RFC 3339, or `now`); rounded up to the interval.
     #[arg(long, value_name = "RFC3339", default_value = DEFAULT_START)]
     start: String,
-    /// Smarty decryption key, 32 hex digits (needed by encrypted profiles).
+    /// Encryption key, 32 hex digits (needed by encrypted profiles: Smarty, Austria).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    #[command(flatten)]
+    encryption: super::EncryptionArgs,
     /// Write to this file instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
@@ -82,7 +88,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let (profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key)?;
+    let (mut profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key, args.encryption.auth_key())?;
+    if replay.is_some() {
+        args.encryption.refuse_for_replay()?;
+    }
+    args.encryption.apply(&mut profile)?;
     let start = parse_start(&args.start)?;
     let until = match (args.count, &args.duration) {
         (Some(n), _) => Until::Count(n),

@@ -118,6 +118,53 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// `--auth-key` and `--plaintext` of `emit` and `run`: the meter's authentication key, or its
+/// telegrams sent unencrypted, as a decrypting proxy hands them on.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub(crate) struct EncryptionArgs {
+    /// Authentication key of encrypted meters, 32 hex digits (default: the profile's; Smarty's
+    /// is the published one).
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    auth_key: Option<[u8; 16]>,
+    /// Send an encrypted meter's telegrams unencrypted, as a decrypting proxy passes them on to
+    /// readers (Home Assistant's `5L` for Smarty).
+    #[arg(long, conflicts_with = "auth_key")]
+    plaintext: bool,
+}
+
+impl EncryptionArgs {
+    /// The meter's own authentication key, if given.
+    pub(crate) fn auth_key(&self) -> Option<[u8; 16]> {
+        self.auth_key
+    }
+
+    /// Refuses `--plaintext` for `--replay`, which sends the captured frames as recorded.
+    pub(crate) fn refuse_for_replay(&self) -> anyhow::Result<()> {
+        if self.plaintext {
+            anyhow::bail!("--replay sends the captured frames as recorded: drop --plaintext");
+        }
+        Ok(())
+    }
+
+    /// Applies the options to the profile the meter is built from.
+    pub(crate) fn apply(&self, profile: &mut p1sim_core::profile::Profile) -> anyhow::Result<()> {
+        if (self.plaintext || self.auth_key.is_some()) && profile.encryption.is_none() {
+            anyhow::bail!(
+                "{}: profile {} sends no encrypted frames",
+                if self.plaintext { "--plaintext" } else { "--auth-key" },
+                profile.name
+            );
+        }
+        if self.plaintext {
+            profile.encryption = None;
+        }
+        if let (Some(k), Some(e)) = (self.auth_key, profile.encryption.as_mut()) {
+            e.auth_key = k;
+        }
+        Ok(())
+    }
+}
+
 /// Parses `--key`.
 pub(crate) fn parse_key(hex: &str) -> Result<[u8; 16], String> {
     p1sim_core::smarty::parse_key(hex)

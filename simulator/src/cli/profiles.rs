@@ -63,6 +63,9 @@ struct LearnArgs {
     /// The Smarty key, for a capture of encrypted frames (32 hex digits).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    /// The meter's own authentication key (32 hex digits), where it is not Smarty's published one.
+    #[arg(long, value_name = "HEX", value_parser = super::parse_key, requires = "key")]
+    auth_key: Option<[u8; 16]>,
 }
 
 /// One row of `profiles --json`.
@@ -80,10 +83,24 @@ pub struct ProfileSummary {
     pub header: String,
     pub description: String,
     pub sources: Vec<String>,
+    /// How dsmr_parser reads the profile: its specification and its readers' version.
+    pub dsmr_parser: DsmrParser,
+    /// Home Assistant's "DSMR version" for it; null where the integration has none.
+    pub home_assistant: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DsmrParser {
+    pub spec: &'static str,
+    pub version: &'static str,
+    /// Why dsmr_parser cannot read this meter even so, if it cannot.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<&'static str>,
 }
 
 impl ProfileSummary {
     pub fn of(p: &Profile) -> Self {
+        let hint = crate::live::hints::reader(p);
         Self {
             name: p.name.clone(),
             country: p.country.code(),
@@ -97,6 +114,8 @@ impl ProfileSummary {
             header: p.header.clone(),
             description: p.description.clone(),
             sources: p.sources.clone(),
+            dsmr_parser: DsmrParser { spec: hint.spec, version: hint.version, unreadable: hint.unreadable },
+            home_assistant: hint.home_assistant,
         }
     }
 }
@@ -115,13 +134,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     }
     writeln!(
         out,
-        "{:<22} {:<3} {:<8} {:>6} {:<4} {:>4} {:<4} {:<3} header",
-        "name", "cc", "spec", "baud", "fmt", "int", "crc", "enc"
+        "{:<28} {:<3} {:<10} {:>6} {:<4} {:>4} {:<4} {:<3} {:<17} header",
+        "name", "cc", "spec", "baud", "fmt", "int", "crc", "enc", "reader"
     )?;
     for r in &rows {
         writeln!(
             out,
-            "{:<22} {:<3} {:<8} {:>6} {:<4} {:>3}s {:<4} {:<3} /{}",
+            "{:<28} {:<3} {:<10} {:>6} {:<4} {:>3}s {:<4} {:<3} {:<17} /{}",
             r.name,
             r.country,
             r.spec,
@@ -130,6 +149,7 @@ pub fn run(args: Args) -> Result<Outcome> {
             r.interval_s,
             if r.crc { "yes" } else { "no" },
             if r.encrypted { "yes" } else { "no" },
+            r.dsmr_parser.version,
             r.header
         )?;
     }
@@ -137,7 +157,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn learn(args: LearnArgs) -> Result<Outcome> {
-    let opts = ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key };
+    let opts = ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key, auth_key: args.auth_key };
     let capture = capture::read(&args.capture, &opts)?;
     let stem = |p: &PathBuf| p.file_stem().and_then(|s| s.to_str()).map(str::to_string);
     let name = args.name.clone().or_else(|| args.output.as_ref().and_then(stem)).or_else(|| stem(&args.capture));

@@ -69,9 +69,11 @@ pub struct Args {
     /// Save the meter's state here at every telegram and resume from it on the next run.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
-    /// Smarty key, 32 hex digits (needed by encrypted profiles).
+    /// Encryption key, 32 hex digits (needed by encrypted profiles: Smarty, Austria).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
     key: Option<[u8; 16]>,
+    #[command(flatten)]
+    encryption: super::EncryptionArgs,
     /// First simulated instant (RFC 3339); default: now, so telegrams carry the wall-clock time.
     #[arg(long, value_name = "RFC3339", default_value = "now")]
     start: String,
@@ -159,15 +161,24 @@ fn parse_framing(text: &str) -> Result<Framing, String> {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let (mut profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key)?;
-    if replay.is_some() && (args.fleet > 1 || args.state.is_some()) {
-        bail!("--replay sends one recorded meter: drop --fleet and --state");
+    let (mut profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key, args.encryption.auth_key())?;
+    if replay.is_some() {
+        if args.fleet > 1 || args.state.is_some() {
+            bail!("--replay sends one recorded meter: drop --fleet and --state");
+        }
+        args.encryption.refuse_for_replay()?;
     }
+    args.encryption.apply(&mut profile)?;
     profile.household = crate::household::apply_overrides(&profile.household, &args.household)?;
     let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
     let start = if args.start == "now" { None } else { Some(parse_start(&args.start)?) };
     if args.fleet == 0 {
         bail!("--fleet 0 runs nothing; give at least 1");
+    }
+    if args.fleet > 1 && profile.household.equipment_id.is_some() {
+        bail!(
+            "--household equipment_id gives every fleet meter the same id; drop it (fleet meters derive theirs from their seeds)"
+        );
     }
     if args.max_clients == 0 {
         bail!("--max-clients 0 would refuse every client; give at least 1");
@@ -273,12 +284,17 @@ impl ReplayArgs {
     }
 
     /// The profile to run (given, or learned from the capture) and the replay, if any.
-    pub fn resolve(&self, profile: Option<&str>, key: Option<[u8; 16]>) -> Result<(Profile, Option<Replay>)> {
+    pub fn resolve(
+        &self,
+        profile: Option<&str>,
+        key: Option<[u8; 16]>,
+        auth_key: Option<[u8; 16]>,
+    ) -> Result<(Profile, Option<Replay>)> {
         let Some(path) = &self.replay else {
             let name = profile.ok_or_else(|| anyhow::anyhow!("give --profile (or --replay CAPTURE)"))?;
             return Ok((p1sim_core::builtin::lookup(name)?, None));
         };
-        let opts = ReadOptions { strip_prefix: self.strip_prefix.clone(), key };
+        let opts = ReadOptions { strip_prefix: self.strip_prefix.clone(), key, auth_key };
         let capture = capture::read(path, &opts)?;
         let mut profile = match profile {
             Some(name) => p1sim_core::builtin::lookup(name)?,

@@ -9,8 +9,8 @@ use p1sim_core::format::{LocalTime, NumFormat, is_placeholder_tst};
 use p1sim_core::household::HouseholdConfig;
 use p1sim_core::obis::Obis;
 use p1sim_core::profile::{
-    CrcStyle, Direction, EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object,
-    PowerKind, Profile, Quantity, StartState, quantity_of,
+    Direction, EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, PowerKind,
+    Profile, Quantity, StartState, quantity_of,
 };
 use p1sim_core::readings::{DemandMonth, MBusValue, PowerFailure, Readings};
 use p1sim_core::render::write_value_part;
@@ -39,21 +39,22 @@ pub fn infer(capture: &Capture, name: &str) -> Result<Inferred> {
     let model = first.model();
     let t = &model;
     let mut notes = Vec::new();
-    let (crc, crc_style) = match &t.checksum {
-        Checksum::None => (false, CrcStyle::Padded),
+    let (crc, crc_padded) = match &t.checksum {
+        Checksum::None => (false, true),
         Checksum::Text(c) if c.bytes().any(|b| b.is_ascii_lowercase()) => bail!(
             "{}: the CRC {c:?} is written in lowercase, which no meter does and p1sim cannot reproduce; was the \
              capture edited?",
             capture.origin
         ),
-        Checksum::Text(c) if c.len() < 4 => (true, CrcStyle::Unpadded),
-        _ => (true, CrcStyle::Padded),
+        Checksum::Text(c) if c.len() < 4 => (true, false),
+        _ => (true, true),
     };
     let encryption = first.frame.as_ref().map(|f| {
         let mut title = [0u8; 8];
         title.copy_from_slice(&f[2..10]);
-        Encryption { system_title: title }
+        Encryption { system_title: title, auth_key: capture.auth_key }
     });
+    let obis_f = t.lines.first().and_then(|l| Obis::parse_with_f(l.obis.as_bytes())).and_then(|(_, f)| f);
     let (country, spec) = spec_of(t, crc, encryption.is_some(), &mut notes);
     let phases = if t.lines.iter().any(|l| obis(l).is_some_and(is_phase_23)) { 3 } else { 1 };
     let summer = t.lines.iter().filter_map(|l| l.values.first()).any(|v| v.text.len() == 13 && v.text.ends_with('S'));
@@ -63,6 +64,9 @@ pub fn infer(capture: &Capture, name: &str) -> Result<Inferred> {
             Country::BE => Zone::Brussels,
             Country::LU => Zone::Luxembourg,
             Country::SE => Zone::Stockholm,
+            Country::DE => Zone::Berlin,
+            Country::HU => Zone::Budapest,
+            Country::AT => Zone::Vienna,
         },
         summer_time: country != Country::SE || summer,
     };
@@ -87,7 +91,13 @@ pub fn infer(capture: &Capture, name: &str) -> Result<Inferred> {
         clock,
         blank_line: t.blank_line,
         crc,
-        crc_style,
+        crc_padded,
+        end_marker: t.end_marker,
+        obis_f,
+        // A gateway's lines after the telegram are not the meter's: a profile adds them by hand.
+        trailer: None,
+        // The ids are the meter's own, as captured.
+        derive_identity: false,
         failure_log,
         mbus,
         objects,
@@ -235,6 +245,7 @@ fn mbus_devices(t: &Telegram, spec: Spec) -> Vec<MBusDevice> {
                 medium: Medium::Gas,
                 device_type: 3,
                 id: String::new(),
+                raw_id: false,
                 capture_s: spec.mbus_capture_s(),
                 placeholder: None,
             });
@@ -253,8 +264,12 @@ fn mbus_devices(t: &Telegram, spec: Spec) -> Vec<MBusDevice> {
                 }
             }
             Some(Quantity::MBusId(_)) => {
-                if let Some(text) = line.values.first().and_then(|v| unhex(&v.text)) {
-                    d.id = text;
+                if let Some(v) = line.values.first() {
+                    match unhex(&v.text) {
+                        Some(text) => d.id = text,
+                        // An id sent as it is (the NWA Warmtelink's M-Bus secondary address).
+                        None => (d.id, d.raw_id) = (v.text.clone(), true),
+                    }
                 }
             }
             Some(Quantity::MBusReading(_)) => {
@@ -379,7 +394,13 @@ fn kind_of(line: &Line, r: &mut Readings) -> Kind {
             one.filter(|x| x.unit.is_none()).and_then(|x| unhex(&x.text)).map(|_| Kind::TextCode)
         }
         (Quantity::Demand, 1) => one.and_then(num).map(|num| Kind::Demand { num }),
-        (Quantity::DemandMax, 2) => num(&v[1]).map(|num| Kind::DemandMax { num }),
+        // The Iskra IE5T writes the peak before its 12-digit time.
+        (Quantity::DemandMax, 2) if v[0].unit.is_some() && v[1].unit.is_none() => {
+            num(&v[0]).map(|num| Kind::DemandMax { num, value_first: true })
+        }
+        (Quantity::DemandMax, 2) => num(&v[1]).map(|num| Kind::DemandMax { num, value_first: false }),
+        (Quantity::PowerFactor(phase), 1) => integer_or_decimal(one).map(|format| Kind::PowerFactor { phase, format }),
+        (Quantity::Frequency, 1) => one.and_then(num).map(|num| Kind::Frequency { num }),
         (Quantity::DemandHistory, n) if n >= 3 => v
             .get(5)
             .and_then(num)
@@ -408,6 +429,11 @@ fn kind_of(line: &Line, r: &mut Readings) -> Kind {
         _ => None,
     };
     kind.unwrap_or_else(literal)
+}
+
+/// A number without a unit, with or without decimals.
+fn integer_or_decimal(v: Option<&Value>) -> Option<NumFormat> {
+    v.filter(|x| x.unit.is_none()).and_then(|x| format_of(&x.text))
 }
 
 fn integer(v: Option<&Value>) -> Option<NumFormat> {
@@ -464,8 +490,8 @@ fn reproduce_failure(kind: &Kind) -> &'static str {
 
 /// The readings the telegram shows, for rendering it back.
 fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
-    let mut import = [None, None];
-    let mut export = [None, None];
+    let mut import = [None; 4];
+    let mut export = [None; 4];
     let mut totals = Vec::new();
     for (line, obj) in t.lines.iter().zip(&p.objects) {
         let v = &line.values;
@@ -474,18 +500,19 @@ fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
                 let Some(x) = v.first().and_then(electrical) else { continue };
                 use p1sim_core::profile::Energy::*;
                 match (register.direction, register.energy, register.tariff) {
-                    (Direction::Import, Active, Some(k @ 1..=2)) => import[k as usize - 1] = Some(x),
-                    (Direction::Export, Active, Some(k @ 1..=2)) => export[k as usize - 1] = Some(x),
+                    (Direction::Import, Active, Some(k @ 1..=4)) => import[k as usize - 1] = Some(x),
+                    (Direction::Export, Active, Some(k @ 1..=4)) => export[k as usize - 1] = Some(x),
                     (Direction::Import, Active, None) => totals.push((true, x)),
                     (Direction::Export, Active, None) => totals.push((false, x)),
                     (Direction::Import, Reactive, None) => r.registers.q_import_varh = x,
                     (Direction::Export, Reactive, None) => r.registers.q_export_varh = x,
-                    (Direction::Import, Reactive, Some(_)) if r.registers.q_import_varh == 0 => {
-                        r.registers.q_import_varh = x
+                    (Direction::Import, Reactive, Some(k @ 1..=4)) => {
+                        r.registers.q_import_tariff_varh[k as usize - 1] = x
                     }
-                    (Direction::Export, Reactive, Some(_)) if r.registers.q_export_varh == 0 => {
-                        r.registers.q_export_varh = x
+                    (Direction::Export, Reactive, Some(k @ 1..=4)) => {
+                        r.registers.q_export_tariff_varh[k as usize - 1] = x
                     }
+                    (_, Quadrant(q @ 1..=4), _) => r.registers.q_quadrant_varh[usize::from(q) - 1] = x,
                     _ => {}
                 }
             }
@@ -536,6 +563,12 @@ fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
                 r.failure_log = entries;
             }
             Kind::Demand { .. } => r.demand.current_avg_w = scaled(&v[0].text, 3).unwrap_or(0) as u32,
+            Kind::Frequency { .. } => r.frequency_mhz = scaled(&v[0].text, 3).unwrap_or(0) as u32,
+            Kind::DemandMax { value_first: true, .. } => {
+                if let (Some(t), Some(w)) = (LocalTime::parse_tst(&v[1].text), scaled(&v[0].text, 3)) {
+                    r.demand.month_max = Some((t, w as u32));
+                }
+            }
             Kind::DemandMax { .. } => {
                 if let (Some(t), Some(w)) = (LocalTime::parse_tst(&v[0].text), scaled(&v[1].text, 3)) {
                     if v[0].text.as_bytes() != p1sim_core::render::NO_DATA_TST {
@@ -575,11 +608,11 @@ fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
     }
     // Registers: the tariff registers as they are, a total alone on the first.
     let has_tariffs = p.has_tariffs();
-    r.registers.import_wh = [import[0].unwrap_or(0), import[1].unwrap_or(0)];
-    r.registers.export_wh = [export[0].unwrap_or(0), export[1].unwrap_or(0)];
+    r.registers.import_wh = import.map(|x| x.unwrap_or(0));
+    r.registers.export_wh = export.map(|x| x.unwrap_or(0));
     if !has_tariffs {
         for (imp, x) in totals {
-            if imp { r.registers.import_wh = [x, 0] } else { r.registers.export_wh = [x, 0] }
+            if imp { r.registers.import_wh = [x, 0, 0, 0] } else { r.registers.export_wh = [x, 0, 0, 0] }
         }
     }
     // Powers the phase arithmetic does not give (totals, or a phase importing and exporting)
@@ -605,17 +638,22 @@ fn readings_frame_counter(frame: &[u8], p: &mut Profile) {
 fn start_state(p: &Profile, r: &Readings) -> StartState {
     let has = |f: &dyn Fn(&Kind) -> bool| p.objects.iter().any(|o| f(&o.kind));
     let frame_counter = p.start.as_ref().and_then(|s| s.frame_counter);
-    let energy = |dir: Direction, reactive: bool| {
-        has(&|k| {
-            matches!(k, Kind::Energy { register, .. } if register.direction == dir
-                && (register.energy == p1sim_core::profile::Energy::Reactive) == reactive)
-        })
+    use p1sim_core::profile::Energy;
+    let register = |f: &dyn Fn(&p1sim_core::profile::Register) -> bool| {
+        has(&|k| matches!(k, Kind::Energy { register, .. } if f(register)))
+    };
+    let active = |dir: Direction| register(&|g| g.direction == dir && g.energy == Energy::Active);
+    let reactive = |dir: Direction, per_tariff: bool| {
+        register(&|g| g.direction == dir && g.energy == Energy::Reactive && g.tariff.is_some() == per_tariff)
     };
     StartState {
-        import_wh: energy(Direction::Import, false).then_some(r.registers.import_wh),
-        export_wh: energy(Direction::Export, false).then_some(r.registers.export_wh),
-        q_import_varh: energy(Direction::Import, true).then_some(r.registers.q_import_varh),
-        q_export_varh: energy(Direction::Export, true).then_some(r.registers.q_export_varh),
+        import_wh: active(Direction::Import).then_some(r.registers.import_wh),
+        export_wh: active(Direction::Export).then_some(r.registers.export_wh),
+        q_import_varh: reactive(Direction::Import, false).then_some(r.registers.q_import_varh),
+        q_export_varh: reactive(Direction::Export, false).then_some(r.registers.q_export_varh),
+        q_import_tariff_varh: reactive(Direction::Import, true).then_some(r.registers.q_import_tariff_varh),
+        q_export_tariff_varh: reactive(Direction::Export, true).then_some(r.registers.q_export_tariff_varh),
+        q_quadrant_varh: register(&|g| matches!(g.energy, Energy::Quadrant(_))).then_some(r.registers.q_quadrant_varh),
         tariff: has(&|k| matches!(k, Kind::Tariff { .. })).then_some(r.tariff),
         power_failures: has(&|k| matches!(k, Kind::Failures { long: false, .. })).then_some(r.power_failures),
         long_power_failures: has(&|k| matches!(k, Kind::Failures { long: true, .. })).then_some(r.long_power_failures),

@@ -96,7 +96,7 @@ mod tests {
         assert_eq!(p.mbus[0].medium, p1sim_core::profile::Medium::Ghost);
         assert_eq!(p.mbus[1].id, "G0039001936990619");
         let start = p.start.as_ref().unwrap();
-        assert_eq!(start.import_wh, Some([2_130_115, 245_467]));
+        assert_eq!(start.import_wh, Some([2_130_115, 245_467, 0, 0]));
         assert_eq!(start.mbus[0].milli, 246_138);
         assert!(l.toml.contains("learned by `p1sim profiles learn` from am550.txt"), "{}", l.toml);
         assert!(l.toml.contains("\nstart_import_kwh = 2375.582\n"), "the household's total: {}", l.toml);

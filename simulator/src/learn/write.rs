@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use p1sim_core::clock::Zone;
 use p1sim_core::format::LocalTime;
-use p1sim_core::profile::{CrcStyle, EmptyLog, Kind, LogOrder, Medium, Num, Profile, StartState};
+use p1sim_core::profile::{EmptyLog, Kind, LogOrder, Medium, Num, Profile, StartState};
 use p1sim_core::spec::Country;
 
 use super::infer::Inferred;
@@ -68,6 +68,10 @@ pub fn toml(inf: &Inferred, capture: &Capture) -> String {
             title.iter().map(|b| format!("{b:02X}")).collect()
         };
         let _ = writeln!(o, "system_title = {}", s(&text));
+        if e.auth_key != p1sim_core::smarty::AUTH_KEY {
+            let hex: String = e.auth_key.iter().map(|b| format!("{b:02X}")).collect();
+            let _ = writeln!(o, "auth_key = {}", s(&hex));
+        }
         let _ = writeln!(o);
     }
     household(&mut o, p);
@@ -85,7 +89,11 @@ pub fn toml(inf: &Inferred, capture: &Capture) -> String {
         };
         let _ = writeln!(o, "medium = {}", s(medium));
         let _ = writeln!(o, "device_type = {}", d.device_type);
-        let _ = writeln!(o, "id = {}", s(&d.id));
+        if d.raw_id {
+            let _ = writeln!(o, "raw_id = {}", s(&d.id));
+        } else {
+            let _ = writeln!(o, "id = {}", s(&d.id));
+        }
         if let Some((t, v)) = &d.placeholder {
             let _ = writeln!(o, "# No device answers on this channel: the meter writes a placeholder reading.");
             let _ = writeln!(o, "placeholder = [{}, {}]", s(t), s(v));
@@ -95,7 +103,8 @@ pub fn toml(inf: &Inferred, capture: &Capture) -> String {
     let _ = writeln!(o, "[telegram]");
     let _ = writeln!(o, "objects = [");
     for obj in &p.objects {
-        let _ = writeln!(o, "  {{ obis = \"{}\"{} }},", obj.obis, fields(&obj.kind));
+        let f = p.obis_f.map(|f| format!("*{f}")).unwrap_or_default();
+        let _ = writeln!(o, "  {{ obis = \"{}{f}\"{} }},", obj.obis, fields(&obj.kind));
     }
     let _ = writeln!(o, "]");
     o
@@ -117,6 +126,9 @@ fn meter(o: &mut String, p: &Profile) {
         Country::BE => Zone::Brussels,
         Country::LU => Zone::Luxembourg,
         Country::SE => Zone::Stockholm,
+        Country::DE => Zone::Berlin,
+        Country::HU => Zone::Budapest,
+        Country::AT => Zone::Vienna,
     };
     if p.clock.zone != default_zone {
         let _ = writeln!(o, "timezone = {}", s(p.clock.zone.iana()));
@@ -130,8 +142,17 @@ fn meter(o: &mut String, p: &Profile) {
     if p.crc != p.spec.has_crc() {
         let _ = writeln!(o, "crc = {}", p.crc);
     }
-    if p.crc_style == CrcStyle::Unpadded {
-        let _ = writeln!(o, "crc_style = \"unpadded\"");
+    if !p.crc_padded {
+        let _ = writeln!(o, "# The CRC without leading zeros, as this meter writes it.");
+        let _ = writeln!(o, "crc_padded = false");
+    }
+    if !p.end_marker {
+        let _ = writeln!(o, "# No `!` line: the next telegram (or the pause before it) ends each one.");
+        let _ = writeln!(o, "end_marker = false");
+    }
+    if !p.derive_identity {
+        let _ = writeln!(o, "# The ids as captured (equipment, M-Bus, system title), not drawn from the seed.");
+        let _ = writeln!(o, "identity = \"fixed\"");
     }
     let sources: Vec<String> = p.sources.iter().map(|x| s(x)).collect();
     let _ = writeln!(o, "sources = [{}]", sources.join(", "));
@@ -187,9 +208,16 @@ fn start(o: &mut String, st: &StartState, p: &Profile) {
     let _ = writeln!(o, "# The meter as captured: registers (kWh, kvarh), counters, the failure log, M-Bus readings");
     let _ = writeln!(o, "# and messages. A run begins with these and counts on from them.");
     let _ = writeln!(o, "[start]");
-    let pair = |v: [u64; 2]| {
-        if p.has_tariffs() { format!("[{}, {}]", kilo(v[0]), kilo(v[1])) } else { format!("[{}]", kilo(v[0] + v[1])) }
+    // As many registers as the meter has tariffs (at least two), or one total.
+    let tariffs = usize::from(p.tariff_count().max(2)).min(4);
+    let pair = |v: [u64; 4]| {
+        if p.has_tariffs() {
+            format!("[{}]", v[..tariffs].iter().map(|x| kilo(*x)).collect::<Vec<_>>().join(", "))
+        } else {
+            format!("[{}]", kilo(v.iter().sum()))
+        }
     };
+    let four = |v: [u64; 4]| format!("[{}]", v.iter().map(|x| kilo(*x)).collect::<Vec<_>>().join(", "));
     if let Some(v) = st.import_wh {
         let _ = writeln!(o, "import_kwh = {}", pair(v));
     }
@@ -201,6 +229,15 @@ fn start(o: &mut String, st: &StartState, p: &Profile) {
     }
     if let Some(v) = st.q_export_varh {
         let _ = writeln!(o, "reactive_export_kvarh = {}", kilo(v));
+    }
+    if let Some(v) = st.q_import_tariff_varh {
+        let _ = writeln!(o, "reactive_import_tariff_kvarh = {}", pair(v));
+    }
+    if let Some(v) = st.q_export_tariff_varh {
+        let _ = writeln!(o, "reactive_export_tariff_kvarh = {}", pair(v));
+    }
+    if let Some(v) = st.q_quadrant_varh {
+        let _ = writeln!(o, "quadrant_kvarh = {}", four(v));
     }
     if let Some(t) = st.tariff {
         let _ = writeln!(o, "tariff = {t}");
@@ -287,14 +324,18 @@ fn fields(kind: &Kind) -> String {
         | Kind::Current { num: n, .. }
         | Kind::FailureLog { num: n }
         | Kind::Demand { num: n }
-        | Kind::DemandMax { num: n }
+        | Kind::DemandMax { num: n, value_first: false }
         | Kind::DemandHistory { num: n }
+        | Kind::Frequency { num: n }
         | Kind::MBusReading { num: n, .. } => num(n),
         Kind::Tariff { format }
         | Kind::Failures { format, .. }
         | Kind::Sags { format, .. }
         | Kind::Swells { format, .. }
         | Kind::MBusType { format, .. } => format!(", format = \"{format}\""),
+        Kind::DemandMax { num: n, value_first: true } => format!("{}, form = \"value-first\"", num(n)),
+        Kind::Billing { num: n } => format!("{}, form = \"billing\"", num(n)),
+        Kind::PowerFactor { format, .. } => format!(", format = \"{format}\""),
         Kind::MBusLegacy { num: n, status, period, capture, .. } => {
             format!("{}, status = {}, period = {}, capture = \"{capture}\"", num(n), s(status), s(period))
         }

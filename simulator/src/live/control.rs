@@ -91,6 +91,9 @@ pub struct Api {
     pub profile: Value,
     /// Event streams open at once, at most [`page::MAX_STREAMS`].
     pub streams: Arc<Semaphore>,
+    /// The tariff registers the meters book on (`/tariff` accepts 1 to this): 2, or 4 on meters
+    /// that send 1.8.3 and 1.8.4.
+    pub tariffs: u8,
 }
 
 impl Api {
@@ -100,6 +103,7 @@ impl Api {
         outputs: Vec<OutputInfo>,
         snapshots: Vec<Arc<watch::Sender<Option<Arc<Value>>>>>,
         profile: Value,
+        tariffs: u8,
     ) -> Api {
         Api {
             meters,
@@ -110,6 +114,7 @@ impl Api {
             snapshots,
             profile,
             streams: Arc::new(Semaphore::new(page::MAX_STREAMS)),
+            tariffs,
         }
     }
 }
@@ -328,7 +333,7 @@ async fn index() -> Reply {
             "POST /solar": "{\"watts\": 3000} or {\"watts\": null}",
             "POST /ev": "{\"watts\": 11000, \"seconds\": 3600}",
             "POST /power-failure": "{\"seconds\": 300}",
-            "POST /tariff": "{\"tariff\": 1|2|null}",
+            "POST /tariff": "{\"tariff\": 1|2|null} (3 and 4 on meters that send them)",
             "POST /message": "{\"text\": \"...\"} (at most 1024 characters; \"\" clears)",
             "POST /fault": "{\"kind\": \"wrong-crc\"}: one fault in the next telegram",
         },
@@ -512,8 +517,8 @@ pub fn command_from(endpoint: &str, b: &[u8]) -> Result<Command, Rejection> {
         }
         "tariff" => {
             let t: Tariff = body(b, r#"{"tariff": 2} or {"tariff": null} to follow the schedule"#)?;
-            if let Some(n) = t.tariff.filter(|n| !(1..=2).contains(n)) {
-                return Err(bad(format!("tariff {n}: meters have tariff 1 and 2")));
+            if let Some(n) = t.tariff.filter(|n| !(1..=p1sim_core::tariff::MAX_TARIFFS).contains(n)) {
+                return Err(bad(format!("tariff {n}: meters have tariffs 1 to {}", p1sim_core::tariff::MAX_TARIFFS)));
             }
             Command::SetTariff(t.tariff)
         }
@@ -548,7 +553,16 @@ async fn power_failure(State(api): Shared, Query(which): Query<Which>, b: Bytes)
 }
 
 async fn tariff(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
-    command(&api, &which, command_from("tariff", &b)?).await
+    let command_asked = command_from("tariff", &b)?;
+    if let Command::SetTariff(Some(n)) = command_asked
+        && n > api.tariffs
+    {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            format!("tariff {n}: this meter books on tariffs 1 to {}", api.tariffs),
+        ));
+    }
+    command(&api, &which, command_asked).await
 }
 
 async fn message(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {

@@ -27,10 +27,12 @@ pub fn readings_json(r: &Readings, profile: &Profile) -> Value {
     }
     let reg = &r.registers;
     if let Some(Value::Object(o)) = v.get_mut("registers") {
-        o.insert("import_kwh".into(), json!(reg.import_wh.map(kilo)));
-        o.insert("export_kwh".into(), json!(reg.export_wh.map(kilo)));
-        o.insert("import_total_kwh".into(), json!(kilo(reg.import_wh[0] + reg.import_wh[1])));
-        o.insert("export_total_kwh".into(), json!(kilo(reg.export_wh[0] + reg.export_wh[1])));
+        // The registers the meter books on: two, or four on meters that send 1.8.3 and 1.8.4.
+        let tariffs = usize::from(profile.tariff_count().clamp(2, 4));
+        o.insert("import_kwh".into(), json!(reg.import_wh.map(kilo)[..tariffs]));
+        o.insert("export_kwh".into(), json!(reg.export_wh.map(kilo)[..tariffs]));
+        o.insert("import_total_kwh".into(), json!(kilo(reg.import_wh.iter().sum())));
+        o.insert("export_total_kwh".into(), json!(kilo(reg.export_wh.iter().sum())));
     }
     let net: i64 = r.phases.iter().take(phases).map(|p| i64::from(p.import_w) - i64::from(p.export_w)).sum();
     if let Value::Object(o) = &mut v {
@@ -87,7 +89,7 @@ mod tests {
         r.phases[0].import_w = 2500;
         r.phases[0].voltage_dv = 2312;
         r.phases[0].current_ma = 10_870;
-        r.registers.import_wh = [1_234_567, 10];
+        r.registers.import_wh = [1_234_567, 10, 0, 0];
         r.mbus.push(p1sim_core::readings::MBusValue { channel: 2, milli: 4_321_123, captured: Default::default() });
         let v = readings_json(&r, &profile);
         assert_eq!(v["phases"][0]["import_w"], 2500);

@@ -186,6 +186,7 @@ async fn single(plan: Plan) -> Result<()> {
         None => None,
     };
     let (clock, generator, state_note) = start_meter(&plan, saved)?;
+    let equipment_id = generator.meter().identity().and_then(|i| i.primary()).map(String::from);
     if let Some(f) = &state_file {
         // Fail now, not at the first telegram, when the state cannot be written at all.
         f.save(generator.meter().state())?;
@@ -322,7 +323,8 @@ async fn single(plan: Plan) -> Result<()> {
         live: Arc::clone(&live),
     };
     let meter_task = tokio::spawn(task.run());
-    let mut api = Api::new(vec![tx], request, outputs, vec![live], human::profile_json(&profile));
+    let tariffs = profile.tariff_count().max(2);
+    let mut api = Api::new(vec![tx], request, outputs, vec![live], human::profile_json(&profile), tariffs);
     api.state = state_file.clone();
     let api = Arc::new(api);
     if let Some(addr) = plan.control {
@@ -335,6 +337,9 @@ async fn single(plan: Plan) -> Result<()> {
     }
     if let Some(f) = &state_file {
         report.push(format!("state: {} ({state_note})", f.path().display()));
+    }
+    if let Some(id) = equipment_id {
+        report.push(format!("equipment id: {id} (derived from the seed; --household equipment_id=... fixes it)"));
     }
 
     let mut out = String::new();
@@ -351,7 +356,7 @@ async fn single(plan: Plan) -> Result<()> {
     for r in &report {
         out.push_str(&format!("  {r}\n"));
     }
-    out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr));
+    out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr, plan.key));
     out.push_str("\nCtrl-C stops the meter.\n");
     let signals = StopSignals::watch()?;
     print_now(&out);
@@ -534,7 +539,8 @@ async fn fleet(plan: Plan) -> Result<()> {
             .run(),
         );
     }
-    let api = Arc::new(Api::new(meters, request, outputs, lives, human::profile_json(&profile)));
+    let tariffs = profile.tariff_count().max(2);
+    let api = Arc::new(Api::new(meters, request, outputs, lives, human::profile_json(&profile), tariffs));
     let mut report = vec![format!(
         "fleet: {n} meters on tcp {}..{} (meter i on port {}+i, seed {}+i), {:?} over the interval",
         SocketAddr::new(base.ip(), base.port()),

@@ -1,11 +1,13 @@
 """Parses a file of p1sim telegrams with dsmr_parser and prints what it understood, as JSON lines.
 
-Usage: python dsmr_parser_parse.py SPEC FILE [KEY]
+Usage: python dsmr_parser_parse.py SPEC FILE [KEY [AUTH_KEY]]
 
 SPEC is a dsmr_parser telegram specification name (V2_2, V3, V4, V5, BELGIUM_FLUVIUS, SWEDEN,
-MSN, LUXEMBOURG_SMARTY). Plain telegrams are framed with dsmr_parser's own TelegramBuffer;
-encrypted Smarty frames (SPEC MSN) are split by their length field and handed to the parser hex
-encoded, as dsmr_parser's serial reader does. One JSON line per telegram:
+MSN, LUXEMBOURG_SMARTY, Q3D, EON_HUNGARY, SAGEMCOM_T210_D_R, ISKRA_IE). Plain telegrams are
+framed with dsmr_parser's own TelegramBuffer, read as Latin-1 as its asyncio protocol (Home
+Assistant's path) does, so a gateway's 0xFF padding passes; encrypted frames (general-glo-ciphering
+specifications) are split by their length field and handed to the parser hex encoded, as
+dsmr_parser's readers do, with AUTH_KEY when given. One JSON line per telegram:
 {"ok": true, "lines": [{"obis": "1-0:1.8.1", "values": [{"type": "decimal", "value": "...", "unit": "kWh"}]}]}
 or {"ok": false, "error": "..."} when dsmr_parser raised (for example on a CRC mismatch).
 """
@@ -24,7 +26,8 @@ from dlms_cosem.connection import XDlmsApduFactory
 
 def describe(value):
     if isinstance(value, decimal.Decimal):
-        return "decimal", str(value)
+        # Fixed point: str() writes a zero with seven decimals as "0E-7".
+        return "decimal", format(value, "f")
     if isinstance(value, bool):
         return "str", str(value)
     if isinstance(value, int):
@@ -56,6 +59,7 @@ def lines_of(parser, spec, telegram):
 def main():
     spec_name, path = sys.argv[1], sys.argv[2]
     key = sys.argv[3] if len(sys.argv) > 3 else ""
+    auth_key = sys.argv[4] if len(sys.argv) > 4 else ""
     spec = getattr(telegram_specifications, spec_name)
     parser = TelegramParser(spec)
     data = open(path, "rb").read()
@@ -69,14 +73,14 @@ def main():
             pos += 13 + length
     else:
         buffer = TelegramBuffer()
-        buffer.append(data.decode("ascii"))
+        buffer.append(data.decode("latin1"))
         telegrams = [("plain", t) for t in buffer.get_all()]
     for kind, telegram in telegrams:
         try:
             if kind == "frame":
-                # Decrypts with the spec's authentication key, verifying the GCM tag, then checks
-                # the CRC of the plaintext.
-                parser.parse(telegram, encryption_key=key, throw_ex=True)
+                # Decrypts with the authentication key (the spec's own when none is given),
+                # verifying the GCM tag, then checks the CRC of the plaintext.
+                parser.parse(telegram, encryption_key=key, authentication_key=auth_key, throw_ex=True)
                 # The per-line comparison needs the plaintext itself.
                 apdu = XDlmsApduFactory.apdu_from_bytes(apdu_bytes=unhexlify(telegram))
                 text = _decrypt_without_verification(apdu, unhexlify(key)).decode("ascii")

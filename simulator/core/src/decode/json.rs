@@ -3,12 +3,16 @@
 //! `{"header": "ISK5\\2M550T-1012", "crc": "1E1D", "crc_ok": true, "objects": [{"obis": "1-0:1.8.1",
 //! "values": [{"value": "001234.567", "unit": "kWh"}]}]}`
 //!
+//! Two fields appear only where they say something: `"end"` (`next-header`, `end-of-input` or
+//! `silence`) for a telegram that came without `!`, and `"tag"` (`verified` or `unchecked`) for
+//! one that came in an encrypted frame.
+//!
 //! Bytes are mapped one to one onto code points (Latin-1), so a corrupted byte such as 0xB1 shows
 //! as `\u00b1` instead of being lost.
 
 use alloc::vec::Vec;
 
-use super::Frame;
+use super::{End, Frame};
 
 /// Appends one JSON object (no trailing newline) describing `frame`.
 pub fn write_frame(frame: &Frame<'_>, out: &mut Vec<u8>) {
@@ -25,6 +29,14 @@ pub fn write_frame(frame: &Frame<'_>, out: &mut Vec<u8>) {
         Some(false) => b"false",
         None => b"null",
     });
+    if frame.end() != End::Marker {
+        out.extend_from_slice(b", \"end\": ");
+        write_str(frame.end().name().as_bytes(), out);
+    }
+    if let Some(tag) = frame.tag {
+        out.extend_from_slice(b", \"tag\": ");
+        write_str(tag.name().as_bytes(), out);
+    }
     out.extend_from_slice(b", \"objects\": [");
     for (i, o) in frame.objects().enumerate() {
         if i > 0 {

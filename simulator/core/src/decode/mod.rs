@@ -9,6 +9,16 @@
 //! one whose CRC verifies wins. That keeps a telegram cut short by Request followed by a fresh one
 //! (quirk Q18), and also a header that itself contains a `/` (Holley, quirk Q6).
 //!
+//! Some Iskra MT382 send no `!` at all (docs/quirks.md). A telegram without CRC is therefore also
+//! complete when a `/` starts a new line after it, when the input ends, or when the caller says
+//! the line fell silent ([`Decoder::silence`]), provided it is a whole telegram: a DSMR-form
+//! identification, every line complete and parsed, every two-line gas record with its value, and
+//! nothing that only CRC-carrying generations send. [`Frame::end`] says which of these ended it.
+//!
+//! Encrypted frames are decrypted with the authentication key of the meter (Smarty's published
+//! one unless told otherwise) and their tag checked; [`Decoder::without_tag_check`] skips the
+//! tag for meters whose key is unknown, and then only a telegram with a valid CRC is accepted.
+//!
 //! Invariant: no input makes it panic, and memory is bounded by `max_len`.
 
 pub mod json;
@@ -27,6 +37,50 @@ use objects::{Body, Span, ValueSpan};
 /// limit only bounds memory on endless garbage without a `!`.
 pub const DEFAULT_MAX_LEN: usize = 64 * 1024;
 
+/// What ended a telegram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// Its `!` line, as every DSMR generation draws it.
+    Marker,
+    /// No `!`: the next telegram's `/` at the start of a line.
+    NextHeader,
+    /// No `!`: the end of the input.
+    EndOfInput,
+    /// No `!`: the line fell silent ([`Decoder::silence`]).
+    Silence,
+}
+
+impl End {
+    /// The name `decode --json` writes in its `end` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            End::Marker => "marker",
+            End::NextHeader => "next-header",
+            End::EndOfInput => "end-of-input",
+            End::Silence => "silence",
+        }
+    }
+}
+
+/// How an encrypted frame's authentication was handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// The GCM tag matched the authentication key.
+    Verified,
+    /// Decrypted without checking the tag ([`Decoder::without_tag_check`]): only the telegram's
+    /// CRC vouches for it.
+    Unchecked,
+}
+
+impl Tag {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tag::Verified => "verified",
+            Tag::Unchecked => "unchecked",
+        }
+    }
+}
+
 /// Why bytes were thrown away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Discard {
@@ -36,7 +90,8 @@ pub enum Discard {
     Incomplete,
     /// Longer than the decoder's limit without an end.
     Overflow,
-    /// A Smarty frame that could not be decrypted (no key, wrong key, corrupted).
+    /// An encrypted frame that could not be decrypted (wrong key, corrupted), or, without the tag
+    /// check, whose telegram failed its CRC.
     Undecryptable(FrameError),
     /// A Smarty frame arrived but no key was given.
     NoKey,
@@ -80,6 +135,8 @@ pub struct Decoder {
     body: Body,
     plain: Vec<u8>,
     key: Option<[u8; 16]>,
+    auth_key: [u8; 16],
+    check_tag: bool,
     max_len: usize,
     stats: Stats,
 }
@@ -99,14 +156,31 @@ impl Decoder {
             body: Body::default(),
             plain: Vec::new(),
             key: None,
+            auth_key: smarty::AUTH_KEY,
+            check_tag: true,
             max_len: DEFAULT_MAX_LEN,
             stats: Stats::default(),
         }
     }
 
-    /// Decrypts Smarty frames with this key.
+    /// Decrypts encrypted frames with this key.
     pub fn with_key(mut self, key: [u8; 16]) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Checks the tag of encrypted frames against this authentication key instead of Smarty's
+    /// published one.
+    pub fn with_auth_key(mut self, auth_key: [u8; 16]) -> Self {
+        self.auth_key = auth_key;
+        self
+    }
+
+    /// Decrypts encrypted frames without checking their tag, accepting a frame only when its
+    /// telegram's CRC is valid. This gives up authentication: use it for meters whose
+    /// authentication key is unknown.
+    pub fn without_tag_check(mut self) -> Self {
+        self.check_tag = false;
         self
     }
 
@@ -152,17 +226,49 @@ impl Decoder {
         }
     }
 
-    /// End of input: a telegram whose `!` arrived is complete; anything else was cut off.
+    /// End of input: a telegram whose `!` arrived is complete, and so is a whole telegram without
+    /// CRC that never sends one; anything else was cut off.
     pub fn finish(&mut self, mut on: impl FnMut(Event<'_>)) {
+        let whole = matches!(self.state, State::Telegram { bang: None, .. })
+            && self.end_without_marker(End::EndOfInput, &mut on);
         match self.state {
             State::Telegram { bang: Some(bang), .. } => self.complete(bang, &mut on),
-            State::Telegram { bang: None, .. } | State::Encrypted => {
+            State::Telegram { bang: None, .. } | State::Encrypted if !whole => {
                 self.stats.incomplete += 1;
                 on(Event::Discarded { reason: Discard::Incomplete, bytes: self.buf.len() });
                 self.reset();
             }
-            State::Idle => {}
+            _ => {}
         }
+    }
+
+    /// The line has been silent for as long as the caller waits between telegrams: a whole
+    /// telegram without CRC and without `!` is complete. Anything else is left to wait for more.
+    pub fn silence(&mut self, mut on: impl FnMut(Event<'_>)) {
+        if matches!(self.state, State::Telegram { bang: None, .. }) {
+            self.end_without_marker(End::Silence, &mut on);
+        }
+    }
+
+    /// Reports the candidate as a telegram without `!` if, from its first start or a later `/`,
+    /// it is a whole telegram (module docs); bytes before that start are discarded as cut off.
+    fn end_without_marker(&mut self, end: End, on: &mut dyn FnMut(Event<'_>)) -> bool {
+        let starts: Vec<usize> = core::iter::once(0).chain(self.inner_starts.iter().copied()).collect();
+        let Some(start) = starts.into_iter().find(|&s| whole_without_marker(&self.buf[s..], &mut self.body)) else {
+            return false;
+        };
+        if start > 0 {
+            self.stats.incomplete += 1;
+            on(Event::Discarded { reason: Discard::Incomplete, bytes: start });
+        }
+        let buf = core::mem::take(&mut self.buf);
+        let raw = &buf[start..];
+        // The frame ends with its last data line, without that line's CR LF.
+        let text_end = raw.len() - if raw.ends_with(b"\r\n") { 2 } else { 1 };
+        self.report(&raw[..text_end], text_end, None, end, on);
+        self.buf = buf;
+        self.reset();
+        true
     }
 
     fn reset(&mut self) {
@@ -197,6 +303,12 @@ impl Decoder {
         }
         self.buf.extend_from_slice(&rest[..before]);
         let Some(k) = found else { return input.len() };
+        if rest[k] == b'/' && self.buf.last() == Some(&b'\n') && self.end_without_marker(End::NextHeader, on) {
+            // The telegram before ended without `!`; this `/` starts the next one.
+            self.buf.push(b'/');
+            self.state = State::Telegram { bang: None, digits: 0 };
+            return i + k + 1;
+        }
         self.buf.push(rest[k]);
         if rest[k] == b'!' {
             self.state = State::Telegram { bang: Some(self.buf.len() - 1), digits: 0 };
@@ -258,7 +370,11 @@ impl Decoder {
         let frame = core::mem::take(&mut self.buf);
         // Decrypt a copy: on failure the original bytes are needed to look for a later frame.
         let mut work = frame.clone();
-        let result = smarty::decrypt_in_place(&key, &mut work).map(|p| p.to_vec());
+        let result = if self.check_tag {
+            smarty::decrypt_in_place(&key, &self.auth_key, &mut work).map(|p| p.to_vec())
+        } else {
+            smarty::decrypt_unchecked(&key, &mut work).map(|p| p.to_vec())
+        };
         self.reset();
         match result {
             Ok(plain) => {
@@ -288,9 +404,16 @@ impl Decoder {
     fn decode_plaintext(&mut self, plain: &[u8], frame: Option<FrameHeader>, on: &mut dyn FnMut(Event<'_>)) {
         let mut inner = Decoder::new().with_max_len(self.max_len);
         let stats = &mut self.stats;
+        let tag = if self.check_tag { Tag::Verified } else { Tag::Unchecked };
         let mut forward = |ev: Event<'_>| match ev {
+            // Without the tag only a valid CRC says the key was right and the frame intact.
+            Event::Telegram(f) if tag == Tag::Unchecked && f.crc_ok() != Some(true) => {
+                stats.undecryptable += 1;
+                on(Event::Discarded { reason: Discard::Undecryptable(FrameError::PlaintextCrc), bytes: f.raw.len() });
+            }
             Event::Telegram(mut f) => {
                 f.encrypted = frame;
+                f.tag = Some(tag);
                 on(Event::Telegram(f));
             }
             other => on(other),
@@ -308,7 +431,10 @@ impl Decoder {
     fn complete(&mut self, bang: usize, on: &mut dyn FnMut(Event<'_>)) {
         let crc_text = &self.buf[bang + 1..];
         let carried = parse_hex(crc_text);
-        let starts = core::iter::once(0).chain(self.inner_starts.iter().copied().filter(|&s| s < bang));
+        // Latest start first: CRC-16/ARC starts from 0, so a cut-off prefix whose own CRC happens
+        // to be 0 leaves the CRC of everything after it unchanged, and both starts verify; the
+        // later `/` is then the real one (one cut in 65536 would otherwise swallow a telegram).
+        let starts = self.inner_starts.iter().copied().filter(|&s| s < bang).rev().chain(core::iter::once(0));
         let mut chosen = *self.inner_starts.iter().rfind(|&&s| s < bang).unwrap_or(&0);
         let mut computed = None;
         if let Some(carried) = carried {
@@ -325,29 +451,70 @@ impl Decoder {
             self.stats.incomplete += 1;
             on(Event::Discarded { reason: Discard::Incomplete, bytes: chosen });
         }
-        let raw = &self.buf[chosen..];
+        let buf = core::mem::take(&mut self.buf);
+        let raw = &buf[chosen..];
         let bang = bang - chosen;
         let computed = computed.unwrap_or_else(|| crc16(&raw[..=bang]));
-        let header_end = memchr::memchr(b'\n', &raw[..bang]).unwrap_or(bang);
+        self.report(raw, bang, carried.map(|c| (c, computed)), End::Marker, on);
+        self.buf = buf;
+        self.reset();
+    }
+
+    /// Parses `raw` (`/` to the last CRC digit, or to the last data line) whose body ends at
+    /// `body_end` (the `!`, or the end), and reports it.
+    fn report(
+        &mut self,
+        raw: &[u8],
+        body_end: usize,
+        crc: Option<(u16, u16)>,
+        end: End,
+        on: &mut dyn FnMut(Event<'_>),
+    ) {
+        let header_end = memchr::memchr(b'\n', &raw[..body_end]).unwrap_or(body_end);
         let header_text_end = if header_end > 0 && raw[header_end - 1] == b'\r' { header_end - 1 } else { header_end };
-        self.body.parse(raw, (header_end + 1).min(bang), bang);
-        let crc = (raw.len() > bang + 1).then_some((bang + 1) as u32..raw.len() as u32);
+        self.body.parse(raw, (header_end + 1).min(body_end), body_end);
+        let crc_span = (raw.len() > body_end + 1).then_some((body_end + 1) as u32..raw.len() as u32);
+        let computed = match crc {
+            Some((_, computed)) => computed,
+            None if end == End::Marker => crc16(&raw[..=body_end]),
+            None => crc16(raw),
+        };
         let frame = Frame {
             raw,
             header: 1..header_text_end.max(1) as u32,
-            crc,
-            crc_ok: carried.map(|c| c == computed),
+            crc: crc_span,
+            crc_ok: crc.map(|(carried, computed)| carried == computed),
             computed_crc: computed,
             body: &self.body,
             encrypted: None,
+            tag: None,
+            end,
         };
         self.stats.telegrams += 1;
         if !frame.is_valid() {
             self.stats.invalid += 1;
         }
         on(Event::Telegram(frame));
-        self.reset();
     }
+}
+
+/// Whether `t` (from `/` to just before the next `/` or the end) is a whole telegram that ends
+/// without `!`: see the module docs. Parses into `body` to find out.
+fn whole_without_marker(t: &[u8], body: &mut Body) -> bool {
+    if !t.ends_with(b"\n") || t.contains(&b'!') {
+        return false;
+    }
+    let Some(header_end) = memchr::memchr(b'\n', t) else { return false };
+    let header = t[1..header_end].strip_suffix(b"\r").unwrap_or(&t[1..header_end]);
+    if !has_flag_identification(header) {
+        return false;
+    }
+    body.parse(t, header_end + 1, t.len());
+    let gas_record = |o: &objects::ObjectSpan| o.obis.is_some_and(|c| c.cde() == (24, 3, 0));
+    body.bad_lines == 0
+        && !body.objects.is_empty()
+        && body.objects.iter().all(|o| o.obis.is_some_and(|c| !MODERN_MARKERS.contains(&c)))
+        && body.objects.iter().filter(|o| gas_record(o)).all(|o| o.continued_at.is_some())
 }
 
 fn parse_hex(text: &[u8]) -> Option<u16> {
@@ -371,8 +538,11 @@ pub struct Frame<'a> {
     crc_ok: Option<bool>,
     computed_crc: u16,
     body: &'a Body,
-    /// Set when the telegram arrived inside a Smarty frame.
+    /// Set when the telegram arrived inside an encrypted frame.
     pub encrypted: Option<FrameHeader>,
+    /// For encrypted frames: whether the tag was checked.
+    pub tag: Option<Tag>,
+    end: End,
 }
 
 /// `XXXZ...`: a three-letter FLAG manufacturer id and the baud-rate digit (SPEC30 5.2).
@@ -389,6 +559,11 @@ impl<'a> Frame<'a> {
         &self.raw[self.header.start as usize..self.header.end as usize]
     }
 
+    /// What ended the telegram: its `!`, or for a meter that sends none, what came after it.
+    pub fn end(&self) -> End {
+        self.end
+    }
+
     /// The text after `!`, if any.
     pub fn crc_text(&self) -> Option<&'a [u8]> {
         self.crc.as_ref().map(|r| &self.raw[r.start as usize..r.end as usize])
@@ -399,7 +574,7 @@ impl<'a> Frame<'a> {
         self.crc_ok
     }
 
-    /// The CRC-16/ARC of `/` through `!` as received.
+    /// The CRC-16/ARC of `/` through `!` as received (through the last line without a `!`).
     pub fn computed_crc(&self) -> u16 {
         self.computed_crc
     }
@@ -462,6 +637,8 @@ impl<'a> Frame<'a> {
                 Some(t) => Checksum::Text(s(t)),
                 None => Checksum::None,
             },
+            end_marker: self.end == End::Marker,
+            trailer: Vec::new(),
         }
     }
 }
@@ -507,4 +684,92 @@ pub fn decode_all(bytes: &[u8], key: Option<[u8; 16]>) -> Vec<(Telegram, bool)> 
     d.feed(bytes, &mut push);
     d.finish(&mut push);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A DSMR 2.2 telegram of an Iskra MT382 that sends no `!`: four objects, one the gas record.
+    const NO_END: &[u8] = b"/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(39837.604*kWh)\r\n0-0:96.13.0(test-/-test)\r\n\
+0-1:24.3.0(250423090000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(13032.850)\r\n0-1:24.4.0(1)\r\n";
+
+    /// (objects, valid, end) per telegram, and the discarded spans, for `input` fed in `chunk`s.
+    fn run(input: &[u8], chunk: usize, silence_after: bool) -> (Vec<(usize, bool, End)>, Vec<Discard>) {
+        let mut d = Decoder::new();
+        let mut got = Vec::new();
+        let mut dropped = Vec::new();
+        let mut on = |ev: Event<'_>| match ev {
+            Event::Telegram(f) => got.push((f.objects().len(), f.is_valid(), f.end())),
+            Event::Discarded { reason, .. } => dropped.push(reason),
+        };
+        for c in input.chunks(chunk.max(1)) {
+            d.feed(c, &mut on);
+        }
+        if silence_after {
+            d.silence(&mut on);
+        } else {
+            d.finish(&mut on);
+        }
+        (got, dropped)
+    }
+
+    #[test]
+    fn a_telegram_without_end_marker_ends_at_the_next_header_and_at_the_end() {
+        let two = [NO_END, NO_END].concat();
+        for chunk in [1, 7, two.len()] {
+            let (got, dropped) = run(&two, chunk, false);
+            assert_eq!(got, [(4, true, End::NextHeader), (4, true, End::EndOfInput)], "chunk {chunk}");
+            assert!(dropped.is_empty(), "{dropped:?}");
+        }
+        let (got, _) = run(NO_END, 5, true);
+        assert_eq!(got, [(4, true, End::Silence)]);
+    }
+
+    #[test]
+    fn a_cut_off_telegram_is_still_not_a_telegram() {
+        // A line cut mid-way, an unbalanced bracket, a gas record without its value line.
+        let cut_line = &NO_END[..NO_END.len() - 6];
+        let cut_record = &NO_END[..NO_END.iter().position(|&b| b == b'(').unwrap() + 60];
+        for cut in [cut_line, cut_record, &b"/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(3983\r\n"[..]] {
+            let (got, dropped) = run(&[cut, NO_END].concat(), 3, false);
+            assert_eq!(got, [(4, true, End::EndOfInput)], "{:?}", String::from_utf8_lossy(cut));
+            assert_eq!(dropped, [Discard::Incomplete]);
+        }
+        // Silence does not end a cut-off telegram: it waits for more.
+        assert_eq!(run(cut_line, 3, true).0, []);
+    }
+
+    #[test]
+    fn telegrams_that_must_carry_a_crc_never_end_without_one() {
+        let modern = b"/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n1-0:1.8.1(001234.567*kWh)\r\n";
+        let (got, dropped) = run(&[&modern[..], &modern[..]].concat(), 4, false);
+        assert_eq!(got, []);
+        assert_eq!(dropped, [Discard::Incomplete]);
+    }
+
+    #[test]
+    fn the_tag_is_checked_with_the_meters_authentication_key() {
+        let mut plain = b"/EST5\\253710000_A\r\n\r\n1-0:1.8.0(006545766*Wh)\r\n!".to_vec();
+        let crc = crate::crc::crc_hex(crc16(&plain));
+        plain.extend_from_slice(&crc);
+        plain.extend_from_slice(b"\r\n");
+        let (key, auth) = ([0xAA; 16], [0xBB; 16]);
+        let mut frame = Vec::new();
+        smarty::encrypt(&key, &auth, b"SAGAT001", 3, &plain, &mut frame).unwrap();
+        let decode = |d: Decoder| {
+            let mut d = d;
+            let mut out = Vec::new();
+            d.feed(&frame, |ev| match ev {
+                Event::Telegram(f) => out.push(Ok(f.tag)),
+                Event::Discarded { reason, .. } => out.push(Err(reason)),
+            });
+            out
+        };
+        assert_eq!(decode(Decoder::new().with_key(key)), [Err(Discard::Undecryptable(FrameError::BadTag))]);
+        assert_eq!(decode(Decoder::new().with_key(key).with_auth_key(auth)), [Ok(Some(Tag::Verified))]);
+        assert_eq!(decode(Decoder::new().with_key(key).without_tag_check()), [Ok(Some(Tag::Unchecked))]);
+        let wrong = decode(Decoder::new().with_key([0x11; 16]).without_tag_check());
+        assert_eq!(wrong, [Err(Discard::Undecryptable(FrameError::NotATelegram))]);
+    }
 }

@@ -594,7 +594,26 @@ fn apply_bytes(f: &Fault, bytes: &mut Vec<u8>, d: &mut Draws, legacy: bool) -> A
             if n >= bytes.len() {
                 return rec(format!("truncation at {n} is past the end"), Expect::Accept);
             }
+            // A cut after the `!` line only removes what follows the telegram (a gateway's
+            // trailer); one between the CRC and its CR LF leaves the telegram whole but its last
+            // line unended, which strict framers (dsmr_parser's) wait on.
+            let crc_end = crc_range.as_ref().map(|r| r.end);
+            let line_end = crc_end.map(|e| e + usize::from(bytes[e..].starts_with(b"\r\n")) * 2);
             bytes.truncate(n);
+            if line_end.is_some_and(|e| n >= e) {
+                return rec(format!("cut after {n} bytes, after the telegram's end"), Expect::Accept);
+            }
+            if crc_end.is_some_and(|e| n >= e) {
+                return rec(
+                    format!("cut after {n} bytes, before the CR LF ending its `!` line"),
+                    Expect::AcceptLenient,
+                );
+            }
+            if legacy && ends_whole_lines(bytes) {
+                // Without CRC, a cut at a line end looks exactly like the telegram of a meter
+                // that sends no `!` (some Iskra MT382): either reading is right.
+                return rec(format!("cut after {n} bytes, at a line end"), Expect::Unspecified);
+            }
             rec(format!("cut after {n} bytes"), Expect::Reject)
         }
         Fault::GarbageBefore { bytes: n } | Fault::GarbageAfter { bytes: n } => {
@@ -686,6 +705,18 @@ fn apply_bytes(f: &Fault, bytes: &mut Vec<u8>, d: &mut Draws, legacy: bool) -> A
         }
         _ => rec("not a byte fault".into(), Expect::Accept),
     }
+}
+
+/// Whether a telegram cut short still ends with whole data lines: after the identification, at a
+/// line end, and not between a two-line gas record's lines (whose value line is then missing).
+fn ends_whole_lines(bytes: &[u8]) -> bool {
+    let text = bytes.strip_suffix(b"\r\n").or_else(|| bytes.strip_suffix(b"\n"));
+    let Some(text) = text else { return false };
+    let mut lines = text.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let header = lines.next().unwrap_or_default();
+    let data: Vec<&[u8]> = lines.filter(|l| !l.is_empty()).collect();
+    let gas_header = |l: &[u8]| l.windows(8).any(|w| w == b":24.3.0(");
+    header.starts_with(b"/") && !text.contains(&b'!') && data.last().is_some_and(|l| !gas_header(l))
 }
 
 /// Whether bytes still form one telegram whose CRC verifies.

@@ -9,16 +9,15 @@ use crate::decode::decode_all;
 
 /// The arduino-dsmr README vector plus a gas reading: small enough to state effects exactly.
 fn telegram() -> Telegram {
-    Telegram {
-        header: "KFM5KAIFA-METER".into(),
-        blank_line: true,
-        lines: vec![
+    Telegram::new(
+        "KFM5KAIFA-METER",
+        vec![
             Line::from_rendered("1-0:1.8.1".into(), "(000671.578*kWh)"),
             Line::from_rendered("1-0:1.7.0".into(), "(00.318*kW)"),
             Line::from_rendered("0-1:24.2.1".into(), "(150117180000W)(00473.789*m3)"),
         ],
-        checksum: Checksum::Computed,
-    }
+        Checksum::Computed,
+    )
 }
 
 fn clean() -> Vec<u8> {
@@ -246,4 +245,35 @@ fn composition_is_ordered_and_deterministic() {
     assert_ne!(a.bytes, c.bytes, "another seed, other bytes");
     let d = apply(&telegram(), &faults, 99, 6);
     assert_ne!(a.bytes, d.bytes, "another telegram, other bytes");
+}
+
+#[test]
+fn a_telegram_without_crc_cut_at_a_line_end_may_be_taken_for_a_whole_one() {
+    let legacy = Telegram::new(
+        "ISk5\\2MT382-1003",
+        vec![
+            Line::from_rendered("1-0:1.8.1".into(), "(39837.604*kWh)"),
+            Line::from_rendered("0-1:24.3.0".into(), "(250423090000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(13032.850)"),
+            Line::from_rendered("0-1:24.4.0".into(), "(1)"),
+        ],
+        Checksum::None,
+    );
+    let bytes = legacy.to_bytes();
+    let expect_at = |cut: &[u8]| {
+        let n = bytes.windows(cut.len()).position(|w| w == cut).unwrap() + cut.len();
+        apply(&legacy, &[Fault::Truncate { at: Position::At(n) }], 1, 0).expect()
+    };
+    assert_eq!(expect_at(b"kWh)\r\n"), Expect::Unspecified, "after a whole line");
+    assert_eq!(expect_at(b"(39837"), Expect::Reject, "a line cut mid-way");
+    assert_eq!(expect_at(b"(m3)\r\n"), Expect::Reject, "a gas record without its value line");
+    assert_eq!(expect_at(b"003\r\n\r\n"), Expect::Reject, "no data line yet");
+    assert_eq!(
+        apply(&telegram(), &[Fault::Truncate { at: Position::At(40) }], 1, 0).expect(),
+        Expect::Reject,
+        "with a CRC, a cut is always detectable"
+    );
+    let full = clean().len();
+    let after_crc = apply(&telegram(), &[Fault::Truncate { at: Position::At(full - 2) }], 1, 0);
+    assert_eq!(after_crc.expect(), Expect::AcceptLenient, "whole, but its last line unended");
+    assert_eq!(after_crc.bytes, &clean()[..full - 2]);
 }

@@ -1,10 +1,14 @@
 //! Loading a profile from TOML, with errors that name the file, line, column and key.
 //!
-//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]`, `[household]` and
-//! `[start]` (the meter's state at the start of a run, as `p1sim profiles learn` writes it from
-//! a capture), any number of `[[mbus]]` channels, and `[telegram] objects = [...]`: one inline
-//! table per line of the telegram, in order. Unknown keys, bad widths and unknown names are
-//! rejected.
+//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]`, `[gateway]`,
+//! `[household]` and `[start]` (the meter's state at the start of a run, as `p1sim profiles
+//! learn` writes it from a capture), any number of `[[mbus]]` channels, and `[telegram] objects =
+//! [...]`: one inline table per line of the telegram, in order. Unknown keys, bad widths and
+//! unknown names are rejected.
+//!
+//! A *variant* names another profile with `extends` in its `[meter]` table and changes only what
+//! differs: `[meter]` keys (a new `description` and its own `sources` are required), `plaintext`
+//! to drop the encryption, and a `[household]` table that replaces the base's.
 
 use std::fmt;
 use std::ops::Range;
@@ -14,8 +18,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    CrcStyle, EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile,
-    Quantity, StartState, quantity_of,
+    EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile, Quantity,
+    StartState, Trailer, quantity_of,
 };
 use crate::clock::{ClockRule, Zone};
 use crate::format::{LocalTime, NumFormat};
@@ -76,6 +80,7 @@ struct File {
     meter: MeterSection,
     failure_log: Option<FailureLogSection>,
     encryption: Option<EncryptionSection>,
+    gateway: Option<GatewaySection>,
     household: Option<Spanned<HouseholdConfig>>,
     start: Option<StartSection>,
     #[serde(default)]
@@ -91,6 +96,9 @@ struct StartSection {
     export_kwh: Option<Spanned<Vec<f64>>>,
     reactive_import_kvarh: Option<Spanned<f64>>,
     reactive_export_kvarh: Option<Spanned<f64>>,
+    reactive_import_tariff_kvarh: Option<Spanned<Vec<f64>>>,
+    reactive_export_tariff_kvarh: Option<Spanned<Vec<f64>>>,
+    quadrant_kvarh: Option<Spanned<Vec<f64>>>,
     tariff: Option<Spanned<u8>>,
     power_failures: Option<u32>,
     long_power_failures: Option<u32>,
@@ -104,6 +112,43 @@ struct StartSection {
     peak: Option<Spanned<PeakSection>>,
     peak_history: Option<Vec<Spanned<HistorySection>>>,
     frame_counter: Option<u32>,
+}
+
+/// The first look at a file: whether it is a variant of another profile.
+#[derive(Deserialize)]
+struct Probe {
+    meter: Option<ProbeMeter>,
+}
+
+#[derive(Deserialize)]
+struct ProbeMeter {
+    extends: Option<String>,
+}
+
+/// A profile that changes another (`extends`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantFile {
+    meter: VariantMeter,
+    household: Option<Spanned<HouseholdConfig>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VariantMeter {
+    extends: Spanned<String>,
+    description: String,
+    header: Option<Spanned<String>>,
+    #[serde(default)]
+    header_assumed: bool,
+    interval_s: Option<Spanned<u32>>,
+    blank_line: Option<bool>,
+    crc_padded: Option<Spanned<bool>>,
+    end_marker: Option<Spanned<bool>>,
+    identity: Option<Spanned<String>>,
+    /// Send the telegrams unencrypted, as a decrypting proxy hands them on.
+    plaintext: Option<Spanned<bool>>,
+    sources: Spanned<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +183,13 @@ struct HistorySection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct GatewaySection {
+    counter_width: Option<Spanned<u8>>,
+    ff_padding: Option<Spanned<u16>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MeterSection {
     description: String,
     country: Spanned<String>,
@@ -154,7 +206,12 @@ struct MeterSection {
     summer_time: Option<bool>,
     blank_line: Option<bool>,
     crc: Option<bool>,
-    crc_style: Option<Spanned<String>>,
+    /// False for meters that drop the CRC's leading zeros (`!B9F`).
+    crc_padded: Option<Spanned<bool>>,
+    /// False for meters that send no `!` line (some Iskra MT382).
+    end_marker: Option<Spanned<bool>>,
+    /// `derived` (default: ids from the seed) or `fixed` (the ids as written).
+    identity: Option<Spanned<String>>,
     #[serde(default)]
     sources: Vec<String>,
 }
@@ -172,6 +229,8 @@ struct FailureLogSection {
 #[serde(deny_unknown_fields)]
 struct EncryptionSection {
     system_title: Spanned<String>,
+    /// 32 hex digits; Smarty's published key when absent.
+    auth_key: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -182,6 +241,8 @@ struct MBusSection {
     device_type: Option<u8>,
     #[serde(default)]
     id: String,
+    /// An id sent as written rather than hex encoded (an M-Bus secondary address).
+    raw_id: Option<Spanned<String>>,
     capture_s: Option<u32>,
     placeholder: Option<Spanned<Vec<String>>>,
 }
@@ -204,6 +265,8 @@ struct ObjectSection {
     status: Option<Spanned<String>>,
     period: Option<Spanned<String>>,
     capture: Option<Spanned<String>>,
+    /// An alternative layout of an object: `value-first` (1-0:1.6.0), `billing` (0-0:98.1.0).
+    form: Option<Spanned<String>>,
 }
 
 /// Where the loader reads from, for error positions.
@@ -263,10 +326,161 @@ pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
     parse(name, &display, &text)
 }
 
-/// Parses profile text. `file` is only used in error messages.
+/// Parses profile text. `file` names it in error messages and locates a variant's base given as
+/// a relative path.
 pub fn parse(name: &str, file: &str, text: &str) -> Result<Profile, ProfileError> {
-    let raw: File = from_toml(file, text)?;
-    build(name, &Source { file, text }, raw)
+    parse_nested(name, file, text, 0)
+}
+
+/// A variant may extend a variant, this many deep; deeper chains are taken for a cycle.
+const MAX_EXTENDS: usize = 4;
+
+fn parse_nested(name: &str, file: &str, text: &str, depth: usize) -> Result<Profile, ProfileError> {
+    let src = Source { file, text };
+    let probe: Probe = from_toml(file, text)?;
+    if probe.meter.and_then(|m| m.extends).is_some() {
+        return build_variant(name, &src, from_toml(file, text)?, depth);
+    }
+    build(name, &src, from_toml(file, text)?)
+}
+
+/// Loads the base of a variant: a shipped profile by name, or a file relative to the variant.
+fn base_profile(src: &Source<'_>, extends: &Spanned<String>, depth: usize) -> Result<Profile, ProfileError> {
+    let given = extends.get_ref();
+    let located = |message: String| src.error(extends.span(), Some("extends"), message);
+    if depth >= MAX_EXTENDS {
+        return Err(located(format!("{given:?} extends profiles more than {MAX_EXTENDS} deep (a cycle?)")));
+    }
+    if let Some((n, text)) = crate::builtin::PROFILES.iter().find(|(n, _)| n == given) {
+        return parse_nested(n, &format!("profiles/{n}.toml"), text, depth + 1);
+    }
+    let path = Path::new(src.file).parent().unwrap_or(Path::new(".")).join(given);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| located(format!("no shipped profile named {given:?}, and {}: {e}", path.display())))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("profile").to_string();
+    parse_nested(&stem, &path.display().to_string(), &text, depth + 1)
+}
+
+/// A variant: its base with the `[meter]` keys it gives changed.
+fn build_variant(name: &str, src: &Source<'_>, raw: VariantFile, depth: usize) -> Result<Profile, ProfileError> {
+    let m = raw.meter;
+    let mut p = base_profile(src, &m.extends, depth)?;
+    p.name = name.to_string();
+    p.description = m.description;
+    if let Some(h) = &m.header {
+        check_header(src, h)?;
+        p.header.clone_from(h.get_ref());
+    }
+    if let Some(i) = &m.interval_s {
+        p.interval_s = check_interval(src, i)?;
+    }
+    if let Some(b) = m.blank_line {
+        p.blank_line = b;
+    }
+    if let Some(c) = &m.crc_padded {
+        p.crc_padded = *c.get_ref();
+    }
+    if let Some(e) = &m.end_marker {
+        p.end_marker = *e.get_ref();
+    }
+    if let Some(i) = &m.identity {
+        p.derive_identity = identity_mode(src, i)?;
+    }
+    if let Some(plain) = &m.plaintext {
+        if *plain.get_ref() && p.encryption.is_none() {
+            return Err(src.error(plain.span(), Some("plaintext"), "the base profile sends no encrypted frames"));
+        }
+        if *plain.get_ref() {
+            p.encryption = None;
+        }
+    }
+    if let Some(h) = raw.household {
+        p.household = checked_household(src, h)?;
+    }
+    if m.sources.get_ref().is_empty() {
+        return Err(src.error(m.sources.span(), Some("sources"), "a variant names the public facts it follows"));
+    }
+    let mut sources = m.sources.into_inner();
+    if m.header_assumed {
+        sources.push(ASSUMED_HEADER.to_string());
+    }
+    sources.append(&mut p.sources);
+    p.sources = sources;
+    let at = |key: &str| match key {
+        "end_marker" => m.end_marker.as_ref().map(Spanned::span),
+        "crc_padded" => m.crc_padded.as_ref().map(Spanned::span),
+        _ => None,
+    };
+    consistent(&p).map_err(|(key, message)| src.error(at(key).unwrap_or(m.extends.span()), Some(key), message))?;
+    Ok(p)
+}
+
+/// What every source list gains when the identification line is invented.
+const ASSUMED_HEADER: &str = "header assumed: no identification line of this model is documented";
+
+/// Rules that span several keys; `Err((key, why))` names the key to point at.
+fn consistent(p: &Profile) -> Result<(), (&'static str, String)> {
+    if !p.end_marker && (p.crc || p.encryption.is_some()) {
+        return Err((
+            "end_marker",
+            "only a meter without a CRC can leave out the `!` line: set crc = false (DSMR 2.2/3 send none)".into(),
+        ));
+    }
+    if !p.crc_padded && !p.crc {
+        return Err(("crc_padded", "a meter without a CRC has no digits to pad".into()));
+    }
+    Ok(())
+}
+
+/// A `[household]` table, checked, with errors at the offending key's line.
+fn checked_household(src: &Source<'_>, h: Spanned<HouseholdConfig>) -> Result<HouseholdConfig, ProfileError> {
+    let span = h.span();
+    let h = h.into_inner();
+    h.check().map_err(|(key, message)| {
+        // The table's span may be its header only: look for the key's line after it.
+        let after = src.text.get(span.start..).unwrap_or("");
+        let at = after
+            .match_indices(key)
+            .find(|(o, _)| {
+                let line_start = after[..*o].rfind('\n').map_or(0, |n| n + 1);
+                after[line_start..*o].trim().is_empty()
+            })
+            .map_or(span.start, |(o, _)| span.start + o);
+        src.error(at..at, Some(key), message)
+    })?;
+    Ok(h)
+}
+
+fn check_header(src: &Source<'_>, h: &Spanned<String>) -> Result<(), ProfileError> {
+    if h.get_ref().is_empty() || h.get_ref().contains(['\r', '\n', '!']) {
+        return Err(src.error(h.span(), Some("header"), "the identification must be one line without `!`"));
+    }
+    Ok(())
+}
+
+fn check_interval(src: &Source<'_>, i: &Spanned<u32>) -> Result<u32, ProfileError> {
+    if *i.get_ref() == 0 {
+        return Err(src.error(i.span(), Some("interval_s"), "the interval must be at least 1 s"));
+    }
+    Ok(*i.get_ref())
+}
+
+fn identity_mode(src: &Source<'_>, i: &Spanned<String>) -> Result<bool, ProfileError> {
+    match i.get_ref().as_str() {
+        "derived" => Ok(true),
+        "fixed" => Ok(false),
+        other => Err(src.error(
+            i.span(),
+            Some("identity"),
+            format!("unknown identity {other:?}: expected derived (ids from the seed) or fixed (as written)"),
+        )),
+    }
+}
+
+/// 32 hex digits as a 16-byte key.
+fn key16(src: &Source<'_>, v: &Spanned<String>, key: &str) -> Result<[u8; 16], ProfileError> {
+    crate::smarty::parse_key(v.get_ref())
+        .ok_or_else(|| src.error(v.span(), Some(key), "expected 16 bytes as 32 hex digits"))
 }
 
 /// Deserializes TOML text of any of p1sim's file kinds (profiles, boards, bench plans), with
@@ -300,9 +514,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     let m = &raw.meter;
     let country: Country = parse_named(src, &m.country, "country")?;
     let spec: Spec = parse_named(src, &m.spec, "spec")?;
-    if m.header.get_ref().is_empty() || m.header.get_ref().contains(['\r', '\n', '!']) {
-        return Err(src.error(m.header.span(), Some("header"), "the identification must be one line without `!`"));
-    }
+    check_header(src, &m.header)?;
     let phases = *m.phases.get_ref();
     if !matches!(phases, 1 | 3) {
         return Err(src.error(m.phases.span(), Some("phases"), format!("expected 1 or 3, got {phases}")));
@@ -321,10 +533,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             .map_err(|e| src.error(f.span(), Some("framing"), format!("unknown framing {:?}: {e}", f.get_ref())))?;
     }
     let interval_s = match &m.interval_s {
-        Some(i) if *i.get_ref() == 0 => {
-            return Err(src.error(i.span(), Some("interval_s"), "the interval must be at least 1 s"));
-        }
-        Some(i) => *i.get_ref(),
+        Some(i) => check_interval(src, i)?,
         None => spec.default_interval_s(),
     };
     let zone = match &m.timezone {
@@ -334,22 +543,46 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             Country::BE => Zone::Brussels,
             Country::LU => Zone::Luxembourg,
             Country::SE => Zone::Stockholm,
+            Country::DE => Zone::Berlin,
+            Country::HU => Zone::Budapest,
+            Country::AT => Zone::Vienna,
         },
     };
     let summer_time = m.summer_time.unwrap_or(country != Country::SE);
 
     let failure_log = build_failure_log(src, raw.failure_log.as_ref())?;
     let encryption = match &raw.encryption {
-        Some(e) => Some(Encryption { system_title: system_title(src, &e.system_title)? }),
+        Some(e) => Some(Encryption {
+            system_title: system_title(src, &e.system_title)?,
+            auth_key: match &e.auth_key {
+                Some(k) => key16(src, k, "auth_key")?,
+                None => crate::smarty::AUTH_KEY,
+            },
+        }),
         None => None,
     };
-    if encryption.is_some() != (spec == Spec::Smarty) {
+    // A profile of these without [encryption] is the plaintext a decrypting proxy passes on.
+    if encryption.is_some() && !matches!(spec, Spec::Smarty | Spec::Steiermark) {
         return Err(src.error(
             m.spec.span(),
             Some("spec"),
-            "Smarty profiles need an [encryption] table, and only they may have one",
+            "only Smarty and Steiermark meters encrypt their telegrams; remove the [encryption] table",
         ));
     }
+    let trailer = match &raw.gateway {
+        Some(g) => {
+            let counter_width = g.counter_width.as_ref().map_or(0, |c| *c.get_ref());
+            let ff_padding = g.ff_padding.as_ref().map_or(0, |f| *f.get_ref());
+            if let Some(c) = g.counter_width.as_ref().filter(|_| counter_width > 20) {
+                return Err(src.error(c.span(), Some("counter_width"), "at most 20 characters"));
+            }
+            if let Some(f) = g.ff_padding.as_ref().filter(|_| ff_padding > 4096) {
+                return Err(src.error(f.span(), Some("ff_padding"), "at most 4096 bytes"));
+            }
+            Some(Trailer { counter_width, ff_padding })
+        }
+        None => None,
+    };
 
     let mut mbus = Vec::new();
     for d in &raw.mbus {
@@ -393,11 +626,21 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             }
             None => None,
         };
+        if let Some(r) = &d.raw_id {
+            if !d.id.is_empty() || r.get_ref().contains(['(', ')', '\r', '\n']) {
+                return Err(src.error(
+                    r.span(),
+                    Some("raw_id"),
+                    "give either id (sent hex encoded) or raw_id (sent as written, without brackets)",
+                ));
+            }
+        }
         mbus.push(MBusDevice {
             channel,
             medium,
             device_type: d.device_type.unwrap_or(medium.device_type()),
-            id: d.id.clone(),
+            id: d.raw_id.as_ref().map_or_else(|| d.id.clone(), |r| r.get_ref().clone()),
+            raw_id: d.raw_id.is_some(),
             capture_s: d.capture_s.unwrap_or(spec.mbus_capture_s()).max(1),
             placeholder,
         });
@@ -406,47 +649,26 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     // An invented identification is recorded among the sources, so it shows wherever they do.
     let mut sources = m.sources.clone();
     if m.header_assumed {
-        sources
-            .push("header assumed: no identification line of this model is documented (dsmr-facts.md E1)".to_string());
+        sources.push(ASSUMED_HEADER.to_string());
     }
 
     let mut objects = Vec::with_capacity(raw.telegram.objects.len());
-    for o in &raw.telegram.objects {
-        objects.push(build_object(src, o, phases, &mbus)?);
+    let mut obis_f = None;
+    for (i, o) in raw.telegram.objects.iter().enumerate() {
+        let (object, f) = build_object(src, o, phases, &mbus)?;
+        if i > 0 && f != obis_f {
+            return Err(src.error(
+                o.get_ref().obis.span(),
+                Some("obis"),
+                "every code of a telegram carries the same `*F` group, or none does",
+            ));
+        }
+        obis_f = f;
+        objects.push(object);
     }
-    let crc_style = match &m.crc_style {
-        None => CrcStyle::Padded,
-        Some(s) => match s.get_ref().as_str() {
-            "padded" => CrcStyle::Padded,
-            "unpadded" => CrcStyle::Unpadded,
-            other => {
-                return Err(src.error(
-                    s.span(),
-                    Some("crc_style"),
-                    format!("unknown CRC style {other:?}: expected padded or unpadded"),
-                ));
-            }
-        },
-    };
     let start = raw.start.as_ref().map(|s| build_start(src, s, &mbus)).transpose()?;
     let household = match raw.household {
-        Some(h) => {
-            let span = h.span();
-            let h = h.into_inner();
-            h.check().map_err(|(key, message)| {
-                // The table's span may be its header only: look for the key's line after it.
-                let after = src.text.get(span.start..).unwrap_or("");
-                let at = after
-                    .match_indices(key)
-                    .find(|(o, _)| {
-                        let line_start = after[..*o].rfind('\n').map_or(0, |n| n + 1);
-                        after[line_start..*o].trim().is_empty()
-                    })
-                    .map_or(span.start, |(o, _)| span.start + o);
-                src.error(at..at, Some(key), message)
-            })?;
-            h
-        }
+        Some(h) => checked_household(src, h)?,
         None => HouseholdConfig::for_country(country),
     };
     // Two places can give the import registers: they must agree, or an edit of one would be
@@ -454,7 +676,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     if let (Some(kwh), Some(wh), Some(section)) =
         (household.start_import_kwh, start.as_ref().and_then(|s| s.import_wh), raw.start.as_ref())
     {
-        let total = wh[0] + wh[1];
+        let total: u64 = wh.iter().sum();
         if libm::round(kwh * 1000.0) as u64 != total {
             let span = section.import_kwh.as_ref().map_or(0..0, |v| v.span());
             return Err(src.error(
@@ -469,8 +691,12 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             ));
         }
     }
+    let derive_identity = match &m.identity {
+        Some(i) => identity_mode(src, i)?,
+        None => true,
+    };
 
-    Ok(Profile {
+    let profile = Profile {
         name: name.to_string(),
         description: m.description.clone(),
         country,
@@ -482,7 +708,11 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         clock: ClockRule { zone, summer_time },
         blank_line: m.blank_line.unwrap_or(true),
         crc: m.crc.unwrap_or(spec.has_crc()),
-        crc_style,
+        crc_padded: m.crc_padded.as_ref().is_none_or(|c| *c.get_ref()),
+        end_marker: m.end_marker.as_ref().is_none_or(|e| *e.get_ref()),
+        obis_f,
+        trailer,
+        derive_identity,
         failure_log,
         mbus,
         objects,
@@ -490,7 +720,15 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         household,
         start,
         sources,
-    })
+    };
+    consistent(&profile).map_err(|(key, message)| {
+        let span = match key {
+            "end_marker" => m.end_marker.as_ref().map(Spanned::span),
+            _ => m.crc_padded.as_ref().map(Spanned::span),
+        };
+        src.error(span.unwrap_or(m.spec.span()), Some(key), message)
+    })?;
+    Ok(profile)
 }
 
 /// Thousandths of a decimal quantity (kWh to Wh, m3 to litres), refusing what a register
@@ -509,13 +747,21 @@ fn tst(src: &Source<'_>, span: Range<usize>, key: &str, text: &str) -> Result<Lo
 }
 
 fn build_start(src: &Source<'_>, s: &StartSection, mbus: &[MBusDevice]) -> Result<StartState, ProfileError> {
-    let pair = |v: &Option<Spanned<Vec<f64>>>, key: &str| -> Result<Option<[u64; 2]>, ProfileError> {
+    let pair = |v: &Option<Spanned<Vec<f64>>>, key: &str| -> Result<Option<[u64; 4]>, ProfileError> {
         let Some(v) = v else { return Ok(None) };
-        match v.get_ref().as_slice() {
-            [a] => Ok(Some([milli(src, v.span(), key, *a)?, 0])),
-            [a, b] => Ok(Some([milli(src, v.span(), key, *a)?, milli(src, v.span(), key, *b)?])),
-            _ => Err(src.error(v.span(), Some(key), "expected [tariff 1, tariff 2] in kWh, or one total")),
+        let values = v.get_ref();
+        if values.is_empty() || values.len() > 4 {
+            return Err(src.error(
+                v.span(),
+                Some(key),
+                "expected [tariff 1, tariff 2, ...] (1 to 4 values), or one total",
+            ));
         }
+        let mut wh = [0; 4];
+        for (w, kwh) in wh.iter_mut().zip(values) {
+            *w = milli(src, v.span(), key, *kwh)?;
+        }
+        Ok(Some(wh))
     };
     let single = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<u64>, ProfileError> {
         v.as_ref().map(|v| milli(src, v.span(), key, *v.get_ref())).transpose()
@@ -587,6 +833,9 @@ fn build_start(src: &Source<'_>, s: &StartSection, mbus: &[MBusDevice]) -> Resul
         export_wh: pair(&s.export_kwh, "export_kwh")?,
         q_import_varh: single(&s.reactive_import_kvarh, "reactive_import_kvarh")?,
         q_export_varh: single(&s.reactive_export_kvarh, "reactive_export_kvarh")?,
+        q_import_tariff_varh: pair(&s.reactive_import_tariff_kvarh, "reactive_import_tariff_kvarh")?,
+        q_export_tariff_varh: pair(&s.reactive_export_tariff_kvarh, "reactive_export_tariff_kvarh")?,
+        q_quadrant_varh: pair(&s.quadrant_kvarh, "quadrant_kvarh")?,
         tariff: s.tariff.as_ref().map(|t| *t.get_ref()),
         power_failures: s.power_failures,
         long_power_failures: s.long_power_failures,
@@ -663,20 +912,51 @@ fn is_tst(s: &str) -> bool {
     s.len() == 13 && s.as_bytes()[..12].iter().all(u8::is_ascii_digit) && matches!(s.as_bytes()[12], b'S' | b'W')
 }
 
+/// One telegram line; also the `*F` group its code carries.
 fn build_object(
     src: &Source<'_>,
     o: &Spanned<ObjectSection>,
     phases: u8,
     mbus: &[MBusDevice],
-) -> Result<Object, ProfileError> {
+) -> Result<(Object, Option<u8>), ProfileError> {
     let obj = o.get_ref();
-    let obis = Obis::parse(obj.obis.get_ref().as_bytes()).ok_or_else(|| {
+    let (obis, f) = Obis::parse_with_f(obj.obis.get_ref().as_bytes()).ok_or_else(|| {
         src.error(
             obj.obis.span(),
             Some("obis"),
-            format!("{:?} is not an OBIS code of the form A-B:C.D.E", obj.obis.get_ref()),
+            format!("{:?} is not an OBIS code of the form A-B:C.D.E (or A-B:C.D.E*F)", obj.obis.get_ref()),
         )
     })?;
+    let form = obj.form.as_ref().map(|f| (f.get_ref().as_str(), f.span()));
+    let kind = build_kind(src, o, obis, form, phases, mbus)?;
+    Ok((Object { obis, kind }, f))
+}
+
+fn build_kind(
+    src: &Source<'_>,
+    o: &Spanned<ObjectSection>,
+    obis: Obis,
+    form: Option<(&str, Range<usize>)>,
+    phases: u8,
+    mbus: &[MBusDevice],
+) -> Result<Kind, ProfileError> {
+    let obj = o.get_ref();
+    let form_fits = |wanted: &str| form.as_ref().is_none_or(|(f, _)| *f == wanted);
+    if let Some((f, span)) = &form {
+        let fits = match quantity_of(obis) {
+            Some(Quantity::DemandMax) => *f == "value-first",
+            Some(Quantity::DemandHistory) => *f == "billing",
+            _ => false,
+        };
+        let literal = obj.text.is_some() || obj.hex.is_some() || obj.raw.is_some();
+        if !fits || literal {
+            return Err(src.error(
+                span.clone(),
+                Some("form"),
+                format!("{obis} has no form {f:?}: value-first fits 1-0:1.6.0, billing fits 0-0:98.1.0"),
+            ));
+        }
+    }
     let literals = [("text", &obj.text), ("hex", &obj.hex), ("raw", &obj.raw)];
     let given: Vec<_> = literals.iter().filter(|(_, v)| v.is_some()).collect();
     let reject_extra = |keys: &[(&str, &Option<Spanned<String>>)]| -> Result<(), ProfileError> {
@@ -712,7 +992,7 @@ fn build_object(
             "hex" => Kind::Hex(v),
             _ => Kind::Raw(v),
         };
-        return Ok(Object { obis, kind });
+        return Ok(kind);
     }
 
     let quantity = quantity_of(obis).ok_or_else(|| {
@@ -794,8 +1074,17 @@ fn build_object(
         Quantity::Sags(p) => Kind::Sags { phase: check_phase(p)?, format: integer()? },
         Quantity::Swells(p) => Kind::Swells { phase: check_phase(p)?, format: integer()? },
         Quantity::Demand => Kind::Demand { num: num()? },
-        Quantity::DemandMax => Kind::DemandMax { num: num()? },
+        Quantity::DemandMax => Kind::DemandMax { num: num()?, value_first: !form_fits("") },
+        Quantity::DemandHistory if !form_fits("") => Kind::Billing { num: num()? },
         Quantity::DemandHistory => Kind::DemandHistory { num: num()? },
+        Quantity::PowerFactor(p) => {
+            reject_extra(&[("unit", &obj.unit)])?;
+            Kind::PowerFactor {
+                phase: p.map(check_phase).transpose()?,
+                format: format(true)?.unwrap_or(NumFormat::new(1, 3)),
+            }
+        }
+        Quantity::Frequency => Kind::Frequency { num: num()? },
         Quantity::MBusType(c) => Kind::MBusType { channel: check_channel(c)?, format: integer()? },
         Quantity::MBusId(c) => plain(Kind::MBusId { channel: check_channel(c)? })?,
         Quantity::MBusReading(c) => Kind::MBusReading { channel: check_channel(c)?, num: num()? },
@@ -818,7 +1107,7 @@ fn build_object(
             }
         }
     };
-    Ok(Object { obis, kind })
+    Ok(kind)
 }
 
 #[cfg(test)]
@@ -907,6 +1196,75 @@ objects = [
     }
 
     #[test]
+    fn no_end_marker_needs_a_meter_without_crc() {
+        let e = err(&MINIMAL.replace("phases = 1", "phases = 1\nend_marker = false"));
+        assert_eq!((e.key.as_deref(), e.line), (Some("end_marker"), 8));
+        assert!(e.message.contains("crc = false"), "{e}");
+        let p = parse("t", "t.toml", &MINIMAL.replace("phases = 1", "phases = 1\nend_marker = false\ncrc = false"))
+            .unwrap();
+        assert!(!p.end_marker && !p.crc);
+    }
+
+    #[test]
+    fn forms_fit_their_objects_only() {
+        let e = err(&MINIMAL.replace(r#"{ obis = "0-0:1.0.0" }"#, r#"{ obis = "0-0:1.0.0", form = "billing" }"#));
+        assert_eq!(e.key.as_deref(), Some("form"));
+        assert!(e.message.contains("billing fits 0-0:98.1.0"), "{e}");
+        let ok = MINIMAL.replace("country = \"NL\"", "country = \"BE\"").replace(
+            r#"{ obis = "0-0:1.0.0" }"#,
+            r#"{ obis = "1-0:1.6.0", format = "2.3", unit = "kW", form = "value-first" }"#,
+        );
+        let p = parse("t", "t.toml", &ok).unwrap();
+        assert!(matches!(p.objects[1].kind, Kind::DemandMax { value_first: true, .. }));
+    }
+
+    #[test]
+    fn the_f_group_is_every_codes_or_none() {
+        let star = MINIMAL.replace("\"1-3:0.2.8\"", "\"1-3:0.2.8*255\"").replace("\"0-0:1.0.0\"", "\"0-0:1.0.0*255\"");
+        let e = err(&star);
+        assert_eq!((e.key.as_deref(), e.line), (Some("obis"), 13), "{e}");
+        let all = star.replace("\"1-0:1.8.1\"", "\"1-0:1.8.1*255\"");
+        assert_eq!(parse("t", "t.toml", &all).unwrap().obis_f, Some(255));
+    }
+
+    #[test]
+    fn keys_and_encryption_are_checked() {
+        let smarty =
+            MINIMAL.replace("DSMR 5.0", "Smarty") + "\n[encryption]\nsystem_title = \"SAG10307\"\nauth_key = \"00\"\n";
+        let e = err(&smarty);
+        assert_eq!(e.key.as_deref(), Some("auth_key"));
+        let e = err(&(MINIMAL.to_string() + "\n[encryption]\nsystem_title = \"SAG10307\"\n"));
+        assert!(e.message.contains("only Smarty and Steiermark"), "{e}");
+        let plain = parse("t", "t.toml", &MINIMAL.replace("DSMR 5.0", "Smarty")).unwrap();
+        assert!(!plain.is_encrypted(), "a Smarty profile without [encryption] is plaintext");
+    }
+
+    #[test]
+    fn a_variant_changes_its_base_and_is_checked_like_it() {
+        let dir = std::env::temp_dir().join(format!("p1sim-variant-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("base.toml"), MINIMAL.replace("phases = 1", "phases = 1\ncrc = false")).unwrap();
+        let variant =
+            |extra: &str| format!("[meter]\nextends = \"base.toml\"\ndescription = \"v\"\nsources = [\"x\"]\n{extra}");
+        let file = dir.join("v.toml").display().to_string();
+        let p = parse("v", &file, &variant("end_marker = false\nheader = 'ABC5\\X'")).unwrap();
+        assert_eq!((p.name.as_str(), p.header.as_str(), p.end_marker), ("v", "ABC5\\X", false));
+        assert_eq!(p.sources.first().map(String::as_str), Some("x"));
+        let e = parse("v", &file, &variant("crc_padded = false")).unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("crc_padded"), 5), "{e}");
+        let e = parse("v", &file, &variant("plaintext = true")).unwrap_err();
+        assert!(e.message.contains("sends no encrypted frames"), "{e}");
+        let e = parse("v", &file, &variant("colour = 1")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("colour"));
+        let e = parse("v", &file, &variant("").replace("base.toml", "none.toml")).unwrap_err();
+        assert!(e.message.contains("no shipped profile named \"none.toml\""), "{e}");
+        std::fs::write(dir.join("loop.toml"), variant("").replace("base.toml", "loop.toml")).unwrap();
+        let e = load_file(&dir.join("loop.toml")).unwrap_err();
+        assert!(e.message.contains("more than 4 deep"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn syntax_errors_come_with_positions() {
         let e = err(&MINIMAL.replace("country = \"NL\"", "country = \"NL"));
         assert_eq!(e.line, 4);
@@ -914,20 +1272,17 @@ objects = [
 
     #[test]
     fn a_start_state_loads_in_base_units() {
-        let text = MINIMAL.replace("phases = 1\n", "phases = 1\ncrc_style = \"unpadded\"\n")
+        let text = MINIMAL.to_string()
             + "\n[start]\nimport_kwh = [671.578, 842.472]\ntariff = 2\nfailure_log = [{ end = \"190326095015W\", seconds = 2014 }]\n";
         let p = parse("t", "t.toml", &text).unwrap();
-        assert_eq!(p.crc_style, CrcStyle::Unpadded);
         let s = p.start.unwrap();
-        assert_eq!(s.import_wh, Some([671_578, 842_472]));
+        assert_eq!(s.import_wh, Some([671_578, 842_472, 0, 0]));
         assert_eq!(s.tariff, Some(2));
         assert_eq!(s.failure_log.unwrap()[0].duration_s, 2014);
         let e = err(&(MINIMAL.to_string() + "\n[start]\ntariff = 9\n"));
         assert_eq!((e.key.as_deref(), e.line), (Some("tariff"), 17));
         let e = err(&(MINIMAL.to_string() + "\n[start]\nmbus = [{ channel = 1, reading = 1.0, captured = \"x\" }]\n"));
         assert!(e.message.contains("no [[mbus]] table"), "{e}");
-        let e = err(&MINIMAL.replace("phases = 1\n", "phases = 1\ncrc_style = \"short\"\n"));
-        assert_eq!(e.key.as_deref(), Some("crc_style"));
     }
 
     #[test]
