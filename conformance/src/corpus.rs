@@ -166,16 +166,16 @@ pub fn from_capture(
     }
     let mut telegrams = Vec::new();
     let mut on = |ev: Event<'_>| {
-        if let Event::Telegram(f) = ev {
-            if f.is_valid() {
-                telegrams.push(ExpectedTelegram {
-                    expect: Expect::Accept,
-                    level: Level::Required,
-                    evidence: "corpus",
-                    model: f.to_telegram(),
-                    faults: Vec::new(),
-                });
-            }
+        if let Event::Telegram(f) = ev
+            && f.is_valid()
+        {
+            telegrams.push(ExpectedTelegram {
+                expect: Expect::Accept,
+                level: Level::Required,
+                evidence: "corpus",
+                model: f.to_telegram(),
+                faults: Vec::new(),
+            });
         }
     };
     d.feed(&input, &mut on);

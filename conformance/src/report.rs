@@ -163,11 +163,11 @@ pub fn failure(case: &Case, r: &CaseResult) -> String {
     const MAX_PROBLEMS: usize = 12;
     for p in r.problems.iter().take(MAX_PROBLEMS) {
         let _ = writeln!(s, "  - {p}");
-        if let (Some(k), Some(j)) = (p.telegram, p.report) {
-            if let (Some(t), Some(rep)) = (case.telegrams.get(k), accepted.get(j)) {
-                for line in object_diff(&t.model, rep) {
-                    let _ = writeln!(s, "      {line}");
-                }
+        if let (Some(k), Some(j)) = (p.telegram, p.report)
+            && let (Some(t), Some(rep)) = (case.telegrams.get(k), accepted.get(j))
+        {
+            for line in object_diff(&t.model, rep) {
+                let _ = writeln!(s, "      {line}");
             }
         }
         if let Some(e) = p.evidence {

@@ -225,8 +225,9 @@ mod tests {
     use crate::capture::{ReadOptions, parse};
     use p1sim_core::clock::Zone;
 
-    const T210: &[u8] =
-        include_bytes!("../core/tests/data/section-d/23-sagemcom-t210-d-esmr-5-0-nl-3-phase-with-gas-8-entry-log.txt");
+    const T210: &[u8] = include_bytes!(
+        "../core/tests/data/real-telegrams/23-sagemcom-t210-d-esmr-5-0-nl-3-phase-with-gas-8-entry-log.txt"
+    );
 
     fn nl() -> ClockRule {
         ClockRule { zone: Zone::Amsterdam, summer_time: true }

@@ -22,7 +22,7 @@ const KEY: &str = "000102030405060708090A0B0C0D0E0F";
 
 /// The real telegrams p1sim tests against (docs/real-telegrams.md lists their origins).
 fn real_telegrams() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("core/tests/data/section-d");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("core/tests/data/real-telegrams");
     let mut files: Vec<PathBuf> = fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

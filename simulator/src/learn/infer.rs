@@ -276,12 +276,12 @@ fn mbus_devices(t: &Telegram, spec: Spec) -> Vec<MBusDevice> {
                 if let Some(p) = placeholder(line) {
                     d.medium = Medium::Ghost;
                     d.placeholder = Some(p);
-                } else if d.device_type != 3 && d.device_type != 7 {
-                    if let Some(u) = line.values.last().and_then(|v| v.unit.as_deref()) {
-                        if u.eq_ignore_ascii_case("GJ") || u.eq_ignore_ascii_case("MJ") {
-                            d.medium = Medium::Heat;
-                        }
-                    }
+                } else if d.device_type != 3
+                    && d.device_type != 7
+                    && let Some(u) = line.values.last().and_then(|v| v.unit.as_deref())
+                    && (u.eq_ignore_ascii_case("GJ") || u.eq_ignore_ascii_case("MJ"))
+                {
+                    d.medium = Medium::Heat;
                 }
             }
             _ => {}
@@ -293,7 +293,7 @@ fn mbus_devices(t: &Telegram, spec: Spec) -> Vec<MBusDevice> {
 
 /// Text sent as hex, if it is hex of text.
 fn unhex(hex: &str) -> Option<String> {
-    if hex.len() % 2 != 0 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !hex.len().is_multiple_of(2) || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     let bytes: Vec<u8> =
@@ -313,11 +313,12 @@ fn log_style(t: &Telegram) -> FailureLogStyle {
     }
     let entries: Vec<&[Value]> = line.values.get(2..).map(|v| v.chunks(2).collect()).unwrap_or_default();
     let mut real = entries.clone();
-    if let Some(last) = entries.last() {
-        if last.len() == 2 && last[1].text == DUMMY_DURATION {
-            style.dummy = Some(last[0].text.clone());
-            real.pop();
-        }
+    if let Some(last) = entries.last()
+        && last.len() == 2
+        && last[1].text == DUMMY_DURATION
+    {
+        style.dummy = Some(last[0].text.clone());
+        real.pop();
     }
     let times: Vec<Option<i64>> = real.iter().map(|e| instant(&e[0].text)).collect();
     if times.len() >= 2 && times.windows(2).all(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if a < b)) {
@@ -570,10 +571,10 @@ fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
                 }
             }
             Kind::DemandMax { .. } => {
-                if let (Some(t), Some(w)) = (LocalTime::parse_tst(&v[0].text), scaled(&v[1].text, 3)) {
-                    if v[0].text.as_bytes() != p1sim_core::render::NO_DATA_TST {
-                        r.demand.month_max = Some((t, w as u32));
-                    }
+                if let (Some(t), Some(w)) = (LocalTime::parse_tst(&v[0].text), scaled(&v[1].text, 3))
+                    && v[0].text.as_bytes() != p1sim_core::render::NO_DATA_TST
+                {
+                    r.demand.month_max = Some((t, w as u32));
                 }
             }
             Kind::DemandHistory { .. } => {
@@ -618,12 +619,11 @@ fn fill_readings(t: &Telegram, p: &Profile, r: &mut Readings) {
     // Powers the phase arithmetic does not give (totals, or a phase importing and exporting)
     // are kept as measured.
     for (line, obj) in t.lines.iter().zip(&p.objects) {
-        if let Kind::Power { quantity, .. } = &obj.kind {
-            if let Some(x) = line.values.first().and_then(electrical) {
-                if r.power(*quantity) != x {
-                    r.measured.push((*quantity, x));
-                }
-            }
+        if let Kind::Power { quantity, .. } = &obj.kind
+            && let Some(x) = line.values.first().and_then(electrical)
+            && r.power(*quantity) != x
+        {
+            r.measured.push((*quantity, x));
         }
     }
 }

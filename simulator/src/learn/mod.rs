@@ -82,7 +82,7 @@ mod tests {
     use crate::capture::{ReadOptions, parse};
 
     const AM550: &str = include_str!(
-        "../../core/tests/data/section-d/04-iskra-am550-dsmr-5-0-with-two-m-bus-channels-channel-1-empty.txt"
+        "../../core/tests/data/real-telegrams/04-iskra-am550-dsmr-5-0-with-two-m-bus-channels-channel-1-empty.txt"
     );
 
     #[test]

@@ -16,8 +16,9 @@ use crate::replay::Replay;
 
 /// A change made to each telegram on its way out.
 pub trait Transform: Send + Sync {
-    /// Changes the telegram number `seq` (0-based in this run) generated for instant `at`.
-    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>);
+    /// Changes the telegram number `seq` (0-based in this run) generated for instant `at`;
+    /// returns the names of the faults applied.
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str>;
     /// Queues a one-off change for the next telegram, described as JSON by the control API.
     fn inject(&mut self, spec: Value) -> Result<Value, String>;
     /// Whether the stream is over (a replay that sent its last telegram and does not loop).
@@ -114,19 +115,21 @@ impl FaultStage {
 }
 
 impl Transform for FaultStage {
-    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str> {
         let faults = self.due(seq, at);
         // Most telegrams have no fault: the model is built only for those that do.
         if faults.is_empty() {
-            return;
+            return Vec::new();
         }
+        let names = faults.iter().map(Fault::name).collect();
         if generator.profile().is_encrypted() {
             self.apply_faults(&faults, None, seq, bytes);
-            return;
+            return names;
         }
         // The model of the telegram just rendered (the meter has not moved since).
         let (_, model) = generator.current_model();
         self.apply_faults(&faults, Some(&model), seq, bytes);
+        names
     }
 
     fn inject(&mut self, spec: Value) -> Result<Value, String> {
@@ -155,15 +158,16 @@ impl ReplayStage {
 }
 
 impl Transform for ReplayStage {
-    fn apply(&mut self, _generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+    fn apply(&mut self, _generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str> {
         bytes.clear();
-        let Some(due) = self.replay.due(at) else { return };
+        let Some(due) = self.replay.due(at) else { return Vec::new() };
         *bytes = due.bytes;
         let faults = self.faults.due(seq, at);
         if !faults.is_empty() {
             let model = (!due.encrypted).then_some(&due.model);
             self.faults.apply_faults(&faults, model, seq, bytes);
         }
+        faults.iter().map(Fault::name).collect()
     }
 
     fn inject(&mut self, spec: Value) -> Result<Value, String> {

@@ -626,14 +626,14 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             }
             None => None,
         };
-        if let Some(r) = &d.raw_id {
-            if !d.id.is_empty() || r.get_ref().contains(['(', ')', '\r', '\n']) {
-                return Err(src.error(
-                    r.span(),
-                    Some("raw_id"),
-                    "give either id (sent hex encoded) or raw_id (sent as written, without brackets)",
-                ));
-            }
+        if let Some(r) = &d.raw_id
+            && (!d.id.is_empty() || r.get_ref().contains(['(', ')', '\r', '\n']))
+        {
+            return Err(src.error(
+                r.span(),
+                Some("raw_id"),
+                "give either id (sent hex encoded) or raw_id (sent as written, without brackets)",
+            ));
         }
         mbus.push(MBusDevice {
             channel,
@@ -775,10 +775,10 @@ fn build_start(src: &Source<'_>, s: &StartSection, mbus: &[MBusDevice]) -> Resul
         out[..v.get_ref().len()].copy_from_slice(v.get_ref());
         Ok(Some(out))
     };
-    if let Some(t) = &s.tariff {
-        if !(1..=4).contains(t.get_ref()) {
-            return Err(src.error(t.span(), Some("tariff"), "the tariff register is 1 to 4"));
-        }
+    if let Some(t) = &s.tariff
+        && !(1..=4).contains(t.get_ref())
+    {
+        return Err(src.error(t.span(), Some("tariff"), "the tariff register is 1 to 4"));
     }
     let mut log = None;
     if let Some(entries) = &s.failure_log {
