@@ -240,6 +240,8 @@ pub fn summary(results: &[CaseResult], info: &RunInfo) -> String {
         info.jobs,
         if info.jobs == 1 { "" } else { "s" }
     );
+    let _ =
+        writeln!(s, "sources for each class: conformance/EVIDENCE.md#class-NAME; the field problems: docs/quirks.md");
     s
 }
 

@@ -120,6 +120,12 @@ fn learning_reproduces_every_real_telegram() {
     for file in real_telegrams() {
         learn_and_check(&file, &dir, None);
     }
+    // The Iskra MT382 that sends no `!` (node-dsmr-parser's corpus): the learned profile has none.
+    let no_end = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/node-dsmr-parser");
+    for name in ["iskra-mt-382-no-crc.txt", "iskra-mt-382-no-crc-with-text-message.txt"] {
+        let toml = learn_and_check(&no_end.join(name), &dir, None);
+        assert!(fs::read_to_string(&toml).unwrap().contains("\nend_marker = false\n"), "{name}");
+    }
     let _ = fs::remove_dir_all(&dir);
 }
 

@@ -94,15 +94,8 @@ struct CorpusAddArgs {
     /// The spec the decoder is told [default: what the capture shows].
     #[arg(long, value_name = "SPEC")]
     spec: Option<String>,
-    /// The capture's log prefix, as for `p1sim profiles learn`.
-    #[arg(long, value_name = "REGEX")]
-    strip_prefix: Option<String>,
-    /// The Smarty key, for a capture of encrypted frames (32 hex digits).
-    #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
-    key: Option<[u8; 16]>,
-    /// The meter's own authentication key (32 hex digits), where it is not Smarty's published one.
-    #[arg(long, value_name = "HEX", value_parser = super::parse_key, requires = "key")]
-    auth_key: Option<[u8; 16]>,
+    #[command(flatten)]
+    reading: super::CaptureArgs,
     /// Replace a case of the same name.
     #[arg(long)]
     force: bool,
@@ -219,8 +212,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn corpus_add(args: &CorpusAddArgs) -> Result<Outcome> {
-    let opts =
-        crate::capture::ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key, auth_key: args.auth_key };
+    let opts = args.reading.options();
     let capture = crate::capture::read(&args.capture, &opts)?;
     let spec = match &args.spec {
         Some(s) => s.parse().map_err(|e| anyhow::anyhow!("--spec {s:?}: {e}"))?,
@@ -234,7 +226,7 @@ fn corpus_add(args: &CorpusAddArgs) -> Result<Outcome> {
         input,
         spec,
         spec.default_line(),
-        (args.key, args.auth_key),
+        (args.reading.key, args.reading.auth_key),
         &description,
     );
     let (txt, json) = p1sim_conformance::corpus::write(&args.corpus, &args.name, &case, args.force)?;

@@ -10,7 +10,7 @@ use p1sim_core::profile::Profile;
 use serde::Serialize;
 
 use super::Outcome;
-use crate::capture::{self, ReadOptions};
+use crate::capture;
 
 /// List the shipped meter profiles, or learn one from a capture.
 #[derive(Debug, clap::Args)]
@@ -56,16 +56,8 @@ struct LearnArgs {
     /// The profile's name [default: the output's file stem, or the capture's].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// A regular expression matching the log prefix at the start of each line, removed before
-    /// reading; a named group `time` (RFC 3339 or `YYYY-MM-DD HH:MM:SS`) gives when it was logged.
-    #[arg(long, value_name = "REGEX")]
-    strip_prefix: Option<String>,
-    /// The Smarty key, for a capture of encrypted frames (32 hex digits).
-    #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
-    key: Option<[u8; 16]>,
-    /// The meter's own authentication key (32 hex digits), where it is not Smarty's published one.
-    #[arg(long, value_name = "HEX", value_parser = super::parse_key, requires = "key")]
-    auth_key: Option<[u8; 16]>,
+    #[command(flatten)]
+    reading: super::CaptureArgs,
 }
 
 /// One row of `profiles --json`.
@@ -157,7 +149,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 }
 
 fn learn(args: LearnArgs) -> Result<Outcome> {
-    let opts = ReadOptions { strip_prefix: args.strip_prefix.clone(), key: args.key, auth_key: args.auth_key };
+    let opts = args.reading.options();
     let capture = capture::read(&args.capture, &opts)?;
     let stem = |p: &PathBuf| p.file_stem().and_then(|s| s.to_str()).map(str::to_string);
     let name = args.name.clone().or_else(|| args.output.as_ref().and_then(stem)).or_else(|| stem(&args.capture));

@@ -4,7 +4,7 @@
 //! cannot reproduce it.
 
 use anyhow::{Result, bail};
-use p1sim_core::clock::{ClockRule, Zone};
+use p1sim_core::clock::ClockRule;
 use p1sim_core::format::{LocalTime, NumFormat, is_placeholder_tst};
 use p1sim_core::household::HouseholdConfig;
 use p1sim_core::obis::Obis;
@@ -58,18 +58,7 @@ pub fn infer(capture: &Capture, name: &str) -> Result<Inferred> {
     let (country, spec) = spec_of(t, crc, encryption.is_some(), &mut notes);
     let phases = if t.lines.iter().any(|l| obis(l).is_some_and(is_phase_23)) { 3 } else { 1 };
     let summer = t.lines.iter().filter_map(|l| l.values.first()).any(|v| v.text.len() == 13 && v.text.ends_with('S'));
-    let clock = ClockRule {
-        zone: match country {
-            Country::NL => Zone::Amsterdam,
-            Country::BE => Zone::Brussels,
-            Country::LU => Zone::Luxembourg,
-            Country::SE => Zone::Stockholm,
-            Country::DE => Zone::Berlin,
-            Country::HU => Zone::Budapest,
-            Country::AT => Zone::Vienna,
-        },
-        summer_time: country != Country::SE || summer,
-    };
+    let clock = ClockRule { zone: country.zone(), summer_time: country != Country::SE || summer };
     let mbus = mbus_devices(t, spec);
     let failure_log = log_style(t);
     let interval_s = interval(capture, spec, &mut notes);

@@ -4,7 +4,6 @@
 
 use std::fmt::Write;
 
-use p1sim_core::clock::Zone;
 use p1sim_core::format::LocalTime;
 use p1sim_core::profile::{EmptyLog, Kind, LogOrder, Medium, Num, Profile, StartState};
 use p1sim_core::spec::Country;
@@ -121,15 +120,7 @@ fn meter(o: &mut String, p: &Profile) {
     let _ = writeln!(o, "# A capture does not show the line: {}, the spec's; change it if your meter differs.", p.line);
     let _ = writeln!(o, "baud = {}", p.line.baud);
     let _ = writeln!(o, "framing = {}", s(&p.line.framing.to_string()));
-    let default_zone = match p.country {
-        Country::NL => Zone::Amsterdam,
-        Country::BE => Zone::Brussels,
-        Country::LU => Zone::Luxembourg,
-        Country::SE => Zone::Stockholm,
-        Country::DE => Zone::Berlin,
-        Country::HU => Zone::Budapest,
-        Country::AT => Zone::Vienna,
-    };
+    let default_zone = p.country.zone();
     if p.clock.zone != default_zone {
         let _ = writeln!(o, "timezone = {}", s(p.clock.zone.iana()));
     }

@@ -538,15 +538,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     };
     let zone = match &m.timezone {
         Some(z) => parse_named::<Zone>(src, z, "timezone")?,
-        None => match country {
-            Country::NL => Zone::Amsterdam,
-            Country::BE => Zone::Brussels,
-            Country::LU => Zone::Luxembourg,
-            Country::SE => Zone::Stockholm,
-            Country::DE => Zone::Berlin,
-            Country::HU => Zone::Budapest,
-            Country::AT => Zone::Vienna,
-        },
+        None => country.zone(),
     };
     let summer_time = m.summer_time.unwrap_or(country != Country::SE);
 
