@@ -5,11 +5,14 @@
 //! outputs, the rig and the conformance runner.
 
 pub mod bench;
+pub mod capture;
 pub mod cli;
 pub mod emit;
 pub mod household;
+pub mod learn;
 pub mod live;
 pub mod port_error;
+pub mod replay;
 pub mod rig;
 pub mod signals;
 pub mod start;

@@ -458,7 +458,8 @@ mod tests {
         // Inverted for the UART: released (high) reads low, late by the delay.
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].level, out[1].level), (Level::High, Level::Low));
-        assert!(out[0].ps.abs_diff(100 * US + delay) <= 2, "{out:?} vs {delay}");
+        // The pickup noise of 100 m of cable (0.15 V) moves the crossing by a fraction of a µs.
+        assert!(out[0].ps.abs_diff(100 * US + delay) <= US, "{out:?} vs {delay}");
         assert_eq!(out[0].ps + out[1].ps, 200 * US);
     }
 
@@ -471,10 +472,10 @@ mod tests {
                 &[Run::new(Level::Low, 200 * US), Run::new(Level::High, us * US), Run::new(Level::Low, 200 * US)],
             )
         };
-        // 30 us released: seen, about 19.4 us shorter.
+        // 30 us released: seen, about 19.4 us shorter (give or take the cable's pickup noise).
         let seen = pulse(30);
         assert_eq!(seen.len(), 3);
-        assert!((10 * US..11 * US).contains(&seen[1].ps), "{:?}", seen[1]);
+        assert!((10 * US..12 * US).contains(&seen[1].ps), "{:?}", seen[1]);
         // 15 us released: the node never reaches 1.6 V.
         assert_eq!(pulse(15), [Run::new(Level::High, 415 * US)]);
     }
