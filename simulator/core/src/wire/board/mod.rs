@@ -388,17 +388,22 @@ impl BoardSim {
         let secs = run.ps as f64 / PS_PER_S as f64;
         let clamp = self.board.clamp_volts.unwrap_or(f64::INFINITY);
         let ceiling = d.target.min(clamp);
-        // The one threshold that can change the stage's state, if the node heads past it,
-        // shifted by the noise the cable picks up (which the node itself does not integrate).
-        let threshold = if self.high { self.board.falling_volts } else { self.board.rising_volts } - self.noise();
-        let crosses = if self.high { d.target < threshold } else { ceiling > threshold };
+        // The one threshold that can change the stage's state, if the node heads past it.
+        let nominal = if self.high { self.board.falling_volts } else { self.board.rising_volts };
+        let crosses = if self.high { d.target < nominal } else { ceiling > nominal };
         let mut switch_ps = None;
         if crosses {
-            let t = if (self.high && self.volts < threshold) || (!self.high && self.volts > threshold) {
+            let t = if (self.high && self.volts < nominal) || (!self.high && self.volts > nominal) {
                 0.0
             } else {
-                d.tau * libm::log((self.volts - d.target) / (threshold - d.target))
+                d.tau * libm::log((self.volts - d.target) / (nominal - d.target))
             };
+            // The noise the cable picks up moves the moment of a crossing the line makes anyway:
+            // a noise voltage at the threshold is a time shift of voltage over the edge's slope
+            // there, the more the slower the edge. It never makes a crossing the line does not
+            // make (a clamped transistor base keeps its level whatever rides on the cable).
+            let slope = libm::fabs(nominal - d.target) / d.tau;
+            let t = (t + self.noise() / slope).max(0.0);
             if t < secs {
                 switch_ps = Some(((t * PS_PER_S as f64) as u64).min(run.ps));
             }
