@@ -213,10 +213,10 @@ for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
 
     fn send(line: &str) {
         let mut input = input().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = input.as_mut() {
-            if w.write_all(line.as_bytes()).and_then(|()| w.flush()).is_err() {
-                *input = None;
-            }
+        if let Some(w) = input.as_mut()
+            && w.write_all(line.as_bytes()).and_then(|()| w.flush()).is_err()
+        {
+            *input = None;
         }
     }
 
@@ -568,7 +568,15 @@ impl Pty {
     /// reports a hang-up until the decoder opens it: that is how the runner sees it arrive.
     fn open(baud: u32) -> io::Result<Pty> {
         use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+        // Close-on-exec at once where the system offers it (Linux), right after elsewhere (macOS).
+        #[cfg(target_os = "linux")]
         let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+        #[cfg(not(target_os = "linux"))]
+        let master = {
+            let m = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
+            rustix::io::fcntl_setfd(&m, rustix::io::FdFlags::CLOEXEC)?;
+            m
+        };
         grantpt(&master)?;
         unlockpt(&master)?;
         let path =

@@ -17,11 +17,11 @@ pub fn decode(case: &Case) -> Vec<Reported> {
     }
     let mut out = Vec::new();
     let mut on = |ev: Event<'_>| {
-        if let Event::Telegram(f) = ev {
-            if f.is_valid() {
-                json::write_frame(&f, &mut out);
-                out.push(b'\n');
-            }
+        if let Event::Telegram(f) = ev
+            && f.is_valid()
+        {
+            json::write_frame(&f, &mut out);
+            out.push(b'\n');
         }
     };
     d.feed(&case.input, &mut on);

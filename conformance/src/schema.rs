@@ -165,10 +165,11 @@ pub fn compare_value(expected: &Value, reported: &ReportedValue) -> Option<Strin
 /// Differences between an expected telegram and a reported one; empty when they match.
 pub fn compare_telegram(expected: &Telegram, reported: &Reported) -> Vec<String> {
     let mut diffs = Vec::new();
-    if let Some(h) = &reported.header {
-        if h != &expected.header && h.trim_start_matches('/') != expected.header {
-            diffs.push(format!("header {:?}, got {h:?}", expected.header));
-        }
+    if let Some(h) = &reported.header
+        && h != &expected.header
+        && h.trim_start_matches('/') != expected.header
+    {
+        diffs.push(format!("header {:?}, got {h:?}", expected.header));
     }
     let mut used = vec![false; reported.objects.len()];
     for line in &expected.lines {

@@ -67,10 +67,10 @@ pub fn judge(case: &Case, output: &[Reported]) -> Verdict {
                 }
             }
             Expect::Unspecified => {
-                if let Some(r) = accepted.get(next) {
-                    if !next_accept(k).is_some_and(|j| matches(j, r)) {
-                        next += 1;
-                    }
+                if let Some(r) = accepted.get(next)
+                    && !next_accept(k).is_some_and(|j| matches(j, r))
+                {
+                    next += 1;
                 }
             }
         }

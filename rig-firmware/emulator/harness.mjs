@@ -1,7 +1,7 @@
 // The p1sim rig in rp2040js 1.4.1 (pinned exactly: this file patches its internals).
 //
-// What stock rp2040js 1.4.1 gets wrong for this firmware, and what is done about it here
-// (rig-firmware-notes.md §2.2, §2.3):
+// What stock rp2040js 1.4.1 gets wrong for this firmware, and what is done about it here (read
+// from the package's dist/esm/peripherals/pio.js and its USB CDC host, then confirmed by running):
 // - PIO runs on a setTimeout loop decoupled from simulated time and ignores CLKDIV and [delay]:
 //   `pio.run` is disabled and every enabled state machine is stepped from the CPU loop at its
 //   own divided clock (16.8 fixed point), with [delay] cycles turned into stall ticks; waits are

@@ -2,12 +2,12 @@
 //! slot encoder, via `slots`), PIO0 SM0 shifts them onto the data pin, and the Request line
 //! decides when.
 //!
-//! Request, as SPEC50 §5.7.1 has it: a telegram starts only while Request is high; when Request
-//! drops mid-telegram the state machine holds the line idle at the next slot (the gated
-//! program checks the pin before every slot), this task then throws away what is queued for
-//! that telegram and reports how many whole characters went out; the next telegram waits for
-//! Request to rise again. With `RequestMode::Ignore` the ungated program runs and Request only
-//! produces events.
+//! Request, as the DSMR P1 Companion Standard 5.0.2 §5.7.1 has it (docs/wiring.md#request-pin-2): a
+//! telegram starts only while Request is high; when Request drops mid-telegram the state machine
+//! holds the line idle at the next slot (the gated program checks the pin before every slot), this
+//! task then throws away what is queued for that telegram and reports how many whole characters
+//! went out; the next telegram waits for Request to rise again. With `RequestMode::Ignore` the
+//! ungated program runs and Request only produces events.
 
 use core::future::poll_fn;
 use core::task::Poll;

@@ -82,7 +82,7 @@ async fn main(spawner: Spawner) {
     #[cfg(not(feature = "sensors"))]
     let sensors = None;
     // The Request sense divider holds the pin low when nothing drives Request ("high
-    // impedance" = stop, SPEC50 §5.7.1); the pull-down covers an unconnected pin.
+    // impedance" = stop, DSMR 5.0.2 §5.7.1); the pull-down covers an unconnected pin.
     let request = Input::new(p.PIN_3, Pull::Down);
     let led = Output::new(p.PIN_25, Level::Low);
     debug_assert_eq!(PINS.led, 25);

@@ -92,10 +92,10 @@ pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultR
     let mut written = 0;
     let mut oversize = 0u64;
     let end = loop {
-        if let Until::Count(n) = plan.until {
-            if written >= n {
-                break End::Done;
-            }
+        if let Until::Count(n) = plan.until
+            && written >= n
+        {
+            break End::Done;
         }
         if plan.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) {
             break End::Interrupted;
@@ -105,10 +105,10 @@ pub fn emit(plan: &EmitPlan, w: &mut impl Write, mut on_fault: impl FnMut(FaultR
         }
         let at = generator.advance();
         // A power failure can swallow telegrams; a span ends at its end regardless.
-        if let Until::Span(s) = plan.until {
-            if at >= first.saturating_add_unsigned(s) {
-                break End::Done;
-            }
+        if let Until::Span(s) = plan.until
+            && at >= first.saturating_add_unsigned(s)
+        {
+            break End::Done;
         }
         let faults = plan.faults.as_ref().map(|s| s.selected(plan.seed, written, at)).unwrap_or_default();
         buf.clear();

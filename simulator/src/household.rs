@@ -3,8 +3,8 @@
 use anyhow::{Context, Result, bail};
 use p1sim_core::household::HouseholdConfig;
 
-/// Applies `key=value` overrides (TOML values: numbers, `true`/`false`, strings) to `base`.
-/// Unknown keys are refused with the list of known ones.
+/// Applies `key=value` overrides to `base`. Each key takes its own kind of value; a key or value
+/// that does not fit is refused with the key, what it expects and an example.
 pub fn apply_overrides(base: &HouseholdConfig, overrides: &[String]) -> Result<HouseholdConfig> {
     if overrides.is_empty() {
         return Ok(base.clone());
@@ -14,32 +14,55 @@ pub fn apply_overrides(base: &HouseholdConfig, overrides: &[String]) -> Result<H
         let Some((key, value)) = o.split_once('=') else {
             bail!("--household {o:?}: expected KEY=VALUE, e.g. --household solar_kwp=4.5");
         };
-        let key = key.trim();
-        let value = value.trim();
-        // An id is text even when it is all digits.
-        let parsed = if TEXT_KEYS.contains(&key) {
-            toml::Value::String(value.to_string())
-        } else {
-            toml::from_str::<toml::Table>(&format!("v = {value}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(value.to_string()))
+        let (key, value) = (key.trim(), value.trim());
+        let Some(&(_, kind, example)) = KEYS.iter().find(|(k, _, _)| *k == key) else {
+            let known: Vec<&str> = KEYS.iter().map(|(k, _, _)| *k).collect();
+            bail!("--household {key}={value}: unknown key `{key}`; known keys: {}", known.join(", "));
+        };
+        let parsed = match kind {
+            // Infinite and NaN values parse, for `check` to refuse with the key's range.
+            Kind::Number(unit) => match value.parse::<f64>() {
+                Ok(x) => toml::Value::Float(x),
+                Err(_) => bail!("--household {key}={value}: expected a number ({unit}), e.g. {key}={example}"),
+            },
+            Kind::Switch => match value {
+                "true" | "yes" | "on" => toml::Value::Boolean(true),
+                "false" | "no" | "off" => toml::Value::Boolean(false),
+                _ => bail!("--household {key}={value}: expected true or false, e.g. {key}={example}"),
+            },
+            // An id is text even when it is all digits.
+            Kind::Text => toml::Value::String(value.to_string()),
         };
         table.insert(key.to_string(), parsed);
     }
-    let household: HouseholdConfig = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-        anyhow::anyhow!(
-            "--household: {}; known keys: annual_kwh, solar_kwp, ev, ev_charger_kw, gas_m3_per_year, \
-             water_m3_per_year, latitude, start_import_kwh, equipment_id",
-            e.message().trim()
-        )
-    })?;
+    let household: HouseholdConfig = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| anyhow::anyhow!("--household: {}", e.message().trim()))?;
     household.check().map_err(|(key, message)| anyhow::anyhow!("--household {key}: {message}"))?;
     Ok(household)
 }
 
-/// Keys whose values are text, whatever they look like.
-const TEXT_KEYS: [&str; 1] = ["equipment_id"];
+/// What a key's value is.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A number, in this unit.
+    Number(&'static str),
+    Switch,
+    Text,
+}
+
+/// The keys of `--household`, with an example value each.
+const KEYS: [(&str, Kind, &str); 9] = [
+    ("annual_kwh", Kind::Number("kWh a year"), "3500"),
+    ("solar_kwp", Kind::Number("kWp of panels"), "4.5"),
+    ("ev", Kind::Switch, "true"),
+    ("ev_charger_kw", Kind::Number("kW"), "11"),
+    ("gas_m3_per_year", Kind::Number("m3 a year"), "1100"),
+    ("water_m3_per_year", Kind::Number("m3 a year"), "55"),
+    ("latitude", Kind::Number("degrees north"), "52.1"),
+    ("start_import_kwh", Kind::Number("kWh on the register at the start"), "12000"),
+    ("equipment_id", Kind::Text, "E0044000000000119"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -66,8 +89,11 @@ mod tests {
         let base = HouseholdConfig::default();
         let e = apply_overrides(&base, &["solar=4".into()]).unwrap_err().to_string();
         assert!(e.contains("solar") && e.contains("known keys"), "{e}");
-        assert!(apply_overrides(&base, &["ev=maybe".into()]).is_err());
+        let e = apply_overrides(&base, &["ev=maybe".into()]).unwrap_err().to_string();
+        assert_eq!(e, "--household ev=maybe: expected true or false, e.g. ev=true");
         assert!(apply_overrides(&base, &["ev".into()]).is_err());
+        let e = apply_overrides(&base, &["annual_kwh=abc".into()]).unwrap_err().to_string();
+        assert_eq!(e, "--household annual_kwh=abc: expected a number (kWh a year), e.g. annual_kwh=3500");
     }
 
     #[test]

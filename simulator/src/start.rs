@@ -5,15 +5,31 @@ use anyhow::{Context, Result, bail};
 /// The default `--start` of `emit`: fixed, so the same arguments always give the same bytes.
 pub const DEFAULT_START: &str = "2026-01-15T11:00:00Z";
 
-/// Parses an RFC 3339 instant (`2026-10-25T00:30:00Z`, `2026-10-25T02:30:00+02:00`) or `now`.
-pub fn parse_start(text: &str) -> Result<i64> {
+/// Parses an RFC 3339 instant (`2026-10-25T00:30:00Z`, `2026-10-25T02:30:00+02:00`), `now`, or a
+/// date or date and time without an offset (`2026-01-15`, `2026-01-15T07:00`), taken as the
+/// meter's own local time in `zone` (a date alone is its local midnight).
+pub fn parse_start(text: &str, zone: &jiff::tz::TimeZone) -> Result<i64> {
     if text == "now" {
         return Ok(jiff::Timestamp::now().as_second());
     }
-    let ts: jiff::Timestamp = text.parse().with_context(|| {
-        format!("--start {text:?} is not an RFC 3339 instant such as 2026-10-25T00:30:00Z or 2026-10-25T02:30:00+02:00")
-    })?;
-    Ok(ts.as_second())
+    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
+        return Ok(ts.as_second());
+    }
+    let civil = text
+        .parse::<jiff::civil::DateTime>()
+        .or_else(|_| text.parse::<jiff::civil::Date>().map(|d| d.to_datetime(jiff::civil::Time::midnight())));
+    match civil {
+        // In a DST gap or overlap, the earlier of the possible instants, as a clock set by hand would.
+        Ok(dt) => Ok(zone
+            .to_ambiguous_timestamp(dt)
+            .compatible()
+            .context("--start: not a time in the meter's zone")?
+            .as_second()),
+        Err(_) => bail!(
+            "--start {text:?}: expected an RFC 3339 instant such as 2026-10-25T00:30:00Z or 2026-10-25T02:30:00+02:00, \
+             a local date or time of the meter such as 2026-01-15 or 2026-01-15T07:00, or `now`"
+        ),
+    }
 }
 
 /// The longest `--duration`: a hundred years of telegrams.
@@ -64,9 +80,29 @@ mod tests {
 
     #[test]
     fn instants() {
-        assert_eq!(parse_start("1970-01-01T00:00:00Z").unwrap(), 0);
-        assert_eq!(parse_start("2026-10-25T02:30:00+02:00").unwrap(), parse_start("2026-10-25T00:30:00Z").unwrap());
-        assert!(parse_start("yesterday").is_err());
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(parse_start("1970-01-01T00:00:00Z", &utc).unwrap(), 0);
+        assert_eq!(
+            parse_start("2026-10-25T02:30:00+02:00", &utc).unwrap(),
+            parse_start("2026-10-25T00:30:00Z", &utc).unwrap()
+        );
+        let err = format!("{:#}", parse_start("yesterday", &utc).unwrap_err());
+        assert!(err.contains("2026-01-15T07:00"), "{err}");
+    }
+
+    #[test]
+    fn a_local_date_or_time_is_the_meters_own() {
+        let amsterdam = p1sim_core::clock::Zone::Amsterdam.tz();
+        // Local midnight in January is 23:00 UTC the day before.
+        assert_eq!(
+            parse_start("2026-01-15", amsterdam).unwrap(),
+            parse_start("2026-01-14T23:00:00Z", amsterdam).unwrap()
+        );
+        assert_eq!(
+            parse_start("2026-07-01T07:00", amsterdam).unwrap(),
+            parse_start("2026-07-01T05:00:00Z", amsterdam).unwrap()
+        );
+        assert!(parse_start("2026-13-01", amsterdam).is_err());
     }
 
     #[test]

@@ -85,13 +85,13 @@ pub struct StateLock {
 impl StateLock {
     /// Takes the lock of the state file at `path`, or says which process holds it.
     pub fn acquire(path: &Path) -> Result<StateLock> {
-        if let Ok(m) = fs::metadata(path) {
-            if !m.is_file() {
-                bail!(
-                    "{} is not a regular file; a state file is one p1sim writes (give a new path to start afresh)",
-                    path.display()
-                );
-            }
+        if let Ok(m) = fs::metadata(path)
+            && !m.is_file()
+        {
+            bail!(
+                "{} is not a regular file; a state file is one p1sim writes (give a new path to start afresh)",
+                path.display()
+            );
         }
         let lock_path = sidecar(path, "lock")?;
         let mut file = OpenOptions::new()

@@ -42,6 +42,59 @@ fn the_readme_main_command_emits_three_valid_telegrams() {
 }
 
 #[test]
+fn decode_fails_when_nothing_valid_was_decoded() {
+    // A check in a script: `p1sim decode capture && echo OK` must not say OK for these.
+    let empty = p1sim_stdin(&["decode"], b"");
+    assert_eq!(empty.status.code(), Some(1), "{}", stderr(&empty));
+    assert!(
+        stderr(&empty).contains("0 valid telegram(s)") && stderr(&empty).contains("was empty"),
+        "{}",
+        stderr(&empty)
+    );
+    // A DSMR 5 meter read at 9600 baud: what a UART at the wrong rate delivers is noise.
+    let emitted = p1sim(&["emit", "--profile", "iskra-am550", "--count", "2"]);
+    let wrong_baud = p1sim(&[
+        "emit",
+        "--profile",
+        "iskra-am550",
+        "--count",
+        "2",
+        "--through",
+        "ftdi-inverted",
+        "--receiver",
+        "9600-8N1",
+    ]);
+    assert!(!wrong_baud.stdout.is_empty(), "{}", stderr(&wrong_baud));
+    let decoded = p1sim_stdin(&["decode"], &wrong_baud.stdout);
+    assert_eq!(decoded.status.code(), Some(1), "{}", stderr(&decoded));
+    assert!(stderr(&decoded).contains("no valid telegram in standard input"), "{}", stderr(&decoded));
+    // Valid telegrams: exit 0 and a summary that counts them.
+    let decoded = p1sim_stdin(&["decode"], &emitted.stdout);
+    assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
+    assert!(stderr(&decoded).contains("2 valid telegram(s), 0 invalid, 0 byte(s) skipped"), "{}", stderr(&decoded));
+}
+
+#[test]
+fn inputs_as_users_write_them_are_taken_or_refused_by_name() {
+    // A key for a meter that encrypts nothing is refused, not ignored.
+    let out = p1sim(&["emit", "-p", "iskra-am550", "--count", "1", "--key", "000102030405060708090A0B0C0D0E0F"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--key: profile iskra-am550 sends no encrypted frames"), "{}", stderr(&out));
+    // A date alone is the meter's local midnight.
+    let out = p1sim(&["emit", "-p", "iskra-am550", "--count", "1", "--start", "2026-01-15"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0-0:1.0.0(260115000000W)"));
+    // A household value of the wrong kind names the key and the form it takes.
+    let out = p1sim(&["emit", "-p", "iskra-am550", "--count", "1", "--household", "solar_kwp=lots"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("solar_kwp=lots: expected a number (kWp of panels), e.g. solar_kwp=4.5"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn same_arguments_give_identical_bytes() {
     let args = ["emit", "--profile", "kaifa-ma304", "--count", "20", "--seed", "5", "--start", "2026-03-29T00:59:00Z"];
     let a = p1sim(&args);

@@ -213,7 +213,7 @@ fn partitions_list_every_case_exactly_once() {
 #[test]
 fn reports_are_written_for_ci_and_tools() {
     let dir = temp_dir("conformance-reports");
-    let (json, junit, matrix) = (dir.join("r.json"), dir.join("r.xml"), dir.join("docs/matrix.md"));
+    let (json, junit, matrix) = (dir.join("r.json"), dir.join("r.xml"), dir.join("reports/matrix.md"));
     let run = conformance(&[
         "--dut",
         "true",

@@ -166,6 +166,53 @@ fn slow_profile(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 #[test]
+fn the_activity_log_shows_telegrams_clients_faults_and_request() {
+    let dir = temp_dir("activity");
+    let scenario = dir.join("crc.toml");
+    std::fs::write(&scenario, "[[fault]]\nkind = \"wrong-crc\"\nwhen = { every = 2 }\n").unwrap();
+    let run = Running::start(&[
+        "--profile",
+        "iskra-am550",
+        "--tcp",
+        "127.0.0.1:0",
+        "--control",
+        "127.0.0.1:0",
+        "--request-low",
+        "--faults",
+        scenario.to_str().unwrap(),
+        "-v",
+    ]);
+    // The banner says what the run is doing before it does it.
+    let said = |start: &str| run.banner.iter().find(|l| l.trim_start().starts_with(start)).cloned().unwrap_or_default();
+    assert!(said("Request:").contains("LOW") && said("Request:").contains("/request"), "{:?}", run.banner);
+    assert!(said("faults:").contains("wrong-crc"), "{:?}", run.banner);
+    let held = run.output_line("held: Request is low", Duration::from_secs(10));
+    assert!(held.is_some_and(|l| l.contains("telegram") && l.contains("bytes to tcp")), "a held telegram is logged");
+    let control = run.control();
+    let (code, _) = http(&control, "POST", "/request", Some(r#"{"raised": true}"#));
+    assert_eq!(code, 200);
+    assert!(run.output_line("control: Request raised", Duration::from_secs(5)).is_some());
+    let client = tcp(&run.field("tcp"));
+    assert!(run.output_line("connected (1 client(s))", Duration::from_secs(5)).is_some());
+    let sent = run.output_line("(1 client)", Duration::from_secs(10)).expect("a telegram line naming the client");
+    assert!(!sent.contains("held"), "{sent}");
+    assert!(run.output_line("faults: wrong-crc", Duration::from_secs(10)).is_some(), "every second telegram");
+    let (code, _) = http(&control, "POST", "/load", Some(r#"{"watts": 2500}"#));
+    assert_eq!(code, 200);
+    assert!(run.output_line("control: household load 2500 W", Duration::from_secs(5)).is_some());
+    drop(client);
+    assert!(run.output_line("disconnected (0 client(s))", Duration::from_secs(5)).is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn without_a_terminal_or_v_the_run_prints_only_its_banner() {
+    let run = Running::start(&["--profile", "iskra-am550", "--tcp", "127.0.0.1:0"]);
+    let _client = tcp(&run.field("tcp"));
+    assert_eq!(run.output_line("telegram", Duration::from_secs(3)), None, "quiet behind a pipe");
+}
+
+#[test]
 fn dropping_request_stops_mid_telegram_and_raising_it_starts_a_fresh_one() {
     let dir = temp_dir("request");
     let profile = slow_profile(&dir);

@@ -38,10 +38,10 @@ fn parse(path: &Path) -> Parsed {
     let name_of = |id: IdCode| -> String {
         for scope in ["p1", "reader"] {
             for var in ["request", "data", "rx"] {
-                if let Some(v) = header.find_var(&[scope, var]) {
-                    if v.code == id {
-                        return format!("{scope}.{var}");
-                    }
+                if let Some(v) = header.find_var(&[scope, var])
+                    && v.code == id
+                {
+                    return format!("{scope}.{var}");
                 }
             }
         }

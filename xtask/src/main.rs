@@ -18,7 +18,8 @@ cargo xtask <task>
 Tasks:
   ci           everything CI checks: format, lints, tidy, tests and snapshots, the live page in
                headless Chromium, a bench run on virtual twins, the no_std build
-  tidy         repository rules: module docs, trailing whitespace, profile sources
+  tidy         repository rules: module docs, trailing whitespace, profile sources, references
+               to files and headings that exist, no private notes cited
   no-std       build p1sim-core for thumbv6m-none-eabi (installs the target when missing)
   firmware     build the RP2040 rig firmware, ELF and UF2 under target/rig-firmware/, with its
                flash and RAM use; --profile NAME [--seed N] [--key HEX] builds the standalone

@@ -3,7 +3,13 @@
 //! - every Rust source file opens with a `//!` line saying what it is for;
 //! - no trailing whitespace in sources, profiles and docs;
 //! - every profile and board model names the public facts it is based on (a comment header and
-//!   `sources`); every plan and scenario opens with a comment saying what it is for.
+//!   `sources`); every plan and scenario opens with a comment saying what it is for;
+//! - every meter profile has its section in docs/meters.md and its comment points there; every
+//!   scenario's comment points at the field problem it reproduces in docs/quirks.md;
+//! - no reference to a file or heading the repository does not have, and no citation of the
+//!   private notes the project was started from ([`references`]).
+
+mod references;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -47,12 +53,44 @@ pub fn check() -> Result<(), String> {
         if !matches!(dir, "scenarios" | "plans") && !text.contains("sources = [") {
             problems.push(format!("{}: lists the public facts it is built from in `sources`", rel(&root, &file)));
         }
+        let comment: String = text.lines().take_while(|l| l.starts_with('#')).collect::<Vec<_>>().join("\n");
+        if dir == "scenarios" && !comment.contains("docs/quirks.md#") {
+            problems.push(format!(
+                "{}: the opening comment points at the field problem it reproduces (docs/quirks.md#...)",
+                rel(&root, &file)
+            ));
+        }
     }
+    problems.extend(meters_documented(&root));
+    let tree = references::Tree::read(&root);
+    problems.extend(references::check(&tree));
     if problems.is_empty() {
         Ok(())
     } else {
         Err(format!("{} problem(s):\n  {}", problems.len(), problems.join("\n  ")))
     }
+}
+
+/// Every meter profile (`profiles/*.toml`) has a `` ### `name` `` section in docs/meters.md, and
+/// its opening comment links there, so the facts behind it are one click away.
+fn meters_documented(root: &Path) -> Vec<String> {
+    let meters = fs::read_to_string(root.join("docs/meters.md")).unwrap_or_default();
+    let mut problems = Vec::new();
+    for file in files(&root.join("profiles"), &|p| p.extension().is_some_and(|e| e == "toml")) {
+        if file.parent() != Some(&root.join("profiles")) {
+            continue;
+        }
+        let Some(name) = file.file_stem().and_then(|s| s.to_str()) else { continue };
+        if !meters.lines().any(|l| l == format!("### `{name}`")) {
+            problems.push(format!("{}: docs/meters.md has no section \"### `{name}`\" for it", rel(root, &file)));
+        }
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let link = format!("docs/meters.md#{name}");
+        if !text.lines().take_while(|l| l.starts_with('#')).any(|l| l.contains(&link)) {
+            problems.push(format!("{}: the opening comment links {link}", rel(root, &file)));
+        }
+    }
+    problems
 }
 
 fn trailing_whitespace(root: &Path, file: &Path, text: &str, problems: &mut Vec<String>) {

@@ -83,8 +83,9 @@ impl fmt::Display for Zone {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ClockRule {
     pub zone: Zone,
-    /// False for meters that stay on standard time all year and always send `W`
-    /// (Swedish meters, SE-H1 Tabell 1); true for meters that follow the zone's DST.
+    /// False for meters that stay on standard time all year and always send `W` (Swedish meters:
+    /// the Swedish HAN recommendation, Tabell 1; docs/meters.md#sweden-han-port); true for meters
+    /// that follow the zone's DST.
     pub summer_time: bool,
 }
 

@@ -79,7 +79,7 @@ mod tests {
 
     #[test]
     fn arduino_dsmr_readme_vector() {
-        // dsmr-facts.md A2: the arduino-dsmr README example checksums to 1E1D.
+        // The example in matthijskooijman/arduino-dsmr's README checksums to 1E1D.
         let t = b"/KFM5KAIFA-METER\r\n\r\n1-0:1.8.1(000671.578*kWh)\r\n1-0:1.7.0(00.318*kW)\r\n!";
         assert_eq!(crc16(t), 0x1E1D);
         assert_eq!(&crc_hex(0x1E1D), b"1E1D");

@@ -44,7 +44,7 @@ struct File {
     events: Vec<Spanned<LocatedTable>>,
 }
 
-/// The longest text message a meter stores: 1024 characters (SPEC50 7.2).
+/// The longest text message a meter stores: 1024 characters (DSMR 5.0.2 §7.2).
 pub const MAX_TEXT: usize = 1024;
 
 /// Parses an events file into (instant, command) pairs; `file` names it in errors, which point

@@ -1,4 +1,5 @@
-//! Value formatting with the exact widths meters use: zero-padded fixed point, timestamps, hex text.
+//! Value formatting with the exact widths meters use: zero-padded fixed point, timestamps, hex
+//! text.
 //!
 //! Everything writes into an [`Out`] so the same code fills a `Vec<u8>` on the host and a fixed
 //! buffer on the firmware.
@@ -236,7 +237,7 @@ pub fn write_uint(out: &mut impl Out, mut v: u64) {
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
-/// Octet strings travel as two uppercase hex digits per byte (SPEC50 §6.5).
+/// Octet strings travel as two uppercase hex digits per byte (DSMR 5.0.2 §6.5).
 pub fn write_hex(out: &mut impl Out, bytes: &[u8]) {
     for chunk in bytes.chunks(32) {
         let mut buf = [0u8; 64];
@@ -274,7 +275,7 @@ impl LocalTime {
         out.put(&buf);
     }
 
-    /// Writes `YYMMDDhhmmssX` with X = `S` or `W` (SPEC50 Table 5-1).
+    /// Writes `YYMMDDhhmmssX` with X = `S` or `W` (DSMR 5.0.2 table 5-1).
     pub fn write_tst(&self, out: &mut impl Out) {
         self.write_tst12(out);
         out.put_byte(if self.dst { b'S' } else { b'W' });

@@ -139,10 +139,10 @@ impl Generator {
             if let Some(at) = self.step() {
                 return at;
             }
-            if let Some(back) = self.meter.power_returns_at() {
-                if back > self.next_at {
-                    self.skip_to(back);
-                }
+            if let Some(back) = self.meter.power_returns_at()
+                && back > self.next_at
+            {
+                self.skip_to(back);
             }
         }
     }
@@ -190,7 +190,8 @@ impl Generator {
                 let readings = self.meter.readings();
                 self.template.render(&self.profile, readings, &mut self.plain);
                 let fc = self.meter.next_frame_counter()?;
-                // A telegram fits the two-byte length field by a wide margin (A12: < 4 kB).
+                // A telegram fits the two-byte length field by a wide margin (real telegrams stay
+                // under 4 kB).
                 let _ = smarty::encrypt(&key, &enc.auth_key, &enc.system_title, fc, &self.plain, out);
                 Some(fc)
             }

@@ -48,9 +48,9 @@ impl core::fmt::Display for Limit {
 
 /// `16 MiB`, `64 KiB`, `512 B`.
 pub fn human_bytes(n: u64) -> String {
-    if n >= MIB && n % MIB == 0 {
+    if n >= MIB && n.is_multiple_of(MIB) {
         format!("{} MiB", n / MIB)
-    } else if n >= 1024 && n % 1024 == 0 {
+    } else if n >= 1024 && n.is_multiple_of(1024) {
         format!("{} KiB", n / 1024)
     } else {
         format!("{n} B")

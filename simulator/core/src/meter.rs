@@ -19,7 +19,8 @@ use crate::readings::{Billing, DemandMonth, MBusValue, PhaseValues, PowerFailure
 use crate::spec::Country;
 use crate::tariff::{MAX_TARIFFS, tariff_at};
 
-/// A failure shorter than this is "short" (`96.7.21`), longer ones are logged (`96.7.9`, `99.97.0`).
+/// A failure shorter than this is "short" (`96.7.21`), longer ones are logged (`96.7.9`,
+/// `99.97.0`).
 pub const LONG_FAILURE_S: u32 = 180;
 
 /// Joules per watt-hour.
@@ -183,13 +184,13 @@ impl MeterState {
             }
         }
         let within = |t: i64| t.checked_sub(self.now).is_some_and(|d| d <= i64::from(MAX_DURATION_S));
-        if let Some((until, w)) = self.overrides.ev_until {
-            if w > MAX_POWER_W || !within(until) {
-                return fail(
-                    "overrides.ev_until",
-                    format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
-                );
-            }
+        if let Some((until, w)) = self.overrides.ev_until
+            && (w > MAX_POWER_W || !within(until))
+        {
+            return fail(
+                "overrides.ev_until",
+                format!("charging at {w} W until {until}: at most {MAX_POWER_W} W for a year"),
+            );
         }
         match (self.outage_since, self.outage_until) {
             (None, None) => {}
@@ -506,7 +507,7 @@ impl Meter {
                 let since = self.state.outage_since.unwrap_or(now);
                 self.state.outage_until = Some(until.min(since + i64::from(MAX_DURATION_S)));
             }
-            // A meter stores one message of at most 1024 characters (SPEC50 7.2).
+            // A meter stores one message of at most 1024 characters (DSMR 5.0.2 §7.2).
             Command::TextMessage(text) => self.state.text_message = text.chars().take(1024).collect(),
             Command::SetTariff(t) => {
                 self.state.overrides.tariff = t.filter(|t| (1..=self.tariffs.max(2)).contains(t));
@@ -547,10 +548,10 @@ impl Meter {
         }
         self.run_script(t);
         // Power that comes back at `t` is back for a telegram at `t`.
-        if let Some(until) = self.state.outage_until {
-            if t >= until {
-                self.end_outage(until);
-            }
+        if let Some(until) = self.state.outage_until
+            && t >= until
+        {
+            self.end_outage(until);
         }
         self.last_flows = self.flows_at(t);
     }
@@ -615,12 +616,12 @@ impl Meter {
                 f.solar_w = f64::from(w) / n as f64;
             }
         }
-        if let Some((until, w)) = o.ev_until {
-            if t < until {
-                let n = usize::from(self.phases);
-                for f in flows.iter_mut().take(n) {
-                    f.load_w += f64::from(w) / n as f64;
-                }
+        if let Some((until, w)) = o.ev_until
+            && t < until
+        {
+            let n = usize::from(self.phases);
+            for f in flows.iter_mut().take(n) {
+                f.load_w += f64::from(w) / n as f64;
             }
         }
         if self.state.outage_until.is_some() {
@@ -638,10 +639,10 @@ impl Meter {
                 return;
             }
         }
-        if let Some((until, _)) = self.state.overrides.ev_until {
-            if t >= until {
-                self.state.overrides.ev_until = None;
-            }
+        if let Some((until, _)) = self.state.overrides.ev_until
+            && t >= until
+        {
+            self.state.overrides.ev_until = None;
         }
         let flows = self.flows_at(t);
         let tariff_index = usize::from(self.tariff_at(t).clamp(1, MAX_TARIFFS) - 1);
@@ -791,11 +792,12 @@ impl Meter {
             self.events_day = Some(day);
             self.day_events = self.draw_day_events(day);
         }
-        if let Some((start, seconds)) = self.day_events.outage {
-            if t == start && self.state.outage_until.is_none() {
-                self.state.outage_since = Some(t);
-                self.state.outage_until = Some(t + i64::from(seconds));
-            }
+        if let Some((start, seconds)) = self.day_events.outage
+            && t == start
+            && self.state.outage_until.is_none()
+        {
+            self.state.outage_since = Some(t);
+            self.state.outage_until = Some(t + i64::from(seconds));
         }
         for &(when, phase, swell) in &self.day_events.dips {
             if when == t && self.state.outage_until.is_none() {

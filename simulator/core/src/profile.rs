@@ -28,7 +28,8 @@ pub struct Profile {
     pub interval_s: u32,
     pub line: LineSettings,
     pub clock: ClockRule,
-    /// Whether the empty line follows the header (every verified CRC has it; one Kamstrup sample not).
+    /// Whether the empty line follows the header (every verified CRC has it; one Kamstrup sample
+    /// not).
     pub blank_line: bool,
     /// Whether `!` is followed by the CRC; false on DSMR 2.2/3.0.
     pub crc: bool,
@@ -49,7 +50,8 @@ pub struct Profile {
     pub objects: Vec<Object>,
     pub encryption: Option<Encryption>,
     pub household: crate::household::HouseholdConfig,
-    /// The public facts the profile is built from (dsmr-facts.md sections, sample telegrams).
+    /// The public facts the profile is built from: real telegrams, standards, issues
+    /// (docs/meters.md).
     pub sources: Vec<String>,
 }
 
@@ -251,7 +253,8 @@ pub enum Kind {
     },
 }
 
-/// How the power-failure log is written; vendors differ (dsmr-facts.md A7).
+/// How the power-failure log is written; vendors differ (docs/meters.md; DSMR 5.0.2 §6.11 has
+/// the newest entry first).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FailureLogStyle {
     pub order: LogOrder,
@@ -280,7 +283,7 @@ pub enum LogOrder {
 pub enum EmptyLog {
     /// `(0)(0-0:96.7.19)` (L+G E350, Sagemcom XS210).
     ZeroCount,
-    /// `()` (seen on an Iskra AM550; it crashed dsmr_parser, quirk Q14).
+    /// `()` (seen on an Iskra AM550; it crashed dsmr_parser, docs/quirks.md#empty-values).
     EmptyBrackets,
 }
 
@@ -295,7 +298,7 @@ pub enum Medium {
 }
 
 impl Medium {
-    /// EN 13757-3 device type (dsmr-facts.md A6).
+    /// EN 13757-3 device type (table 6: 03 gas, 04 heat, 07 water).
     pub const fn device_type(self) -> u8 {
         match self {
             Medium::Gas => 3,
@@ -318,7 +321,8 @@ pub struct MBusDevice {
     pub raw_id: bool,
     /// Seconds between captures of the reading.
     pub capture_s: u32,
-    /// For ghost devices: the placeholder timestamp and value text, e.g. `700101010000W`, `00000000`.
+    /// For ghost devices: the placeholder timestamp and value text, e.g. `700101010000W`,
+    /// `00000000`.
     pub placeholder: Option<(String, String)>,
 }
 

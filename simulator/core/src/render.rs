@@ -16,7 +16,8 @@ use crate::profile::{Direction, EmptyLog, Energy, Kind, LogOrder, Num, PowerQuan
 use crate::readings::{Billing, Readings};
 use crate::telegram::{Checksum, Line, Telegram, unpadded};
 
-/// The timestamp a meter writes where it has no data (Fluvius, Smarty; dsmr-facts.md A4).
+/// The timestamp a meter writes where it has no data (Fluvius, Smarty;
+/// docs/quirks.md#placeholder-timestamps).
 pub const NO_DATA_TST: &[u8] = b"632525252525W";
 
 /// A profile compiled for fast rendering: the telegram as a byte skeleton in which every

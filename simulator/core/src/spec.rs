@@ -90,7 +90,7 @@ impl Spec {
     }
 
     /// How often an M-Bus reading is captured: hourly on DSMR 2.2-4.x, every 5 minutes from
-    /// DSMR 5 on (SPEC30 §6.3, SPEC50 §7.3).
+    /// DSMR 5 on (DSMR 3.0 §6.3, DSMR 5.0.2 §7.3).
     pub const fn mbus_capture_s(self) -> u32 {
         match self {
             Spec::Dsmr22 | Spec::Dsmr30 | Spec::Dsmr40 | Spec::Dsmr42 => 3600,
@@ -282,7 +282,8 @@ mod tests {
 
     #[test]
     fn character_time_matches_the_line_rate() {
-        // 10 bit times: 86.8 us at 115200, 1.04 ms at 9600 (dsmr-facts.md A12).
+        // 10 bit times: 86.8 us at 115200, 1.04 ms at 9600 (a 10-bit character: start, 8 data or 7
+        // data and parity, stop).
         assert_eq!(Spec::Dsmr50.default_line().char_time_ns(), 86_805);
         assert_eq!(Spec::Dsmr22.default_line().char_time_ns(), 1_041_666);
     }

@@ -1,7 +1,7 @@
 //! Tariff schedules: which register the meter books on at a given local time, per country.
 //!
 //! NL: tariff 1 is *low* (nights from 23:00 to 07:00, weekends and national holidays), tariff 2
-//! normal (SPEC50 §7.1). BE numbers the other way round: 1 is *day* (weekdays 07:00-22:00),
+//! normal (DSMR 5.0.2 §7.1). BE numbers the other way round: 1 is *day* (weekdays 07:00-22:00),
 //! 2 is night and weekends, as Fluvius numbers them. Sweden, Luxembourg and the German
 //! EasyMeter have no tariff registers. Hungary and Austria book day (06:00-22:00) on 1 and night
 //! on 2; their meters carry further registers (Hungary 1.8.3 and 1.8.4) that only a forced

@@ -134,7 +134,8 @@ proptest! {
 
 #[test]
 fn a_slash_inside_the_header_keeps_the_telegram_when_the_crc_covers_it() {
-    // Holley DTSD545 units send /HLY5/D545-METER (quirk Q6): the CRC runs from the first `/`.
+    // Holley DTSD545 units send /HLY5/D545-METER (docs/quirks.md#slash-inside-a-telegram): the CRC
+    // runs from the first `/`.
     let body = b"/HLY5/D545-METER\r\n\r\n1-0:1.8.0(00007137.694*kWh)\r\n!";
     let mut t = body.to_vec();
     t.extend_from_slice(&p1sim_core::crc::crc_hex(p1sim_core::crc::crc16(body)));

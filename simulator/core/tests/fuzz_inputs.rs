@@ -91,19 +91,18 @@ fn mutate(text: &str, edits: &[Edit]) -> String {
         let n = lines.len().max(1);
         match e {
             Edit::Value { line, value } => {
-                if let Some(l) = lines.get_mut(line % n) {
-                    if let Some(eq) = l.find('=') {
-                        l.replace_range(eq + 1.., &format!(" {}", EXTREMES[*value]));
-                    }
+                if let Some(l) = lines.get_mut(line % n)
+                    && let Some(eq) = l.find('=')
+                {
+                    l.replace_range(eq + 1.., &format!(" {}", EXTREMES[*value]));
                 }
             }
             Edit::Quoted { line, value } => {
-                if let Some(l) = lines.get_mut(line % n) {
-                    if let Some(a) = l.find('"') {
-                        if let Some(b) = l[a + 1..].find('"') {
-                            l.replace_range(a..=a + 1 + b, EXTREMES[*value]);
-                        }
-                    }
+                if let Some(l) = lines.get_mut(line % n)
+                    && let Some(a) = l.find('"')
+                    && let Some(b) = l[a + 1..].find('"')
+                {
+                    l.replace_range(a..=a + 1 + b, EXTREMES[*value]);
                 }
             }
             Edit::DeleteLine(i) => {

@@ -61,7 +61,8 @@ fn states_that_panicked_or_hung_are_refused_by_field() {
     assert_eq!(refused(&|s| s.mbus.clear()), "mbus");
     assert_eq!(refused(&|s| s.mbus[0].channel = 99), "mbus");
     assert_eq!(refused(&|s| s.overrides.tariff = Some(9)), "overrides.tariff");
-    assert_eq!(refused(&|s| s.version = 2), "version");
+    assert_eq!(refused(&|s| s.version = 3), "version");
+    assert_eq!(refused(&|s| s.version = 0), "version");
     assert_eq!(
         refused(&|s| {
             s.outage_since = Some(START);

@@ -204,8 +204,9 @@ fn seven_e1_read_as_8n1_puts_the_parity_bit_in_bit_7() {
 
 #[test]
 fn eight_n1_read_as_7e1_flags_the_characters_with_odd_weight() {
-    // dsmr-facts.md A10: DSMR 4 meters read with 7E1 "work" because ASCII bit 7 (0) lands in the
-    // parity slot; the parity check then fails for every character with an odd number of ones.
+    // DSMR 4 meters read with 7E1, as dsmr_parser opens them, "work" because ASCII bit 7 (0) lands
+    // in the parity slot; the parity check then fails for every character with an odd number of
+    // ones.
     let text = b"/ISK5\\2M550T-1012\r\n";
     let rx = ReceiverConfig::new(LineSettings { baud: 115_200, framing: Framing::SEVEN_E1 });
     let got = send_with(N81, Polarity::Normal, FaultPlan::CLEAN, text, rx);

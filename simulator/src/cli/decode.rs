@@ -18,7 +18,8 @@ use super::Outcome;
 /// decrypts encrypted frames given the key. A telegram without CRC whose meter sends no `!` (some
 /// Iskra MT382) ends at the next telegram's `/`, at the end of the input or after --silence.
 /// Exit status: 0 when every telegram is valid, 1 when any is not (bad CRC, corrupted line, cut
-/// off), 2 on usage or IO errors.
+/// off) or when there was no valid telegram at all (empty input, the wrong baud rate or
+/// framing), 2 on usage or IO errors. A summary goes to standard error.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:\n  \
     p1sim decode capture.txt\n  \
@@ -72,8 +73,15 @@ pub fn run(args: Args) -> Result<Outcome> {
         decoder = decoder.without_tag_check();
     }
     let mut out = BufWriter::new(io::stdout().lock());
-    let mut printer =
-        Printer { json: args.json, valid_only: args.valid_only, index: 0, problems: 0, line: Vec::new(), error: None };
+    let mut printer = Printer {
+        json: args.json,
+        valid_only: args.valid_only,
+        index: 0,
+        valid: 0,
+        problems: 0,
+        line: Vec::new(),
+        error: None,
+    };
     match args.silence {
         None => loop {
             let mut chunk = vec![0u8; 64 * 1024];
@@ -119,10 +127,29 @@ pub fn run(args: Args) -> Result<Outcome> {
     printer.check()?;
     out.flush()?;
     let stats = decoder.stats();
-    if stats.garbage_bytes > 0 {
-        eprintln!("p1sim: skipped {} garbage byte(s) outside telegrams", stats.garbage_bytes);
+    eprintln!(
+        "p1sim decode: {} valid telegram(s), {} invalid, {} byte(s) skipped outside telegrams",
+        printer.valid,
+        printer.index - printer.valid,
+        stats.garbage_bytes
+    );
+    if printer.valid == 0 {
+        eprintln!("{}", nothing_valid(&name, stats.garbage_bytes, printer.index));
+        return Ok(Outcome::Problems);
     }
     Ok(if printer.problems > 0 { Outcome::Problems } else { Outcome::Ok })
+}
+
+/// Why a decode found no valid telegram, and where to look next.
+fn nothing_valid(name: &str, skipped: u64, telegrams: u64) -> String {
+    if skipped == 0 && telegrams == 0 {
+        return format!("p1sim decode: no valid telegram: {name} was empty");
+    }
+    format!(
+        "p1sim decode: no valid telegram in {name}. Bytes without a telegram usually mean the wrong \
+         reader setting (115200 8N1 for DSMR 4/5, e-MUCS, Smarty and Swedish meters; 9600 7E1 for DSMR \
+         2.2/3) or a cable that does not invert the signal (docs/wiring.md)"
+    )
 }
 
 /// Reads what is there; 0 at the end of the input.
@@ -143,7 +170,9 @@ fn read_chunk(input: &mut dyn Read, chunk: &mut [u8], name: &str) -> Result<usiz
 struct Printer {
     json: bool,
     valid_only: bool,
+    /// Telegrams seen, valid or not.
     index: u64,
+    valid: u64,
     problems: u64,
     line: Vec<u8>,
     error: Option<io::Error>,
@@ -179,6 +208,7 @@ impl Printer {
     fn telegram(&mut self, f: &Frame<'_>, out: &mut impl Write) -> io::Result<()> {
         self.index += 1;
         let valid = f.is_valid();
+        self.valid += u64::from(valid);
         if !valid {
             self.problems += 1;
             eprintln!("p1sim: telegram {} is invalid: {}", self.index, why_invalid(f));

@@ -53,8 +53,9 @@ pub struct Args {
     /// Seed of the simulated household; the same seed gives the same meter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Instant of the first telegram (RFC 3339, or `now`); rounded up to the interval.
-    #[arg(long, value_name = "RFC3339", default_value = DEFAULT_START)]
+    /// Instant of the first telegram: RFC 3339, a local date or time of the meter (2026-01-15,
+    /// 2026-01-15T07:00), or `now`; rounded up to the interval.
+    #[arg(long, value_name = "TIME", default_value = DEFAULT_START)]
     start: String,
     /// Encryption key, 32 hex digits (needed by encrypted profiles: Smarty, Austria).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
@@ -86,7 +87,8 @@ pub struct Args {
 pub fn run(args: Args) -> Result<Outcome> {
     let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
     args.encryption.apply(&mut profile)?;
-    let start = parse_start(&args.start)?;
+    super::refuse_needless_key(args.key, &profile)?;
+    let start = parse_start(&args.start, profile.clock.zone.tz())?;
     let until = match (args.count, &args.duration) {
         (Some(n), _) => Until::Count(n),
         (None, Some(d)) => Until::Span(parse_duration(d)?),
@@ -121,12 +123,11 @@ pub fn run(args: Args) -> Result<Outcome> {
     let emission;
     let outcome;
     let on_fault = |rec: crate::emit::FaultRecord| {
-        if let Some(w) = log.as_mut() {
-            if let Err(e) =
+        if let Some(w) = log.as_mut()
+            && let Err(e) =
                 serde_json::to_writer(&mut *w, &rec).map_err(io::Error::from).and_then(|_| w.write_all(b"\n"))
-            {
-                log_error.get_or_insert(e);
-            }
+        {
+            log_error.get_or_insert(e);
         }
     };
     let flushed = match &args.output {

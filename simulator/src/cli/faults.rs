@@ -45,9 +45,58 @@ pub fn run(_: Args) -> Result<Outcome> {
     )?;
     writeln!(out, "Shipped scenarios (--faults NAME):\n")?;
     for (name, text) in SCENARIOS {
-        // The first comment line says which field problem the scenario reproduces.
-        let about = text.lines().next().unwrap_or("").trim_start_matches('#').trim();
-        writeln!(out, "  {name:<20} {about}")?;
+        let lines = wrap(&what_it_reproduces(text), 76);
+        for (i, line) in lines.iter().enumerate() {
+            let label = if i == 0 { *name } else { "" };
+            writeln!(out, "  {label:<20} {line}")?;
+        }
     }
     Ok(Outcome::Ok)
+}
+
+/// The first sentence of a scenario's opening comment (`# Reproduces: ...`, over as many lines
+/// as it takes): which field problem it reproduces.
+fn what_it_reproduces(text: &str) -> String {
+    let comment: Vec<&str> =
+        text.lines().map_while(|l| l.strip_prefix('#')).map(str::trim).take_while(|l| !l.is_empty()).collect();
+    let joined = comment.join(" ");
+    let about = joined.strip_prefix("Reproduces:").unwrap_or(&joined).trim();
+    // The sentence ends at a full stop followed by a space (not the one in "e.g." or "3.5").
+    let end = about
+        .match_indices(". ")
+        .map(|(i, _)| i)
+        .find(|&i| !about[..i].ends_with("e.g") && !about[..i].ends_with("i.e"))
+        .map_or(about.len(), |i| i + 1);
+    about[..end].to_string()
+}
+
+/// Words into lines of at most `width` characters (a longer word gets a line of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scenario_says_in_a_whole_sentence_what_it_reproduces() {
+        for (name, text) in SCENARIOS {
+            let about = what_it_reproduces(text);
+            assert!(about.len() > 20 && about.ends_with(['.', ')']), "{name}: {about:?}");
+            assert!(wrap(&about, 76).iter().all(|l| l.chars().count() <= 76 || !l.contains(' ')), "{name}");
+        }
+        let text = "# Reproduces: a reader that drops the line. The meter stops at\n# once.\n[[fault]]\n";
+        assert_eq!(what_it_reproduces(text), "a reader that drops the line.");
+    }
 }

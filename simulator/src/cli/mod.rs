@@ -156,6 +156,22 @@ impl EncryptionArgs {
     }
 }
 
+/// Refuses `--key` for a meter that encrypts nothing, rather than ignore it silently.
+pub(crate) fn refuse_needless_key(key: Option<[u8; 16]>, profile: &p1sim_core::profile::Profile) -> anyhow::Result<()> {
+    if key.is_some() && profile.encryption.is_none() {
+        anyhow::bail!(
+            "--key: profile {} sends no encrypted frames{}; leave --key out",
+            profile.name,
+            if profile.name.ends_with("-plaintext") {
+                ""
+            } else {
+                " (with --plaintext, neither does an encrypted one)"
+            }
+        );
+    }
+    Ok(())
+}
+
 /// Parses `--key`.
 pub(crate) fn parse_key(hex: &str) -> Result<[u8; 16], String> {
     p1sim_core::smarty::parse_key(hex)

@@ -10,6 +10,7 @@ use p1sim_core::Framing;
 use p1sim_core::generator::Generator;
 
 use super::Outcome;
+use crate::live::activity::Verbosity;
 use crate::live::pacer::Pace;
 use crate::live::serial::RequestPin;
 use crate::live::{FleetPhase, Plan};
@@ -66,8 +67,9 @@ pub struct Args {
     key: Option<[u8; 16]>,
     #[command(flatten)]
     encryption: super::EncryptionArgs,
-    /// First simulated instant (RFC 3339); default: now, so telegrams carry the wall-clock time.
-    #[arg(long, value_name = "RFC3339", default_value = "now")]
+    /// First simulated instant: RFC 3339, or a local date or time of the meter (2026-01-15);
+    /// default: now, so telegrams carry the wall-clock time.
+    #[arg(long, value_name = "TIME", default_value = "now")]
     start: String,
     /// On PTY and TCP: the framing of the reader (e.g. 8N1 to show what a reader wrongly set to
     /// 8N1 gets from a 7E1 meter). Default: the profile's, as a correctly set reader sees it.
@@ -89,6 +91,13 @@ pub struct Args {
     /// Start with the PTY/TCP Request line dropped (raise it through the control API).
     #[arg(long)]
     request_low: bool,
+    /// Print the activity log (a line per telegram, clients, Request, control commands) even
+    /// when standard output is not a terminal.
+    #[arg(short, long, conflicts_with = "quiet")]
+    verbose: bool,
+    /// No activity log: only the banner and warnings.
+    #[arg(short, long)]
+    quiet: bool,
     /// Run N meters, meter i on TCP port PORT+i with seed S+i.
     #[arg(long, value_name = "N", default_value_t = 1, requires = "tcp")]
     fleet: usize,
@@ -130,11 +139,28 @@ enum PaceArg {
     Burst,
 }
 
+/// `PORT` (on 127.0.0.1), `IP:PORT`, or `HOST:PORT` with a host name (`localhost:2001`),
+/// resolved once, IPv4 first.
 fn parse_addr(text: &str) -> Result<SocketAddr, String> {
     if let Ok(port) = text.parse::<u16>() {
         return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
     }
-    text.parse().map_err(|_| format!("{text:?}: expected HOST:PORT such as 127.0.0.1:2001, or a port"))
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected HOST:PORT such as 127.0.0.1:2001 or localhost:2001, or a port";
+    if !text.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok()) {
+        return Err(format!("{text:?}: {expected}"));
+    }
+    let found: Vec<SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(text)
+        .map_err(|e| format!("{text:?}: cannot resolve the host name ({e}); {expected}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(found.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?}: the host name has no address; {expected}"))
 }
 
 /// The slowest `--speed`: a 10 s meter then sends every 10,000 s (under 3 hours).
@@ -155,9 +181,10 @@ fn parse_framing(text: &str) -> Result<Framing, String> {
 pub fn run(args: Args) -> Result<Outcome> {
     let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
     args.encryption.apply(&mut profile)?;
+    super::refuse_needless_key(args.key, &profile)?;
     profile.household = crate::household::apply_overrides(&profile.household, &args.household)?;
     let events = args.events.as_deref().map(p1sim_core::events::load).transpose()?.unwrap_or_default();
-    let start = if args.start == "now" { None } else { Some(parse_start(&args.start)?) };
+    let start = if args.start == "now" { None } else { Some(parse_start(&args.start, profile.clock.zone.tz())?) };
     if args.fleet == 0 {
         bail!("--fleet 0 runs nothing; give at least 1");
     }
@@ -207,8 +234,10 @@ pub fn run(args: Args) -> Result<Outcome> {
         faults,
         events,
         request: !args.request_low,
+        verbosity: Verbosity::from_flags(args.quiet, args.verbose),
         profile,
     };
+    crate::live::activity::init(plan.verbosity);
     warn_if_line_too_slow(&plan);
     crate::live::run(plan).context("p1sim run")?;
     Ok(Outcome::Ok)
@@ -239,5 +268,20 @@ fn warn_if_line_too_slow(plan: &Plan) {
             plan.profile.line,
             telegram_s
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_take_a_port_an_ip_or_a_host_name() {
+        assert_eq!(parse_addr("2001").unwrap(), "127.0.0.1:2001".parse().unwrap());
+        assert_eq!(parse_addr("0.0.0.0:2001").unwrap(), "0.0.0.0:2001".parse().unwrap());
+        assert_eq!(parse_addr("localhost:2001").unwrap(), "127.0.0.1:2001".parse().unwrap());
+        let err = parse_addr("localhost").unwrap_err();
+        assert!(err.contains("expected HOST:PORT"), "{err}");
+        assert!(parse_addr(":2001").is_err());
     }
 }

@@ -21,7 +21,7 @@ use crate::wire::{Burst, Pipeline, Recording, Setup, char_ps};
 
 /// When the reader raises Request (pin 2), from the start of the recording.
 const REQUEST_AT_PS: u64 = 500 * 1_000_000;
-/// When the first telegram starts: meters answer "immediately" (SPEC50 §6.2); half a
+/// When the first telegram starts: meters answer "immediately" (DSMR 5.0.2 §6.2); half a
 /// millisecond keeps the two edges apart in a picture.
 const FIRST_AT_PS: u64 = 1_000 * 1_000_000;
 
@@ -40,7 +40,8 @@ const FIRST_AT_PS: u64 = 1_000 * 1_000_000;
     p1sim wave --profile kaifa-ma304 --flip 0:9 --glitch 3:4.5:0.25 --skew 3 --vcd faults.vcd\n  \
     p1sim emit --profile iskra-am550 --faults request-toggling -o t.txt && p1sim wave --profile iskra-am550 --input t.txt --vcd t.vcd")]
 pub struct Args {
-    /// A shipped profile name (see `p1sim profiles`) or a profile TOML file: the meter and its line settings.
+    /// A shipped profile name (see `p1sim profiles`) or a profile TOML file: the meter and its line
+    /// settings.
     #[arg(long, short = 'p', value_name = "NAME|PATH")]
     profile: String,
     /// Number of telegrams.
@@ -49,8 +50,8 @@ pub struct Args {
     /// Seed of the simulated household.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Instant of the first telegram (RFC 3339, or `now`).
-    #[arg(long, value_name = "RFC3339", default_value = DEFAULT_START)]
+    /// Instant of the first telegram: RFC 3339, a local date or time of the meter, or `now`.
+    #[arg(long, value_name = "TIME", default_value = DEFAULT_START)]
     start: String,
     /// Smarty decryption key, 32 hex digits (needed by encrypted profiles).
     #[arg(long, value_name = "HEX", value_parser = super::parse_key)]
@@ -77,6 +78,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<Outcome> {
     let profile = p1sim_core::builtin::lookup(&args.profile)?;
+    super::refuse_needless_key(args.key, &profile)?;
     if args.count == 0 {
         bail!("--count 0 draws nothing; give at least 1");
     }
@@ -153,7 +155,7 @@ pub fn run(args: Args) -> Result<Outcome> {
 
 /// The profile's telegrams, one interval apart from `FIRST_AT_PS`.
 fn telegrams(profile: &Profile, args: &Args, scenario: Option<&Scenario>) -> Result<Vec<Burst>> {
-    let start = parse_start(&args.start)?;
+    let start = parse_start(&args.start, profile.clock.zone.tz())?;
     let mut generator = Generator::new(profile.clone(), profile.household.clone(), args.seed, start, args.key)?;
     let first = generator.next_at();
     let mut bursts = Vec::new();

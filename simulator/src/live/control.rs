@@ -366,7 +366,29 @@ pub async fn ask<T>(
 
 async fn command(api: &Api, which: &Which, cmd: Command) -> Reply {
     let tx = meter(api, which)?;
-    ok(ask(tx, |reply| Control::Apply(cmd, reply)).await?)
+    let said = describe_command(&cmd);
+    let reply = ask(tx, |reply| Control::Apply(cmd, reply)).await?;
+    log::info!("control: {}{said}", meter_prefix(api, which));
+    ok(reply)
+}
+
+/// "meter N: " in a fleet, nothing for a single meter.
+fn meter_prefix(api: &Api, which: &Which) -> String {
+    if api.meters.len() > 1 { format!("meter {}: ", which.meter.unwrap_or(0)) } else { String::new() }
+}
+
+/// A command as the activity log tells it.
+fn describe_command(cmd: &Command) -> String {
+    let watts = |w: &Option<u32>| w.map_or("back to the household model".to_string(), |w| format!("{w} W"));
+    match cmd {
+        Command::SetLoad(w) => format!("household load {}", watts(w)),
+        Command::SetSolar(w) => format!("solar {}", watts(w)),
+        Command::StartCharging { watts, seconds } => format!("charging a car at {watts} W for {seconds} s"),
+        Command::PowerFailure { seconds } => format!("power failure for {seconds} s: no telegrams until it ends"),
+        Command::TextMessage(t) => format!("text message {:?}", t.chars().take(60).collect::<String>()),
+        Command::SetTariff(Some(t)) => format!("tariff {t} forced"),
+        Command::SetTariff(None) => "tariff back to the schedule".to_string(),
+    }
 }
 
 async fn readings(State(api): Shared, Query(which): Query<Which>) -> Reply {
@@ -440,6 +462,12 @@ struct RequestBody {
 
 async fn request_set(State(api): Shared, b: Bytes) -> Reply {
     let r: RequestBody = body(&b, r#"{"raised": false}"#)?;
+    if api.request.is_up() != r.raised {
+        log::info!(
+            "control: Request {}",
+            if r.raised { "raised: a fresh telegram starts" } else { "dropped: output stops at once" }
+        );
+    }
     api.request.set(r.raised);
     ok(json!({ "ok": true, "raised": r.raised }))
 }
@@ -572,8 +600,12 @@ async fn message(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Re
 async fn fault(State(api): Shared, Query(which): Query<Which>, b: Bytes) -> Reply {
     let spec: Value = body(&b, r#"{"kind": "wrong-crc"}"#)?;
     let tx = meter(&api, &which)?;
+    let kind = spec.get("kind").and_then(Value::as_str).unwrap_or("?").chars().take(40).collect::<String>();
     match ask(tx, |reply| Control::Inject(spec, reply)).await? {
-        Ok(v) => ok(v),
+        Ok(v) => {
+            log::info!("control: {}fault {kind} queued for the next telegram", meter_prefix(&api, &which));
+            ok(v)
+        }
         Err(m) => Err(error(StatusCode::BAD_REQUEST, m)),
     }
 }

@@ -2,9 +2,11 @@
 //! a TCP socket): the bytes a reader receives when a meter sends with one framing and the reader's
 //! UART is set to another.
 //!
-//! A Linux pty silently ignores 7E1 settings (engineering-style.md 2.5), so a 7E1 meter has to be
-//! written as what a UART set to 7E1 hands its program: the 7 data bits. A reader wrongly set to
-//! 8N1 instead sees the even-parity bit as data bit 7 (quirk Q8), which `--as-seen-by 8N1` shows.
+//! A Linux pty silently ignores 7E1 settings (serialport's `set_data_bits(Seven)` and
+//! `set_parity(Even)` succeed, read back 8N1, and a byte with bit 7 set passes unchanged), so a
+//! 7E1 meter has to be written as what a UART set to 7E1 hands its program: the 7 data bits. A
+//! reader wrongly set to 8N1 instead sees the even-parity bit as data bit 7
+//! (docs/quirks.md#7e1-read-as-8n1), which `--as-seen-by 8N1` shows.
 
 use p1sim_core::{Framing, Parity};
 

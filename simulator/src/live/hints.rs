@@ -93,6 +93,16 @@ fn screen_settings(baud: u32, f: Framing) -> String {
     format!("{baud},cs{},{parity},{stop}", f.data_bits)
 }
 
+/// A picocom command line for a framing.
+fn picocom(path: impl std::fmt::Display, baud: u32, f: Framing) -> String {
+    let parity = match f.parity {
+        Parity::None => 'n',
+        Parity::Even => 'e',
+        Parity::Odd => 'o',
+    };
+    format!("picocom --baud {baud} --databits {} --parity {parity} --stopbits {} {path}", f.data_bits, f.stop_bits)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
@@ -157,12 +167,9 @@ pub fn connect(
             );
         }
         let _ = writeln!(s, "  screen          screen {p} {}", screen_settings(baud, reader_framing));
-        let cu_parity = match reader_framing.parity {
-            Parity::None => "",
-            Parity::Even => " --parity=even",
-            Parity::Odd => " --parity=odd",
-        };
-        let _ = writeln!(s, "  cu              cu -l {p} -s {baud}{cu_parity}");
+        // picocom rather than cu: Debian's cu drops to the uucp user, which cannot open a PTY
+        // that belongs to root.
+        let _ = writeln!(s, "  picocom         {}   (Ctrl-A Ctrl-X quits)", picocom(&p, baud, reader_framing));
         let _ = writeln!(
             s,
             "  ESPHome (host)  uart: port {p}, baud_rate {baud} (the host platform's UART opens a device path)"
@@ -193,6 +200,10 @@ mod tests {
     fn settings_for_both_framings() {
         assert_eq!(screen_settings(115_200, Framing::EIGHT_N1), "115200,cs8,-parenb,-cstopb");
         assert_eq!(screen_settings(9600, Framing::SEVEN_E1), "9600,cs7,parenb,-parodd,-cstopb");
+        assert_eq!(
+            picocom("./p1-meter", 9600, Framing::SEVEN_E1),
+            "picocom --baud 9600 --databits 7 --parity e --stopbits 1 ./p1-meter"
+        );
     }
 
     #[test]

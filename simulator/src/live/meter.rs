@@ -48,6 +48,8 @@ pub struct MeterTask {
     /// The latest telegram and readings, for the live page's event streams; filled only while
     /// a page listens.
     pub live: Arc<watch::Sender<Option<Arc<Value>>>>,
+    /// The activity log's telegram lines.
+    pub activity: Option<Arc<super::activity::Activity>>,
 }
 
 impl std::fmt::Debug for MeterTask {
@@ -104,9 +106,10 @@ impl MeterTask {
             buf.clear();
             let frame_counter = self.generator.render_current(&mut buf);
             let emitted = p1sim_core::generator::Emitted { at, frame_counter };
-            if let Some(t) = self.transform.as_mut() {
-                t.apply(&mut self.generator, seq, emitted.at, &mut buf);
-            }
+            let faults = match self.transform.as_mut() {
+                Some(t) => t.apply(&mut self.generator, seq, emitted.at, &mut buf),
+                None => Vec::new(),
+            };
             if buf.len() > DEFAULT_MAX_LEN && !oversize_said {
                 oversize_said = true;
                 eprintln!(
@@ -127,6 +130,9 @@ impl MeterTask {
             let out = Arc::new(Outgoing { meter: self.index, seq, at: emitted.at, due, bytes: Arc::from(&buf[..]) });
             for p in &self.pacers {
                 let _ = p.send(Msg::Telegram(Arc::clone(&out)));
+            }
+            if let Some(a) = &self.activity {
+                a.telegram(self.index, seq, emitted.at, buf.len(), &faults);
             }
             if self.live.receiver_count() > 0 {
                 let snapshot = self.snapshot(seq, &buf);

@@ -11,6 +11,7 @@
 //! renders each telegram shortly before its interval boundary and hands it to the pacers, which
 //! start it on the boundary and clock its bytes out at the line rate (see [`pacer`]).
 
+pub mod activity;
 pub mod clock;
 pub mod control;
 pub mod framing;
@@ -40,6 +41,7 @@ use p1sim_core::profile::Profile;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use self::activity::Activity;
 use self::clock::{SimClock, unix_now_ns};
 use self::control::{Api, Detail, OutputInfo};
 use self::framing::ByteMap;
@@ -93,6 +95,8 @@ pub struct Plan {
     pub events: Vec<(i64, p1sim_core::meter::Command)>,
     /// Whether the PTY/TCP Request line starts raised.
     pub request: bool,
+    /// How much the run says while it runs.
+    pub verbosity: activity::Verbosity,
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -312,14 +316,17 @@ async fn single(plan: Plan) -> Result<()> {
         transform: Some(Box::new(stage)),
         rx,
         live: Arc::clone(&live),
+        activity: Some(Activity::new(outputs.clone(), Arc::clone(&request), true)),
     };
     let meter_task = tokio::spawn(task.run());
     let tariffs = profile.tariff_count().max(2);
     let mut api = Api::new(vec![tx], request, outputs, vec![live], human::profile_json(&profile), tariffs);
     api.state = state_file.clone();
     let api = Arc::new(api);
+    let mut control_addr = None;
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
+        control_addr = Some(listener.local_addr()?);
         report.push(format!(
             "control: http://{}/ (the live page: open it in a browser; the JSON API is listed at /api)",
             listener.local_addr()?
@@ -331,6 +338,10 @@ async fn single(plan: Plan) -> Result<()> {
     }
     if let Some(id) = equipment_id {
         report.push(format!("equipment id: {id} (derived from the seed; --household equipment_id=... fixes it)"));
+    }
+    report.extend(faults_line(&plan));
+    if pty_path.is_some() || tcp_addr.is_some() {
+        report.push(request_line(plan.request, control_addr));
     }
 
     let mut out = String::new();
@@ -358,6 +369,28 @@ async fn single(plan: Plan) -> Result<()> {
         eprintln!("p1sim run: {summary}");
     }
     Ok(())
+}
+
+/// The banner's line for the fault scenario, if the run has one.
+fn faults_line(plan: &Plan) -> Option<String> {
+    let scenario = plan.faults.as_ref()?;
+    let mut names: Vec<&str> = scenario.entries.iter().map(|e| e.fault.name()).collect();
+    names.dedup();
+    let wire = if scenario.wire.is_some() { " and bit-level [wire] faults" } else { "" };
+    Some(format!("faults: {} ({}{wire})", scenario.name, names.join(", ")))
+}
+
+/// The banner's line for the PTY/TCP Request line: raised, or held low and how to raise it.
+fn request_line(raised: bool, control: Option<SocketAddr>) -> String {
+    if raised {
+        "Request: raised (the control API's POST /request drops it; output stops at once)".to_string()
+    } else {
+        let how = match control {
+            Some(addr) => format!("curl --json '{{\"raised\": true}}' http://{addr}/request"),
+            None => "run with --control to raise it, or without --request-low".to_string(),
+        };
+        format!("Request: LOW (--request-low): nothing is sent until it is raised: {how}")
+    }
 }
 
 fn absolute(p: &std::path::Path) -> PathBuf {
@@ -504,6 +537,11 @@ async fn fleet(plan: Plan) -> Result<()> {
                 )),
                 rx,
                 live,
+                activity: Some(Activity::new(
+                    outputs.clone(),
+                    Arc::clone(&request),
+                    plan.verbosity == activity::Verbosity::Verbose,
+                )),
             }
             .run(),
         );
@@ -518,14 +556,18 @@ async fn fleet(plan: Plan) -> Result<()> {
         plan.seed,
         plan.fleet_phase
     )];
+    report.extend(faults_line(&plan));
+    let mut control_addr = None;
     if let Some(addr) = plan.control {
         let listener = control::bind(addr).await?;
+        control_addr = Some(listener.local_addr()?);
         report.push(format!(
             "control: http://{}/ (the live page, with a meter selector; the JSON API is listed at /api, add ?meter=N)",
             listener.local_addr()?
         ));
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
+    report.push(request_line(plan.request, control_addr));
     print_now(&format!(
         "p1sim run: {} ({} {}), {}, a telegram every {} s, {} meters\n  {}\n\nCtrl-C stops the fleet.\n",
         profile.name,

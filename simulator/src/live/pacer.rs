@@ -13,14 +13,13 @@
 //! sockets) happens elsewhere: the meter tasks hand finished telegrams in ahead of time, and sinks
 //! only queue or write without blocking.
 //!
-//! The Request line gates each line: when it drops, the telegram in progress stops at once (dsmr-facts.md A11,
-//! "Data transfer will stop immediately"); when it rises, the line starts the meter's latest
-//! telegram from its first byte straight away, as DSMR meters transmit "immediately following the
-//! activation".
+//! The Request line gates each line: when it drops, the telegram in progress stops at once (DSMR
+//! 5.0.2 §5.7.1, "Data transfer will stop immediately"; docs/wiring.md#request-pin-2); when it
+//! rises, the line starts the meter's latest telegram from its first byte straight away, as DSMR
+//! meters transmit "immediately following the activation".
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::num::NonZeroU64;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as Atomic};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -335,8 +334,9 @@ impl Core {
     }
 
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
-        // The default 50 us timer slack is most of the jitter budget; ask for 1 us.
-        let _ = rustix::thread::set_current_timer_slack(NonZeroU64::new(1_000));
+        // The default 50 us timer slack is most of the jitter budget; ask for 1 us (Linux only).
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let _ = rustix::thread::set_current_timer_slack(std::num::NonZeroU64::new(1_000));
         loop {
             while self.heap.peek().is_some_and(|e| e.at <= Instant::now()) {
                 if let Some(ev) = self.heap.pop() {

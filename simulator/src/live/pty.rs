@@ -21,6 +21,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Write};
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering as Atomic};
@@ -111,10 +112,10 @@ impl Pty {
 impl Drop for Pty {
     fn drop(&mut self) {
         // Remove the link only while it still points at this PTY: another run may own it now.
-        if let Some(l) = &self.link {
-            if std::fs::read_link(l).is_ok_and(|t| t == self.path) {
-                let _ = std::fs::remove_file(l);
-            }
+        if let Some(l) = &self.link
+            && std::fs::read_link(l).is_ok_and(|t| t == self.path)
+        {
+            let _ = std::fs::remove_file(l);
         }
     }
 }
@@ -122,7 +123,21 @@ impl Drop for Pty {
 fn make_link(target: &Path, link: &Path) -> Result<()> {
     match std::fs::symlink_metadata(link) {
         Ok(m) if m.file_type().is_symlink() => {
-            // A stale link from an earlier run (or a run that was killed): replace it.
+            let old = std::fs::read_link(link).unwrap_or_default();
+            // Another run holds its terminal open for as long as it runs; a terminal number
+            // reused by something else (the run was killed) makes the link stale.
+            let holders = if is_live_terminal(&old) { holders_of(&old) } else { Vec::new() };
+            if holders.iter().any(|(_, cmd)| cmd.contains("p1sim")) {
+                let by: Vec<String> = holders.iter().map(|(pid, cmd)| format!("pid {pid} ({cmd})")).collect();
+                bail!(
+                    "{} points at {}, the pseudo-terminal of another `p1sim run`, held open by {}. Give this run \
+                     a link of its own with --pty OTHER (e.g. --pty ./p1-meter-2)",
+                    link.display(),
+                    old.display(),
+                    by.join(", ")
+                );
+            }
+            // A stale link from an earlier run that was killed: replace it.
             std::fs::remove_file(link).with_context(|| format!("cannot replace the old link {}", link.display()))?;
         }
         Ok(_) => bail!(
@@ -135,6 +150,33 @@ fn make_link(target: &Path, link: &Path) -> Result<()> {
     std::os::unix::fs::symlink(target, link).with_context(|| {
         format!("cannot create the link {} -> {} (is the directory writable?)", link.display(), target.display())
     })
+}
+
+/// Whether `path` is a pseudo-terminal that exists now (`/dev/pts/N` exists only while its
+/// master side is open).
+fn is_live_terminal(path: &Path) -> bool {
+    path.starts_with("/dev/pts") && std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// The processes that hold `tty` open (pid and command line), from /proc; bounded, best effort.
+fn holders_of(tty: &Path) -> Vec<(u32, String)> {
+    const MAX_PROCESSES: usize = 4096;
+    const MAX_FDS: usize = 1024;
+    let mut found = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else { return found };
+    for entry in procs.flatten().take(MAX_PROCESSES) {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else { continue };
+        if fds.flatten().take(MAX_FDS).any(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == tty)) {
+            let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmd: String = String::from_utf8_lossy(&cmd).replace('\0', " ").trim().chars().take(80).collect();
+            found.push((pid, cmd));
+            if found.len() >= 4 {
+                break;
+            }
+        }
+    }
+    found
 }
 
 /// The pacer's end of a PTY.
@@ -276,6 +318,25 @@ mod tests {
         let err = Pty::open(Some(&file), 9600).unwrap_err().to_string();
         assert!(err.contains("is not a symlink"), "{err}");
         assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_link_to_a_live_terminal_is_not_taken_over_and_a_stale_one_is() {
+        let dir = std::env::temp_dir().join(format!("p1sim-pty-owner-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("p1-meter");
+        let first = Pty::open(Some(&link), 115_200).unwrap();
+        let err = format!("{:#}", Pty::open(Some(&link), 115_200).unwrap_err());
+        assert!(err.contains("of another `p1sim run`") && err.contains("--pty OTHER"), "{err}");
+        assert_eq!(std::fs::read_link(&link).unwrap(), first.path(), "the first run keeps its link");
+        // The first run ends: its link goes; a link left by a killed run points nowhere and is
+        // replaced.
+        drop(first);
+        std::os::unix::fs::symlink("/dev/pts/999999", &link).unwrap();
+        let second = Pty::open(Some(&link), 115_200).unwrap();
+        assert_eq!(std::fs::read_link(&link).unwrap(), second.path());
+        drop(second);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

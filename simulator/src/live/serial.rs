@@ -3,8 +3,8 @@
 //!
 //! Opening errors name the device and the likely fix. A device that disappears mid-run (USB
 //! unplugged) is reopened every second while the run goes on. The same code runs against a PTY
-//! slave, which opens and writes like a port but has no modem lines and ignores 7E1
-//! (engineering-style.md 2.5): that is how it is tested without hardware.
+//! slave, which opens and writes like a port but has no modem lines (their calls fail with
+//! ENOTTY) and ignores 7E1: that is how it is tested without hardware.
 
 use std::io::Write;
 use std::ops::Range;
@@ -169,10 +169,10 @@ impl Sink for SerialSink {
     }
 
     fn write(&mut self, bytes: &Arc<[u8]>, range: Range<usize>) {
-        if let Some(port) = self.port.as_mut() {
-            if let Err(e) = port.write_all(&bytes[range]) {
-                self.lost(&e);
-            }
+        if let Some(port) = self.port.as_mut()
+            && let Err(e) = port.write_all(&bytes[range])
+        {
+            self.lost(&e);
         }
     }
 

@@ -97,7 +97,7 @@ impl StateFile {
                 let n = s.failing.fetch_add(1, Relaxed) + 1;
                 let text = format!("{e:#}");
                 // The first failure and then one in a hundred: a full disk must not flood the log.
-                if n == 1 || n % 100 == 0 {
+                if n == 1 || n.is_multiple_of(100) {
                     eprintln!(
                         "p1sim run: {text}; telegrams are withheld until the state can be saved, so that no \
                          register goes back after a restart (failure {n}, retrying at every telegram)"

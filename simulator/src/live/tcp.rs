@@ -135,7 +135,7 @@ impl Hub {
     }
 
     /// Clients still connected (evicted ones may not have left the list yet).
-    fn connected(&self) -> usize {
+    pub fn connected(&self) -> usize {
         self.clients().iter().filter(|c| !c.queue.lock().unwrap_or_else(|e| e.into_inner()).closed).count()
     }
 
@@ -214,11 +214,17 @@ impl Hub {
             });
             self.accepted.fetch_add(1, Atomic::Relaxed);
             self.clients().push(Arc::clone(&client));
+            if !quiet {
+                log::info!("tcp: {peer} connected ({} client(s))", self.connected());
+            }
             let hub = Arc::clone(&self);
             tokio::spawn(async move {
                 client_loop(Arc::clone(&client), stream).await;
                 client.queue.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
                 hub.clients().retain(|c| c.id != client.id);
+                if !quiet {
+                    log::info!("tcp: {peer} disconnected ({} client(s))", hub.connected());
+                }
             });
         }
     }

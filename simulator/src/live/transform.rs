@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 /// A change made to each telegram on its way out.
 pub trait Transform: Send + Sync {
-    /// Changes the telegram number `seq` (0-based in this run) generated for instant `at`.
-    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>);
+    /// Changes the telegram number `seq` (0-based in this run) generated for instant `at`;
+    /// returns the names of the faults applied.
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str>;
     /// Queues a one-off change for the next telegram, described as JSON by the control API.
     fn inject(&mut self, spec: Value) -> Result<Value, String>;
 }
@@ -86,21 +87,23 @@ impl FaultStage {
 }
 
 impl Transform for FaultStage {
-    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) {
+    fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str> {
         let mut faults = self.scenario.as_ref().map(|s| s.selected(self.seed, seq, at)).unwrap_or_default();
         faults.append(&mut self.once);
         if faults.is_empty() {
-            return;
+            return Vec::new();
         }
         self.applied += faults.len() as u64;
+        let names = faults.iter().map(Fault::name).collect();
         if generator.profile().is_encrypted() {
             // The frame is ciphertext: only byte faults make sense on it.
             fault::apply_to_bytes(bytes, &faults, self.seed, seq, false);
-            return;
+            return names;
         }
         // The model of the telegram just rendered (the meter has not moved since).
         let (_, model) = generator.current_model();
         *bytes = fault::apply(&model, &faults, self.seed, seq).bytes;
+        names
     }
 
     fn inject(&mut self, spec: Value) -> Result<Value, String> {

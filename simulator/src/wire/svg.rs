@@ -46,9 +46,9 @@ fn tick_step(window_ps: u64) -> u64 {
 }
 
 fn time_label(ps: u64) -> String {
-    if ps % 1_000_000_000 == 0 {
+    if ps.is_multiple_of(1_000_000_000) {
         format!("{} ms", ps / 1_000_000_000)
-    } else if ps % 1_000_000 == 0 {
+    } else if ps.is_multiple_of(1_000_000) {
         let us = ps / 1_000_000;
         if us >= 1000 { format!("{} ms", us as f64 / 1000.0) } else { format!("{us} µs") }
     } else {

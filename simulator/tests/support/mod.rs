@@ -34,6 +34,8 @@ pub struct Running {
     /// The lines printed on start, up to "Ctrl-C stops".
     pub banner: Vec<String>,
     stderr: Option<std::thread::JoinHandle<String>>,
+    /// Standard output after the banner, line by line.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Running {
@@ -63,19 +65,18 @@ impl Running {
             s
         });
         let (tx, rx) = mpsc::channel();
+        // Standard output is read to its end (the activity log follows the banner), so the run
+        // never waits on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                let done = line.starts_with("Ctrl-C stops");
-                if tx.send(line).is_err() || done {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
-        let mut running = Running { child: Some(child), banner: Vec::new(), stderr: Some(stderr) };
+        let mut running = Running { child: Some(child), banner: Vec::new(), stderr: Some(stderr), stdout: rx };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            match running.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
                 Ok(line) => {
                     let done = line.starts_with("Ctrl-C stops");
                     running.banner.push(line);
@@ -87,6 +88,19 @@ impl Running {
                     let err = running.stop_and_stderr();
                     panic!("p1sim run {args:?} printed no start banner; stdout {:?}; stderr:\n{err}", running.banner);
                 }
+            }
+        }
+    }
+
+    /// The next line of standard output after the banner that contains `text`, waiting at most
+    /// `limit`; `None` if none came.
+    pub fn output_line(&self, text: &str, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.stdout.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) if line.contains(text) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
             }
         }
     }

@@ -7,13 +7,16 @@
 //!
 //! A `/` inside a candidate does not blindly restart it: at the `!` every start is tried and the
 //! one whose CRC verifies wins. That keeps a telegram cut short by Request followed by a fresh one
-//! (quirk Q18), and also a header that itself contains a `/` (Holley, quirk Q6).
+//! (docs/quirks.md#truncated-telegrams), and also a header that itself contains a `/` (Holley,
+//! docs/quirks.md#slash-inside-a-telegram).
 //!
-//! Some Iskra MT382 send no `!` at all (docs/quirks.md). A telegram without CRC is therefore also
-//! complete when a `/` starts a new line after it, when the input ends, or when the caller says
-//! the line fell silent ([`Decoder::silence`]), provided it is a whole telegram: a DSMR-form
-//! identification, every line complete and parsed, every two-line gas record with its value, and
-//! nothing that only CRC-carrying generations send. [`Frame::end`] says which of these ended it.
+//! Some Iskra MT382 send no `!` at all
+//! (docs/quirks.md#telegrams-without-an-end-marker-iskra-mt382). A telegram without CRC is
+//! therefore also complete when a `/` starts a new line after it, when the input ends, or when the
+//! caller says the line fell silent ([`Decoder::silence`]), provided it is a whole telegram: a
+//! DSMR-form identification, every line complete and parsed, every two-line gas record with its
+//! value, and nothing that only CRC-carrying generations send. [`Frame::end`] says which of these
+//! ended it.
 //!
 //! Encrypted frames are decrypted with the authentication key of the meter (Smarty's published
 //! one unless told otherwise) and their tag checked; [`Decoder::without_tag_check`] skips the
@@ -545,7 +548,7 @@ pub struct Frame<'a> {
     end: End,
 }
 
-/// `XXXZ...`: a three-letter FLAG manufacturer id and the baud-rate digit (SPEC30 5.2).
+/// `XXXZ...`: a three-letter FLAG manufacturer id and the baud-rate digit (DSMR 3.0 §5.2).
 fn has_flag_identification(header: &[u8]) -> bool {
     header.len() >= 4 && header[..3].iter().all(u8::is_ascii_alphabetic) && header[3].is_ascii_digit()
 }

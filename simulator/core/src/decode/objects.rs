@@ -90,7 +90,8 @@ impl Body {
             self.bad_lines += 1;
             return;
         }
-        // Whitespace between the code and its bracket is tolerated (quirk Q20).
+        // Whitespace between the code and its bracket is tolerated
+        // (docs/quirks.md#space-after-the-obis-code).
         let code = t[start..obis_end].trim_ascii_end();
         let obis = Obis::parse(code);
         if obis.is_none() {

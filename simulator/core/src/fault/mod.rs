@@ -53,7 +53,8 @@ pub enum RandomWord {
     Random,
 }
 
-/// Placeholder values seen on real meters (dsmr-facts.md A4).
+/// Placeholder values seen on real meters (docs/quirks.md#placeholder-timestamps,
+/// docs/quirks.md#ghost-m-bus-channel).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Placeholder {

@@ -162,7 +162,7 @@ impl Scenario {
             .enumerate()
             .filter(|(i, e)| match e.when {
                 When::Always => true,
-                When::Every(n) => n > 0 && (index + 1) % n == 0,
+                When::Every(n) => n > 0 && (index + 1).is_multiple_of(n),
                 When::Probability(p) => noise::unit(noise::key(seed, 0x5CE7_0000 + *i as u64, index as i64)) < p,
                 When::At(t) => at == t,
                 When::Between(from, until) => (from..until).contains(&at),

@@ -568,14 +568,14 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
             }
             None => None,
         };
-        if let Some(r) = &d.raw_id {
-            if !d.id.is_empty() || r.get_ref().contains(['(', ')', '\r', '\n']) {
-                return Err(src.error(
-                    r.span(),
-                    Some("raw_id"),
-                    "give either id (sent hex encoded) or raw_id (sent as written, without brackets)",
-                ));
-            }
+        if let Some(r) = &d.raw_id
+            && (!d.id.is_empty() || r.get_ref().contains(['(', ')', '\r', '\n']))
+        {
+            return Err(src.error(
+                r.span(),
+                Some("raw_id"),
+                "give either id (sent hex encoded) or raw_id (sent as written, without brackets)",
+            ));
         }
         mbus.push(MBusDevice {
             channel,

@@ -36,7 +36,7 @@ pub const MIN_PROTOCOL_VERSION: u8 = 1;
 /// The first version with measurements ([`HostMsg::Measure`]).
 pub const MEASURE_VERSION: u8 = 2;
 
-/// Most telegram bytes one [`SendChunk`] carries. Telegrams are under 4 kB (dsmr-facts.md A12),
+/// Most telegram bytes one [`SendChunk`] carries. Telegrams are under 4 kB (about 3.3 kB at most),
 /// so a whole telegram is a handful of chunks; the host client splits and the rig reassembles
 /// nothing (it streams each chunk onto the line as it comes).
 pub const MAX_CHUNK: usize = 512;
@@ -79,7 +79,7 @@ pub mod caps {
 }
 
 /// Electrical sense of the line at the pin: the wire model's own (`Normal`: mark high, a TTL
-/// UART; `Inverted`: mark low, the P1 data line as the meter drives it, dsmr-facts.md A11).
+/// UART; `Inverted`: mark low, the P1 data line as the meter drives it, docs/wiring.md#data-pin-5).
 pub use crate::wire::Polarity;
 
 /// How the data pin drives its level.
@@ -94,7 +94,7 @@ pub enum Drive {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RequestMode {
     /// Send only while Request is high, stop mid-telegram when it drops, start the next
-    /// telegram after it rises (SPEC50 §5.7.1).
+    /// telegram after it rises (DSMR 5.0.2 §5.7.1).
     Honour,
     /// Send regardless of the Request line (boards that never raise it).
     Ignore,

@@ -12,7 +12,7 @@ use embedded_hal_async::digital::Wait;
 use super::RequestMode;
 
 /// Whether a telegram may be on the line: always when Request is ignored, otherwise only while
-/// Request is high (SPEC50 §5.7.1: high impedance or low means stop).
+/// Request is high (DSMR 5.0.2 §5.7.1: high impedance or low means stop).
 pub const fn may_send(mode: RequestMode, request_high: bool) -> bool {
     match mode {
         RequestMode::Ignore => true,

@@ -82,7 +82,7 @@ impl fmt::Display for BitSpan {
 
 impl serde::Serialize for BitSpan {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.0 % SUB == 0 { s.serialize_u32(self.0 / SUB) } else { s.serialize_f64(self.as_bits()) }
+        if self.0.is_multiple_of(SUB) { s.serialize_u32(self.0 / SUB) } else { s.serialize_f64(self.as_bits()) }
     }
 }
 

@@ -6,11 +6,12 @@
 //!
 //! UART framing speaks of [`Symbol`]s: the line idles in *mark* (logical 1), a character begins
 //! with a *space* (logical 0) start bit and ends with mark stop bits. The P1 port sends those
-//! symbols inverted and open collector (dsmr-facts.md A11): SPACE "0" is above 4 V and MARK "1"
-//! below 1 V, so the data line idles LOW, and the meter can only pull the line low; the high
-//! level comes from the reader's pull-up, or never comes when there is none. A [`Polarity`] maps
-//! symbols to electrical [`Level`]s: [`Polarity::Inverted`] is the P1 port, [`Polarity::Normal`]
-//! is a TTL UART pin. For an open-collector output [`Level::High`] means "released".
+//! symbols inverted and open collector (DSMR 5.0.2 §5.7.2, §5.8; docs/wiring.md#data-pin-5): SPACE
+//! "0" is above 4 V and MARK "1" below 1 V, so the data line idles LOW, and the meter can only pull
+//! the line low; the high level comes from the reader's pull-up, or never comes when there is none.
+//! A [`Polarity`] maps symbols to electrical [`Level`]s: [`Polarity::Inverted`] is the P1 port,
+//! [`Polarity::Normal`] is a TTL UART pin. For an open-collector output [`Level::High`] means
+//! "released".
 //!
 //! # Time
 //!
@@ -317,7 +318,7 @@ mod tests {
 
     #[test]
     fn p1_polarity_idles_low() {
-        // dsmr-facts.md A11: MARK "1" < 1 V, so the idle (mark) line is low.
+        // DSMR 5.0.2 §5.8: MARK "1" < 1 V, so the idle (mark) line is low.
         assert_eq!(Polarity::Inverted.level(Symbol::Mark), Level::Low);
         assert_eq!(Polarity::Inverted.level(Symbol::Space), Level::High);
         assert_eq!(Polarity::Normal.level(Symbol::Mark), Level::High);

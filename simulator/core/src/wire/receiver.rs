@@ -352,7 +352,7 @@ impl Receiver {
                         }
                         self.marks += u8::from(sym == Symbol::Mark);
                         self.i += 1;
-                        if self.i % 3 == 0 {
+                        if self.i.is_multiple_of(3) {
                             let k = self.i / 3 - 1;
                             let bit = self.marks >= 2;
                             self.marks = 0;

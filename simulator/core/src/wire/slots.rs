@@ -159,10 +159,10 @@ impl<'p> SlotEncoder<'p> {
         }
         let framer = Framer::new(cfg.line, plan)?;
         for (index, f) in plan.faults.iter().enumerate() {
-            if let BitFault::Glitch { width, .. } = f {
-                if width.0 * u32::from(cfg.oversample) < SUB {
-                    return Err(WireError::GlitchTooNarrow { index, oversample: cfg.oversample });
-                }
+            if let BitFault::Glitch { width, .. } = f
+                && width.0 * u32::from(cfg.oversample) < SUB
+            {
+                return Err(WireError::GlitchTooNarrow { index, oversample: cfg.oversample });
             }
         }
         let scale = Timebase::new(u128::from(cfg.oversample), 1, plan.skew_ppm).scale();
@@ -477,7 +477,7 @@ pub fn slots_to_runs(words: &[u32], slots: u64, baud: u32, oversample: u8, sink:
         let mut end = k + 1;
         // Skip whole words of the same level at once: idle and breaks are long.
         while end < slots {
-            if end % 32 == 0 && end + 32 <= slots {
+            if end.is_multiple_of(32) && end + 32 <= slots {
                 let word = words[(end / 32) as usize];
                 if word == if high { u32::MAX } else { 0 } {
                     end += 32;
@@ -590,9 +590,9 @@ mod tests {
     }
 
     #[test]
-    fn clock_dividers_match_the_rig_notes() {
+    fn clock_dividers_follow_the_system_clock() {
         let enc = SlotEncoder::new(SlotConfig::p1(LINE), FaultPlan::CLEAN).unwrap();
-        // rig-firmware-notes.md: 1 slot per bit at 115200 is 1085 + 18/256.
+        // 125 MHz / 115200 = 1085.07: 1 slot per bit at 115200 is 1085 + 18/256.
         let one = SlotEncoder::new(ttl(1), FaultPlan::CLEAN).unwrap();
         assert_eq!(one.clock_divider(125_000_000), ClockDivider { int: 1085, frac: 18 });
         let div = enc.clock_divider(125_000_000);

@@ -24,6 +24,15 @@ use crate::wire::{Level, PS_PER_S, Run, RunMerger};
 /// Capacitance of P1 cable per metre (flat telephone cable, assumed: about 50 pF/m).
 pub const CABLE_PF_PER_M: f64 = 50.0;
 
+/// Noise a P1 cable picks up, per metre, as the standard deviation of the voltage at the first
+/// stage (assumed: an unshielded flat cable beside mains wiring). It makes the first stage's
+/// crossings jitter, more the slower the edge, so as a cable grows a few characters with short
+/// space bits fail before all do, instead of every character failing at one length.
+pub const PICKUP_MV_PER_M: f64 = 1.5;
+
+/// The fixed seed of the pickup noise: the same board and input give the same output.
+const PICKUP_SEED: u64 = 0x5049_434B_5550;
+
 /// The meter's output transistor when it sinks: Vol ≤ 1 V at up to 30 mA (DSMR P1 Companion
 /// Standard 5.0.2 §5.7.2; the Luxembourg Smarty P1 specification §3.1.9 says the same) is at most
 /// 33 Ω; 25 Ω is used.
@@ -320,6 +329,10 @@ pub struct BoardSim {
     high: bool,
     /// Output, coalesced by level.
     runs: RunMerger,
+    /// The pickup noise's standard deviation, volts.
+    noise_volts: f64,
+    /// Noise draws so far (the index of the next).
+    draws: u64,
 }
 
 impl BoardSim {
@@ -331,7 +344,20 @@ impl BoardSim {
             None => 0.0,
         };
         let high = volts >= board.rising_volts;
-        BoardSim { board, c, volts, high, runs: RunMerger::new() }
+        let noise_volts = PICKUP_MV_PER_M * board.cable_m.max(0.0) / 1000.0;
+        BoardSim { board, c, volts, high, runs: RunMerger::new(), noise_volts, draws: 0 }
+    }
+
+    /// The pickup noise at the first stage for the next stretch of line: a seeded normal draw.
+    fn noise(&mut self) -> f64 {
+        if self.noise_volts == 0.0 {
+            return 0.0;
+        }
+        let k = self.draws as i64;
+        self.draws += 1;
+        let u1 = crate::noise::unit(crate::noise::key(PICKUP_SEED, 1, k)).max(1e-12);
+        let u2 = crate::noise::unit(crate::noise::key(PICKUP_SEED, 2, k));
+        self.noise_volts * libm::sqrt(-2.0 * libm::log(u1)) * libm::cos(core::f64::consts::TAU * u2)
     }
 
     pub fn board(&self) -> &Board {
@@ -362,8 +388,9 @@ impl BoardSim {
         let secs = run.ps as f64 / PS_PER_S as f64;
         let clamp = self.board.clamp_volts.unwrap_or(f64::INFINITY);
         let ceiling = d.target.min(clamp);
-        // The one threshold that can change the stage's state, if the node heads past it.
-        let threshold = if self.high { self.board.falling_volts } else { self.board.rising_volts };
+        // The one threshold that can change the stage's state, if the node heads past it,
+        // shifted by the noise the cable picks up (which the node itself does not integrate).
+        let threshold = if self.high { self.board.falling_volts } else { self.board.rising_volts } - self.noise();
         let crosses = if self.high { d.target < threshold } else { ceiling > threshold };
         let mut switch_ps = None;
         if crosses {

@@ -1,5 +1,5 @@
-//! The verified telegrams of dsmr-facts.md section D decode with their CRCs, and round-trip
-//! through the owned model byte for byte.
+//! Real telegrams from public sources (`tests/data/real-telegrams/INDEX.md` names each one's)
+//! decode with their CRCs, and round-trip through the owned model byte for byte.
 
 use std::fs;
 use std::path::Path;
@@ -13,11 +13,11 @@ struct Case {
 }
 
 fn corpus() -> Vec<Case> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/section-d");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/real-telegrams");
     let index = fs::read_to_string(dir.join("INDEX.md")).unwrap();
     let cases: Vec<Case> = index
         .lines()
-        .filter(|l| l.starts_with("| "))
+        .filter(|l| l.starts_with("| ") && l.contains(".txt"))
         .map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
             let file = cols[1].to_string();
@@ -26,7 +26,7 @@ fn corpus() -> Vec<Case> {
             Case { file, crc, bytes }
         })
         .collect();
-    assert_eq!(cases.len(), 33, "section D has 33 telegrams, 26 of them with a verified CRC");
+    assert_eq!(cases.len(), 33, "the corpus has 33 telegrams, 26 of them with a CRC");
     assert_eq!(cases.iter().filter(|c| c.crc.is_some()).count(), 26);
     cases
 }
