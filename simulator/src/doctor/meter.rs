@@ -170,7 +170,15 @@ mod tests {
             let d = decode(&s.bytes, Some(SAMPLE_KEY));
             let seen = d.first.as_ref().unwrap_or_else(|| panic!("{} decodes", s.profile));
             let (name, why) = guess(seen, d.without_end_marker > 0).unwrap();
-            assert_eq!((name.as_str(), why), (s.profile.as_str(), "header and objects"));
+            assert_eq!(why, "header and objects", "{}", s.profile);
+            // Two profiles may send the very same telegram layout (a Kaifa meter sold in two
+            // countries): then either is the right guess.
+            let guessed = references().iter().find(|r| r.profile == name).unwrap();
+            assert!(
+                name == s.profile || (guessed.seen.header == seen.header && guessed.seen.obis == seen.obis),
+                "{} guessed as {name}",
+                s.profile
+            );
         }
     }
 

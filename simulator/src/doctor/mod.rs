@@ -108,7 +108,6 @@ pub fn diagnose(capture: &Capture, key: Option<[u8; 16]>) -> Result<Diagnosis> {
     let decoded = telegrams::decode(bytes, key);
     let masked_bytes: Vec<u8> = bytes.iter().map(|b| b & 0x7F).collect();
     let masked = telegrams::decode(&masked_bytes, key);
-    let model = predict::model(reader)?;
     let evidence = Evidence {
         bytes,
         reader,
@@ -116,7 +115,6 @@ pub fn diagnose(capture: &Capture, key: Option<[u8; 16]>) -> Result<Diagnosis> {
         decoded: &decoded,
         masked: &masked,
         hdlc: hdlc::scan(bytes),
-        model: &model,
     };
     let mut ranked = rank::rank(&evidence);
     if bytes.is_empty()

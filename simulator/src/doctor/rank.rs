@@ -76,7 +76,6 @@ pub struct Evidence<'a> {
     /// Decoded with bit 7 dropped.
     pub masked: &'a Decoded,
     pub hdlc: Hdlc,
-    pub model: &'a Model,
 }
 
 /// What the ranking concludes.
@@ -319,7 +318,9 @@ fn replay(bytes: &[u8], meter: LineSettings, reader: LineSettings) -> Option<Vec
 /// No telegrams at the reader's setting: the wire model's candidates, weighed.
 fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
     let o = e.observation;
-    let ms = matches(o, e.model);
+    // Built only here: a capture that decodes never needs the model.
+    let Ok(model) = super::predict::model(e.reader) else { return vec![not_p1(o, 0.5, None)] };
+    let ms = matches(o, &model);
     let Some(best) = ms.first() else { return vec![not_p1(o, 1.0, None)] };
     let weights: Vec<f64> = ms.iter().map(|m| (-(m.score() - best.score()) / SHARPNESS).exp()).collect();
     let total: f64 = weights.iter().sum();
@@ -332,7 +333,7 @@ fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
             continue;
         }
         let Some(m) = ms.iter().find(|m| m.verdict.0.contains(&cause)) else { continue };
-        v.push(line_finding(cause, share * fit, m, e));
+        v.push(line_finding(cause, share * fit, m, &model, e));
     }
     let doubt = ((best.distance - NOT_P1_FROM) / NOT_P1_SPAN).clamp(0.0, 0.95);
     // The clean candidate nearest means text that is no telegram.
@@ -349,10 +350,10 @@ fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
 }
 
 /// One cause from the candidate that stands for it best.
-fn line_finding(cause: Cause, confidence: f64, m: &Match<'_>, e: &Evidence<'_>) -> Finding {
+fn line_finding(cause: Cause, confidence: f64, m: &Match<'_>, model: &Model, e: &Evidence<'_>) -> Finding {
     let o = e.observation;
     let p = m.prediction;
-    let wiring = &e.model.wirings[p.wiring];
+    let wiring = &model.wirings[p.wiring];
     let delivery = match p.errors {
         ErrorChars::Nul => "characters with framing errors arrive as NUL, as FTDI-style adapters deliver them",
         ErrorChars::AsRead => "characters with framing errors arrive as read, as CH341-style adapters deliver them",
@@ -378,8 +379,9 @@ fn line_finding(cause: Cause, confidence: f64, m: &Match<'_>, e: &Evidence<'_>) 
             cause,
             confidence,
             format!(
-                "{seen}: the signal reaches the UART upside down; the idle line reads as a break (NUL) and most \
-                 characters carry framing errors; {model}"
+                "{seen}: the signal reaches the UART upside down; the idle line reads as a break (NUL) and the \
+                 UART starts its characters on the wrong edges, so the text turns into bytes with bit 7 set or \
+                 framing errors; {model}"
             ),
             format!(
                 "{}. A counterfeit FT232RL may report FT_Prog's \"Invert RXD\" as programmed and then ignore it: \
@@ -481,7 +483,6 @@ pub fn silence(listened: &str) -> Finding {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doctor::predict::model;
     use crate::doctor::{hdlc, telegrams};
 
     const N81: LineSettings = LineSettings { baud: 115_200, framing: Framing::EIGHT_N1 };
@@ -491,7 +492,6 @@ mod tests {
         let decoded = telegrams::decode(bytes, None);
         let masked: Vec<u8> = bytes.iter().map(|b| b & 0x7F).collect();
         let masked = telegrams::decode(&masked, None);
-        let m = model(reader).unwrap();
         rank(&Evidence {
             bytes,
             reader,
@@ -499,7 +499,6 @@ mod tests {
             decoded: &decoded,
             masked: &masked,
             hdlc: hdlc::scan(bytes),
-            model: &m,
         })
         .findings
     }
