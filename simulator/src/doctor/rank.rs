@@ -223,7 +223,13 @@ fn telegram_findings(e: &Evidence<'_>) -> Vec<Finding> {
                     .to_string(),
             )
         };
-        v.push(Finding::new(Cause::PartialTelegrams, 0.6 + 0.35 * (rate * 10.0).min(1.0), evidence, fix));
+        let mut confidence = 0.6 + 0.35 * (rate * 10.0).min(1.0);
+        if !all_same && d.failed() > 0 {
+            // Cut-offs of all lengths beside CRC failures are what noise does: a flipped bit
+            // turns a byte into a `/` that starts a fresh telegram, or spoils the `!`.
+            confidence *= 0.8;
+        }
+        v.push(Finding::new(Cause::PartialTelegrams, confidence, evidence, fix));
     }
     if d.telegrams == 0 && d.cut.is_empty() && d.frames() == 0 {
         // P1 data lines, but never a whole telegram.
@@ -324,7 +330,10 @@ fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
     let Some(best) = ms.first() else { return vec![not_p1(o, 1.0, None)] };
     let weights: Vec<f64> = ms.iter().map(|m| (-(m.score() - best.score()) / SHARPNESS).exp()).collect();
     let total: f64 = weights.iter().sum();
-    let fit = (1.0 - best.distance).max(0.0);
+    // A short capture is far from any distribution by chance alone: only what lies beyond that
+    // counts against the candidates.
+    let beyond_chance = (best.distance - sampling_noise(o.bytes, &best.prediction.histogram)).max(0.0);
+    let fit = 1.0 - beyond_chance;
     let mut v = Vec::new();
     for cause in Cause::ALL {
         let share: f64 =
@@ -335,7 +344,7 @@ fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
         let Some(m) = ms.iter().find(|m| m.verdict.0.contains(&cause)) else { continue };
         v.push(line_finding(cause, share * fit, m, &model, e));
     }
-    let doubt = ((best.distance - NOT_P1_FROM) / NOT_P1_SPAN).clamp(0.0, 0.95);
+    let doubt = ((beyond_chance - NOT_P1_FROM) / NOT_P1_SPAN).clamp(0.0, 0.95);
     // The clean candidate nearest means text that is no telegram.
     let clean = best.verdict.0.is_empty();
     if doubt > 0.0 || clean {
@@ -347,6 +356,18 @@ fn line_findings(e: &Evidence<'_>) -> Vec<Finding> {
     }
     sort(&mut v);
     v
+}
+
+/// The distance between `n` bytes drawn from `predicted` and `predicted` itself, expected by
+/// chance: each share's sampling error is about `sqrt(p / n)` and a normal deviation's mean
+/// magnitude is `sqrt(2 / pi)` of it (for a few hundred bytes this is 0.2-0.3).
+fn sampling_noise(n: u64, predicted: &[u32; 256]) -> f64 {
+    let total: f64 = predicted.iter().map(|&c| f64::from(c)).sum();
+    if n == 0 || total == 0.0 {
+        return 0.0;
+    }
+    let spread: f64 = predicted.iter().map(|&c| (f64::from(c) / total * (1.0 - f64::from(c) / total)).sqrt()).sum();
+    0.5 * (2.0 / std::f64::consts::PI).sqrt() * spread / (n as f64).sqrt()
 }
 
 /// One cause from the candidate that stands for it best.
