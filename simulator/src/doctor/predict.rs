@@ -177,6 +177,11 @@ pub struct Model {
     pub predictions: Vec<Prediction>,
 }
 
+/// Telegrams of different profiles run per meter line and wiring: the byte distributions of
+/// one line's faults differ little from profile to profile, and the model is built on every
+/// capture no telegram decodes in, so it must take well under a second.
+const SAMPLES_PER_LINE: usize = 8;
+
 /// Idle between the samples on one simulated line: long enough that no candidate's characters
 /// spill into the next sample's window (a 9600 baud telegram lasts about a second).
 const GAP_S: u64 = 3;
@@ -190,14 +195,35 @@ impl Model {
             // The 115200 7E1 meter sends the 115200 8N1 profiles' text telegrams.
             let variant = meter == SEVEN_E1_115200;
             let content = if variant { Framing::EIGHT_N1 } else { meter.framing };
-            let chosen: Vec<usize> = (0..samples().len())
+            let on_line: Vec<usize> = (0..samples().len())
                 .filter(|&i| {
                     let s = &samples()[i];
                     s.line.baud == meter.baud && s.line.framing == content && !(variant && s.encrypted)
                 })
                 .collect();
-            for (w, wiring) in wirings.iter().enumerate() {
-                predictions.extend(run(reader, meter, wiring, w, &chosen)?);
+            // Spread over the line's profiles (they are in name order, so manufacturers and
+            // dialects alternate).
+            let step = on_line.len().div_ceil(SAMPLES_PER_LINE).max(1);
+            let chosen: Vec<usize> = on_line.into_iter().step_by(step).collect();
+            // Wirings are independent: one thread per core, each taking every n-th wiring.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(wirings.len());
+            let parts: Vec<Result<Vec<Prediction>>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|t| {
+                        let (wirings, chosen) = (&wirings, &chosen);
+                        scope.spawn(move || {
+                            let mut mine = Vec::new();
+                            for (w, wiring) in wirings.iter().enumerate().skip(t).step_by(threads) {
+                                mine.extend(run(reader, meter, wiring, w, chosen)?);
+                            }
+                            Ok(mine)
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+            });
+            for part in parts {
+                predictions.extend(part?);
             }
         }
         Ok(Model { reader, wirings, predictions })
