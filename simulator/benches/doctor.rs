@@ -173,8 +173,8 @@ fn live_bench(dir: &Path) {
     ];
     println!("| meter on the PTY | verdict | settings tried | time to verdict (each run) |");
     println!("| --- | --- | --- | --- |");
-    for (label, args) in cases {
-        let link: PathBuf = dir.join("meter");
+    for (n, (label, args)) in cases.into_iter().enumerate() {
+        let link: PathBuf = dir.join(format!("meter-{n}"));
         let mut child = p1sim()
             .arg("run")
             .args(args)
@@ -201,7 +201,8 @@ fn live_bench(dir: &Path) {
             let t = Instant::now();
             let out = p1sim().arg("doctor").arg(&link).arg("--json").output().unwrap();
             times.push(t.elapsed());
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .unwrap_or_else(|e| panic!("{label}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
             verdict = format!("{} at {}", v["causes"][0]["cause"].as_str().unwrap_or("?"), v["as"].as_str().unwrap_or("?"));
             tried = v["notes"]
                 .as_array()

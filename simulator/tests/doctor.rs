@@ -367,5 +367,25 @@ fn a_live_meter_on_a_pty_is_ok() {
     assert_eq!(v["as"], "115200-8N1");
     assert_eq!(v["meter"]["profile"], "iskra-am550");
     assert!(v["crc_ok"].as_u64().unwrap() >= 1, "{v:#}");
+
+    // A DSMR 3 meter as an 8N1 reader sees it (10 times faster, so each setting waits 1 s): the
+    // doctor finds parity in bit 7 at 115200 8N1, tries 9600 7E1, and finds the line ok there.
+    let link = dir.join("p1-7e1");
+    let run = Running::start(&[
+        "--profile",
+        "kamstrup-162",
+        "--pty",
+        link.to_str().unwrap(),
+        "--as-seen-by",
+        "8N1",
+        "--speed",
+        "10",
+    ]);
+    let out = p1sim().args(["doctor", link.to_str().unwrap(), "--json"]).stdin(Stdio::null()).output().unwrap();
+    drop(run);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((out.status.code(), first_cause(&v), v["as"].as_str()), (Some(0), "ok", Some("9600-7E1")), "{v:#}");
+    assert!(v["notes"].to_string().contains("115200-8N1: parity-as-data; 9600-7E1: ok"), "{v:#}");
+    assert_eq!(v["meter"]["profile"], "kamstrup-162");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -144,7 +144,7 @@ fn serial(path: &str, opts: &Options) -> Result<Diagnosis> {
         if i > 0 {
             port.reconfigure(line)?;
         }
-        let mut feed = PortFeed { port: &mut port, fresh: true };
+        let mut feed = PortFeed { port: &mut port, fresh: true, mask: data_mask(line) };
         let capture = listen(&mut feed, Some(line), opts)?;
         let d = diagnose(&capture, opts.key)?;
         // A meter at another rate or framing is read at the next setting; anything else is
@@ -256,6 +256,13 @@ struct PortFeed<'p> {
     port: &'p mut PortReader,
     /// Bytes read before this setting was in force are thrown away at the first read.
     fresh: bool,
+    /// The data bits of the setting: a UART set to 7 data bits delivers 7, whatever a
+    /// pseudo-terminal standing in for it passes on.
+    mask: u8,
+}
+
+fn data_mask(line: LineSettings) -> u8 {
+    (0xFFu16 >> 8u8.saturating_sub(line.framing.data_bits).min(8)) as u8
 }
 
 impl Feed for PortFeed<'_> {
@@ -269,7 +276,7 @@ impl Feed for PortFeed<'_> {
             std::thread::sleep(POLL);
             self.port.take(&mut got);
         }
-        Ok(if got.is_empty() { Chunk::Quiet } else { Chunk::Bytes(got.iter().map(|c| c.byte).collect()) })
+        Ok(if got.is_empty() { Chunk::Quiet } else { Chunk::Bytes(got.iter().map(|c| c.byte & self.mask).collect()) })
     }
 }
 
@@ -334,6 +341,13 @@ fn decisive(capture: &Capture, last_bytes: Option<Instant>, key: Option<[u8; 16]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_7_bit_setting_delivers_7_bits() {
+        assert_eq!(data_mask(PROBE[0]), 0xFF);
+        assert_eq!(data_mask(PROBE[1]), 0x7F);
+        assert_eq!(data_mask(LineSettings { baud: 300, framing: "5N1".parse().unwrap() }), 0x1F);
+    }
 
     #[test]
     fn sources_parse_as_documented() {
