@@ -89,13 +89,12 @@ impl Wiring {
         self.board.as_ref().map_or(1, |b| b.inversions) + u8::from(self.reader_inverts)
     }
 
-    /// A short description: `the FTDI adapter ... (board direct-no-inverter)`.
+    /// The board, as the report names it: `the transistor-inverter board (NPN inverter ...)`.
     pub fn describe(&self) -> String {
-        let board = match &self.board {
-            Some(b) => format!("{} ({})", b.summary, b.name),
+        match &self.board {
+            Some(b) => format!("the {} board ({})", b.name, b.summary),
             None => "a working interface (pull-up and one inverter)".to_string(),
-        };
-        if self.reader_inverts { format!("{board}, into a reader input that inverts") } else { board }
+        }
     }
 }
 

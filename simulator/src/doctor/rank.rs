@@ -387,15 +387,16 @@ fn line_finding(cause: Cause, confidence: f64, m: &Match<'_>, model: &Model, e: 
     let p = m.prediction;
     let wiring = &model.wirings[p.wiring];
     let delivery = match p.errors {
-        ErrorChars::Nul => "characters with framing errors arrive as NUL, as FTDI-style adapters deliver them",
-        ErrorChars::AsRead => "characters with framing errors arrive as read, as CH341-style adapters deliver them",
+        ErrorChars::Nul => "hands characters with framing errors over as NUL (FTDI-style)",
+        ErrorChars::AsRead => "hands characters with framing errors over as read (CH341-style)",
     };
     let model = format!(
-        "the wire model puts that meter ({}) through {} into a reader at {}: {}; its bytes match these to {}",
+        "the wire model's nearest candidate, a {} meter through {} into a reader at {}{} that {delivery}, \
+         delivers bytes that match these to {}",
         p.meter,
         wiring.describe(),
         e.reader,
-        delivery,
+        if wiring.reader_inverts { " with an inverting input" } else { "" },
         percent(1.0 - m.distance)
     );
     let seen = format!(
