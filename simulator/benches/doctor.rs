@@ -87,7 +87,9 @@ fn file_bench(dir: &Path) {
         ("parity-as-data", "kamstrup-162", None, "9600-8N1", "9600-8N1"),
         ("not-dsmr", "", None, "", "115200-8N1"),
     ];
-    println!("| capture (1 MiB) | first cause | `doctor --file` (fresh process) | diagnose() in process, model built | `decode` (fresh process) |");
+    println!(
+        "| capture (1 MiB) | first cause | `doctor --file` (fresh process) | diagnose() in process, model built | `decode` (fresh process) |"
+    );
     println!("| --- | --- | --- | --- | --- |");
     for (want, profile, board, rx, read_as) in cases {
         let bytes = if profile.is_empty() { random(MB) } else { capture(profile, board, rx, MB) };
@@ -203,7 +205,8 @@ fn live_bench(dir: &Path) {
             times.push(t.elapsed());
             let v: serde_json::Value = serde_json::from_slice(&out.stdout)
                 .unwrap_or_else(|e| panic!("{label}: {e}: {}", String::from_utf8_lossy(&out.stderr)));
-            verdict = format!("{} at {}", v["causes"][0]["cause"].as_str().unwrap_or("?"), v["as"].as_str().unwrap_or("?"));
+            verdict =
+                format!("{} at {}", v["causes"][0]["cause"].as_str().unwrap_or("?"), v["as"].as_str().unwrap_or("?"));
             tried = v["notes"]
                 .as_array()
                 .and_then(|n| n.iter().filter_map(|x| x.as_str()).find(|x| x.starts_with("probed")))

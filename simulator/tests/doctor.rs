@@ -99,7 +99,7 @@ fn expected(meter: LineSettings, board: Option<&Board>, rx: ReceiverConfig) -> V
     }
     let inversions = board.map_or(1, |b| b.inversions) + u8::from(rx.input == p1sim_core::wire::Polarity::Inverted);
     let mut causes = Vec::new();
-    if inversions % 2 == 0 {
+    if inversions.is_multiple_of(2) {
         causes.push(Cause::Inverted);
     }
     let seven_e1 = |l: LineSettings| l.framing == Framing::SEVEN_E1;
@@ -149,8 +149,7 @@ fn every_board_and_reader_combination_gets_its_cause() {
 
 /// `p1sim doctor ARGS` with `input` on standard input: exit code and the JSON verdict.
 fn doctor(args: &[&str], input: &[u8]) -> (i32, Value) {
-    let mut child =
-        p1sim().arg("doctor").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = p1sim().arg("doctor").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
     child.stdin.take().unwrap().write_all(input).unwrap();
     let out = child.wait_with_output().unwrap();
     let json = serde_json::from_slice(&out.stdout)
@@ -233,7 +232,7 @@ fn empty_random_hdlc_encrypted_and_noisy_captures() {
     let (code, v) = doctor(&["-", "--as", "115200-8N1", "--json"], &random);
     assert_eq!((code, first_cause(&v)), (1, "not-dsmr"), "{v:#}");
 
-    let hdlc: Vec<u8> = (0..5).flat_map(|n| hdlc_push(n)).collect();
+    let hdlc: Vec<u8> = (0..5).flat_map(hdlc_push).collect();
     let (code, v) = doctor(&["-", "--as", "2400-8N1", "--json"], &hdlc);
     assert_eq!((code, first_cause(&v)), (1, "not-dsmr"), "{v:#}");
     assert!(v["causes"][0]["evidence"].as_str().unwrap().contains("HDLC"), "{v:#}");

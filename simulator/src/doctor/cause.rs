@@ -133,7 +133,8 @@ mod tests {
     #[test]
     fn sorting_puts_the_surest_first_and_the_wiring_first_on_ties() {
         let f = |cause, confidence| Finding::new(cause, confidence, "", "");
-        let mut v = vec![f(Cause::WrongBaud, 0.8), f(Cause::BitErrors, 0.9), f(Cause::Inverted, 0.8), f(Cause::WrongBaud, 0.1)];
+        let mut v =
+            vec![f(Cause::WrongBaud, 0.8), f(Cause::BitErrors, 0.9), f(Cause::Inverted, 0.8), f(Cause::WrongBaud, 0.1)];
         sort(&mut v);
         let order: Vec<Cause> = v.iter().map(|f| f.cause).collect();
         assert_eq!(order, [Cause::BitErrors, Cause::Inverted, Cause::WrongBaud]);

@@ -295,14 +295,15 @@ fn listen(feed: &mut dyn Feed, line: Option<LineSettings>, opts: &Options) -> Re
             Chunk::Bytes(b) => {
                 let now = Instant::now();
                 let room = (MAX_CAPTURE as usize).saturating_sub(capture.bytes.len());
-                capture.arrivals.push(Arrival {
-                    offset: capture.bytes.len(),
-                    at_ms: now.duration_since(start).as_millis() as u64,
-                });
+                capture
+                    .arrivals
+                    .push(Arrival { offset: capture.bytes.len(), at_ms: now.duration_since(start).as_millis() as u64 });
                 capture.bytes.extend_from_slice(&b[..b.len().min(room)]);
                 last_bytes = Some(now);
                 if b.len() > room {
-                    capture.notes.push(format!("the capture reached {} and listening stopped", human_bytes(MAX_CAPTURE)));
+                    capture
+                        .notes
+                        .push(format!("the capture reached {} and listening stopped", human_bytes(MAX_CAPTURE)));
                     break;
                 }
             }
@@ -330,10 +331,7 @@ fn decisive(capture: &Capture, last_bytes: Option<Instant>, key: Option<[u8; 16]
         return true;
     }
     let quiet_now = last_bytes.is_some_and(|t| t.elapsed() >= Duration::from_millis(super::BURST_GAP_MS));
-    let whole_burst = capture
-        .arrivals
-        .windows(2)
-        .any(|w| w[1].at_ms >= w[0].at_ms + super::BURST_GAP_MS)
+    let whole_burst = capture.arrivals.windows(2).any(|w| w[1].at_ms >= w[0].at_ms + super::BURST_GAP_MS)
         || capture.arrivals.first().is_some_and(|a| a.at_ms >= super::BURST_GAP_MS);
     quiet_now && whole_burst
 }

@@ -63,7 +63,13 @@ pub fn guess(seen: &Seen, without_end_marker: bool) -> Option<(String, &'static 
         let manufacturer = r.seen.header.get(..3) == seen.header.get(..3);
         let objects = jaccard(&r.seen.obis, &seen.obis);
         let score = 3.0 * objects
-            + if header { 4.0 } else if manufacturer { 1.0 } else { 0.0 }
+            + if header {
+                4.0
+            } else if manufacturer {
+                1.0
+            } else {
+                0.0
+            }
             + f64::from(u8::from(r.seen.version == seen.version))
             + f64::from(u8::from(r.without_end_marker == without_end_marker))
             + f64::from(u8::from(r.seen.encrypted == seen.encrypted));
@@ -73,7 +79,8 @@ pub fn guess(seen: &Seen, without_end_marker: bool) -> Option<(String, &'static 
     }
     let (score, r, header) = best?;
     // Without the header, only a layout that shares most objects is a guess worth making.
-    (header || score >= 3.0 * 0.6 + 3.0).then(|| (r.profile.clone(), if header { "header and objects" } else { "objects" }))
+    (header || score >= 3.0 * 0.6 + 3.0)
+        .then(|| (r.profile.clone(), if header { "header and objects" } else { "objects" }))
 }
 
 /// Shared over either: 1 for the same codes, 0 for none in common.

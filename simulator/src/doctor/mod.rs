@@ -97,8 +97,7 @@ impl Diagnosis {
 }
 
 /// 115200 8N1, what the doctor assumes a capture was read at when nobody says.
-pub const DEFAULT_READ_AS: LineSettings =
-    LineSettings { baud: 115_200, framing: p1sim_core::spec::Framing::EIGHT_N1 };
+pub const DEFAULT_READ_AS: LineSettings = LineSettings { baud: 115_200, framing: p1sim_core::spec::Framing::EIGHT_N1 };
 
 /// Diagnoses a capture; `key` opens encrypted frames.
 pub fn diagnose(capture: &Capture, key: Option<[u8; 16]>) -> Result<Diagnosis> {

@@ -34,7 +34,8 @@ impl Observation {
             }
             previous = Some(b);
         }
-        let count = |pred: &dyn Fn(u8) -> bool| (0..=255u8).filter(|&b| pred(b)).map(|b| histogram[usize::from(b)]).sum();
+        let count =
+            |pred: &dyn Fn(u8) -> bool| (0..=255u8).filter(|&b| pred(b)).map(|b| histogram[usize::from(b)]).sum();
         Observation {
             bytes: bytes.len() as u64,
             nul: histogram[0],
@@ -72,7 +73,8 @@ impl Observation {
 
     /// The most frequent byte values, most frequent first, for evidence.
     pub fn commonest(&self, n: usize) -> Vec<(u8, u64)> {
-        let mut v: Vec<(u8, u64)> = (0..=255u8).map(|b| (b, self.histogram[usize::from(b)])).filter(|x| x.1 > 0).collect();
+        let mut v: Vec<(u8, u64)> =
+            (0..=255u8).map(|b| (b, self.histogram[usize::from(b)])).filter(|x| x.1 > 0).collect();
         v.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
         v.truncate(n);
         v
@@ -133,7 +135,9 @@ mod tests {
         assert_eq!(o.parity_in_bit7, 2);
         assert_eq!(o.commonest(2), [(0, 3), (b'\r', 1)]);
         assert!(!o.only_nul() && Observation::of(&[0, 0]).only_nul() && !Observation::of(&[]).only_nul());
-        let lines = Observation::of(b"/ISK5\\2M550T\r\n1-0:1.8.1(001.000*kWh)\r\n0-1:24.2.1*255(1)\r\n1-0:(x)\r\n(00124.477)\r\n");
+        let lines = Observation::of(
+            b"/ISK5\\2M550T\r\n1-0:1.8.1(001.000*kWh)\r\n0-1:24.2.1*255(1)\r\n1-0:(x)\r\n(00124.477)\r\n",
+        );
         assert_eq!(lines.obis_lines, 2);
     }
 

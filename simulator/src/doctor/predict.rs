@@ -125,7 +125,7 @@ impl Verdict {
             return Verdict(vec![Cause::NoSignal]);
         }
         let mut v = Vec::new();
-        if wiring.inversions() % 2 == 0 {
+        if wiring.inversions().is_multiple_of(2) {
             v.push(Cause::Inverted);
         }
         if meter.baud != reader.baud {
@@ -231,7 +231,13 @@ impl Model {
 
 /// Sends the samples `chosen` one after the other through one wiring, counting what the reader
 /// gets for each (both ways its driver may deliver flagged characters).
-fn run(reader: LineSettings, meter: LineSettings, wiring: &Wiring, w: usize, chosen: &[usize]) -> Result<Vec<Prediction>> {
+fn run(
+    reader: LineSettings,
+    meter: LineSettings,
+    wiring: &Wiring,
+    w: usize,
+    chosen: &[usize],
+) -> Result<Vec<Prediction>> {
     let receiver = ReceiverConfig {
         input: if wiring.reader_inverts { Polarity::Inverted } else { Polarity::Normal },
         ..ReceiverConfig::new(reader)
@@ -324,10 +330,18 @@ mod tests {
     #[test]
     fn the_model_predicts_clean_bytes_through_a_good_board_and_none_without_a_pull_up() {
         let m = Model::build(N81).unwrap();
-        let named = |name: &str| m.wirings.iter().position(|w| !w.reader_inverts && w.board.as_ref().is_some_and(|b| b.name == name)).unwrap();
+        let named = |name: &str| {
+            m.wirings
+                .iter()
+                .position(|w| !w.reader_inverts && w.board.as_ref().is_some_and(|b| b.name == name))
+                .unwrap()
+        };
         let am550 = samples().iter().position(|s| s.profile == "iskra-am550").unwrap();
         let find = |w, errors| {
-            m.predictions.iter().find(|p| p.wiring == w && p.sample == am550 && p.meter == N81 && p.errors == errors).unwrap()
+            m.predictions
+                .iter()
+                .find(|p| p.wiring == w && p.sample == am550 && p.meter == N81 && p.errors == errors)
+                .unwrap()
         };
         let good = find(named("transistor-inverter"), ErrorChars::AsRead);
         assert_eq!(good.verdict.0, []);

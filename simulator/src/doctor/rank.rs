@@ -114,10 +114,7 @@ pub fn rank(e: &Evidence<'_>) -> Ranked {
     // and then, even one that passes, but those bytes are not mostly text.
     let text = o.share(o.text) >= MOSTLY_TEXT;
     if (text && (e.decoded.valid > 0 || o.obis_lines >= 2)) || e.decoded.frames() > 0 {
-        return Ranked {
-            findings: telegram_findings(e),
-            telegrams_from: Some((TelegramsFrom::AsRead, e.reader)),
-        };
+        return Ranked { findings: telegram_findings(e), telegrams_from: Some((TelegramsFrom::AsRead, e.reader)) };
     }
     if e.hdlc.found() {
         return alone(Finding::new(Cause::NotDsmr, 0.97, hdlc_evidence(&e.hdlc, o), HDLC_FIX));
@@ -326,7 +323,8 @@ fn parity_as_data(e: &Evidence<'_>) -> Option<Finding> {
 /// What a reader at `reader` gets when a meter at `meter` sends `bytes` through a working
 /// interface.
 fn replay(bytes: &[u8], meter: LineSettings, reader: LineSettings) -> Option<Vec<u8>> {
-    let setup = crate::wire::Setup { line: meter, plan: FaultPlan::CLEAN, board: None, receiver: ReceiverConfig::new(reader) };
+    let setup =
+        crate::wire::Setup { line: meter, plan: FaultPlan::CLEAN, board: None, receiver: ReceiverConfig::new(reader) };
     let mut through = crate::wire::Through::new(setup, 1, Vec::with_capacity(bytes.len())).ok()?;
     std::io::Write::write_all(&mut through, bytes).ok()?;
     Some(through.finish().ok()?.0)
@@ -525,15 +523,8 @@ mod tests {
         let decoded = telegrams::decode(bytes, None);
         let masked: Vec<u8> = bytes.iter().map(|b| b & 0x7F).collect();
         let masked = telegrams::decode(&masked, None);
-        rank(&Evidence {
-            bytes,
-            reader,
-            observation: &o,
-            decoded: &decoded,
-            masked: &masked,
-            hdlc: hdlc::scan(bytes),
-        })
-        .findings
+        rank(&Evidence { bytes, reader, observation: &o, decoded: &decoded, masked: &masked, hdlc: hdlc::scan(bytes) })
+            .findings
     }
 
     #[test]

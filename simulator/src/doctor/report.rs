@@ -76,10 +76,7 @@ pub fn text(d: &Diagnosis, source: &str) -> String {
         field("profile", m.profile.as_ref().map(|p| format!("{p} (by {})", m.profile_match.unwrap_or("guess"))));
         field("spec", m.spec.clone());
         field("line", m.line.clone());
-        field(
-            "interval",
-            m.interval_s.map(|i| format!("{i} s (from the {})", m.interval_from.unwrap_or("profile"))),
-        );
+        field("interval", m.interval_s.map(|i| format!("{i} s (from the {})", m.interval_from.unwrap_or("profile"))));
         field("CRC pass rate", m.crc_pass_rate.map(|r| format!("{:.1} %", r * 100.0)));
         field("Home Assistant", m.home_assistant.clone());
     }

@@ -152,7 +152,8 @@ impl Decoded {
 mod tests {
     use super::*;
 
-    const T: &[u8] = b"/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(42)\r\n0-0:1.0.0(161113205757W)\r\n1-0:1.8.1(001581.123*kWh)\r\n!";
+    const T: &[u8] =
+        b"/KFM5KAIFA-METER\r\n\r\n1-3:0.2.8(42)\r\n0-0:1.0.0(161113205757W)\r\n1-0:1.8.1(001581.123*kWh)\r\n!";
 
     fn telegram(tst: &str) -> Vec<u8> {
         let text = String::from_utf8_lossy(T).replace("161113205757W", tst);

@@ -110,7 +110,10 @@ struct TcpTransport {
 impl Transport for TcpTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.stream.read(buf) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, format!("{}closed the connection", self.peer.trim_end_matches("at ")))),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!("{}closed the connection", self.peer.trim_end_matches("at ")),
+            )),
             Ok(n) => Ok(n),
             Err(e)
                 if matches!(
