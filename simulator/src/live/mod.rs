@@ -360,9 +360,10 @@ async fn single(plan: Plan) -> Result<()> {
     }
     out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr, plan.key));
     out.push_str("\nCtrl-C stops the meter.\n");
+    let stop = StopSignals::watch()?;
     print_now(&out);
 
-    wait_for_stop(meter_task).await?;
+    stop.wait(meter_task).await?;
     shutdown(&api, pacers).await;
     if let Some(r) = rig {
         let summary = tokio::task::spawn_blocking(move || r.stop()).await.unwrap_or_default();
@@ -403,19 +404,35 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP; a meter task that ends by itself is an error.
-async fn wait_for_stop(meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
-    let mut hup = signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("cannot watch for SIGINT")?,
-        _ = term.recv() => {}
-        // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
-        _ = hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
-        r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
+/// SIGINT, SIGTERM and SIGHUP, watched from before the banner says Ctrl-C stops the run: a
+/// signal that arrives right after the banner must stop it cleanly, not kill it.
+struct StopSignals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?,
+            term: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
+            hup: signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?,
+        })
     }
-    Ok(())
+
+    /// Waits for one of the signals; a meter task that ends by itself is an error.
+    async fn wait(mut self, meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+            // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
+            _ = self.hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
+            r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
+        }
+        Ok(())
+    }
 }
 
 /// Saves every meter's state, then stops the pacers (closing the PTY and removing its link).
@@ -568,6 +585,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     report.push(request_line(plan.request, control_addr));
+    let stop = StopSignals::watch()?;
     print_now(&format!(
         "p1sim run: {} ({} {}), {}, a telegram every {} s, {} meters\n  {}\n\nCtrl-C stops the fleet.\n",
         profile.name,
@@ -582,7 +600,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         // Any meter task ending on its own is a bug worth stopping for.
         let _ = tasks.join_next().await;
     });
-    wait_for_stop(watcher).await?;
+    stop.wait(watcher).await?;
     shutdown(&api, vec![pacer]).await;
     Ok(())
 }
