@@ -444,13 +444,25 @@ mod tests {
 
     const US: u64 = 1_000_000;
 
+    /// [`through`] without the cable's pickup noise: the RC alone, for tests of its timing.
+    fn through_quiet(board: &Board, runs: &[Run]) -> alloc::vec::Vec<Run> {
+        let mut sim = board.simulate(runs[0].level);
+        sim.noise_volts = 0.0;
+        let mut out = alloc::vec::Vec::new();
+        for &r in runs {
+            sim.push(r, &mut |o| out.push(o));
+        }
+        sim.flush(&mut |o| out.push(o));
+        out
+    }
+
     /// The node's rising edge is delayed by the RC; the falling edge through the sinking meter
     /// is nearly instant.
     #[test]
     fn a_released_line_rises_with_the_rc_time_constant() {
         let b = Board { cable_m: 100.0, ..Board::named("ftdi-inverted").unwrap() };
         // C = 5015 pF, tau = 10k * C = 50.15 us; 1.6 V of 5 V is reached after about tau * ln(5/3.4).
-        let out = through(&b, &[Run::new(Level::Low, 100 * US), Run::new(Level::High, 100 * US)]);
+        let out = through_quiet(&b, &[Run::new(Level::Low, 100 * US), Run::new(Level::High, 100 * US)]);
         // The sinking meter held the node at 5 V * 25 / (10k + 25).
         let v0 = 5.0 * 25.0 / 10_025.0;
         let delay = (10_000.0 * 5015e-12 * libm::log((5.0 - v0) / 3.4) * 1e12) as u64;
@@ -466,7 +478,7 @@ mod tests {
     fn short_pulses_shrink_then_vanish_on_a_slow_line() {
         let b = Board { cable_m: 100.0, ..Board::named("ftdi-inverted").unwrap() };
         let pulse = |us: u64| {
-            through(
+            through_quiet(
                 &b,
                 &[Run::new(Level::Low, 200 * US), Run::new(Level::High, us * US), Run::new(Level::Low, 200 * US)],
             )
