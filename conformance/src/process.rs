@@ -1,6 +1,7 @@
 //! Running a decoder under test as a child process, in its own process group so that a hang or
-//! a crash is cleaned up together with every process it started, and feeding it one case over
-//! standard input, a pseudo-terminal or TCP, or many cases over one persistent stdin session.
+//! a crash is cleaned up together with every process it started (on Unix; see [`group`]), and
+//! feeding it one case over standard input, a pseudo-terminal or TCP, or many cases over one
+//! persistent stdin session.
 //!
 //! Nothing here waits without a deadline: every read of the decoder's output, every write of a
 //! case and every wait for an exit gives up at the case's deadline (or when the run is
@@ -9,9 +10,7 @@
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener};
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, Stdio};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -19,10 +18,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::process::{Pid, Signal, WaitId, WaitIdOptions};
-
 use crate::case::Case;
+
+#[cfg(unix)]
+#[path = "process/group_unix.rs"]
+mod group;
+#[cfg(not(unix))]
+#[path = "process/group_windows.rs"]
+mod group;
+#[cfg(unix)]
+mod pty;
+
+use group::Proc;
 
 /// How a case's bytes reach the decoder.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -67,7 +74,7 @@ impl FromStr for Transport {
 /// A decoder started as a command, once per case or once for a persistent session.
 #[derive(Clone, Debug)]
 pub struct DecoderCommand {
-    /// Program and arguments; a user's `'COMMAND'` runs as `sh -c COMMAND`.
+    /// Program and arguments; a user's `'COMMAND'` runs as `sh -c COMMAND` (`cmd /C` on Windows).
     pub argv: Vec<OsString>,
     /// Extra environment, e.g. `P1SIM`, the p1sim binary an adapter may call.
     pub env: Vec<(OsString, OsString)>,
@@ -78,8 +85,12 @@ pub struct DecoderCommand {
 impl DecoderCommand {
     /// A shell command line, as given to `--dut`.
     pub fn shell(command: &str) -> DecoderCommand {
+        #[cfg(unix)]
+        let shell = ["sh", "-c"];
+        #[cfg(not(unix))]
+        let shell = ["cmd", "/C"];
         DecoderCommand {
-            argv: vec!["sh".into(), "-c".into(), command.into()],
+            argv: vec![shell[0].into(), shell[1].into(), command.into()],
             env: Vec::new(),
             display: command.to_string(),
         }
@@ -107,14 +118,6 @@ pub enum Status {
 }
 
 impl Status {
-    fn of(s: ExitStatus) -> Status {
-        match (s.code(), s.signal()) {
-            (Some(c), _) => Status::Code(c),
-            (None, Some(sig)) => Status::Signal(sig),
-            (None, None) => Status::Code(-1),
-        }
-    }
-
     pub fn success(self) -> bool {
         self == Status::Code(0)
     }
@@ -173,113 +176,23 @@ const STDERR_TAIL: usize = 4096;
 /// before that flush would be lost.
 pub const PTY_SETTLE: Duration = Duration::from_millis(50);
 
-/// The runner's dead man's switch: a small shell, in a process group of its own, that holds the
-/// list of decoder process groups alive and kills them all when its input closes. Its input is a
-/// pipe only the runner holds, so it closes however the runner ends, SIGKILL included, and no
-/// decoder outlives the run. Linux's parent-death signal would reach only the decoder's direct
-/// child, not what an adapter starts, and needs unsafe code in the child before exec.
-mod watchdog {
-    use std::io::Write;
-    use std::os::unix::process::CommandExt;
-    use std::process::{ChildStdin, Command, Stdio};
-    use std::sync::{Mutex, OnceLock};
-
-    const SCRIPT: &str = r#"
-trap '' INT HUP TERM QUIT PIPE
-groups=' '
-while read -r op pg; do
-  case $op in
-    +) groups="$groups$pg " ;;
-    -) kept=' '; for g in $groups; do [ "$g" = "$pg" ] || kept="$kept$g "; done; groups=$kept ;;
-  esac
-done
-for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
-"#;
-
-    fn input() -> &'static Mutex<Option<ChildStdin>> {
-        static INPUT: OnceLock<Mutex<Option<ChildStdin>>> = OnceLock::new();
-        INPUT.get_or_init(|| {
-            let child = Command::new("sh")
-                .args(["-c", SCRIPT])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn();
-            // Without a shell there is no watchdog; decoders are still killed on every other path.
-            Mutex::new(child.ok().and_then(|mut c| c.stdin.take()))
-        })
+/// The decoder's command: its pipes and environment. A user's command starts with its program.
+fn command(cmd: &DecoderCommand, env: &[(&str, String)], stdin: Stdio) -> io::Result<Command> {
+    let (program, args) = cmd.argv.split_first().ok_or_else(|| io::Error::other("an empty command"))?;
+    let mut c = Command::new(program);
+    c.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped());
+    for (k, v) in &cmd.env {
+        c.env(k, v);
     }
-
-    fn send(line: &str) {
-        let mut input = input().lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(w) = input.as_mut()
-            && w.write_all(line.as_bytes()).and_then(|()| w.flush()).is_err()
-        {
-            *input = None;
-        }
+    for (k, v) in env {
+        c.env(k, v);
     }
-
-    /// The process group `pgid` dies with the runner.
-    pub fn watch(pgid: i32) {
-        send(&format!("+ {pgid}\n"));
-    }
-
-    /// The group is gone (killed and reaped): forget it before its number can be reused.
-    pub fn forget(pgid: i32) {
-        send(&format!("- {pgid}\n"));
-    }
-}
-
-/// A decoder process in its own process group. Dropping it kills the group and reaps the child,
-/// so no path (a timeout, an error, a panic) leaves a process behind; the [`watchdog`] covers the
-/// runner itself being killed.
-#[derive(Debug)]
-struct Proc {
-    child: Child,
-    pid: Pid,
-    reaped: Option<Status>,
+    Ok(c)
 }
 
 impl Proc {
-    fn spawn(cmd: &DecoderCommand, env: &[(&str, String)], stdin: Stdio) -> io::Result<Proc> {
-        let (program, args) = cmd.argv.split_first().ok_or_else(|| io::Error::other("an empty command"))?;
-        let mut c = Command::new(program);
-        c.args(args).stdin(stdin).stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0);
-        for (k, v) in &cmd.env {
-            c.env(k, v);
-        }
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let child = c.spawn()?;
-        let pid = Pid::from_child(&child);
-        watchdog::watch(pid.as_raw_nonzero().get());
-        Ok(Proc { child, pid, reaped: None })
-    }
-
-    /// Whether the decoder has exited, without reaping it: while it is an unreaped zombie its
-    /// pid, which is also its process group id, cannot be reused, so killing the group stays safe.
-    fn has_exited(&self) -> bool {
-        self.reaped.is_some()
-            || matches!(
-                rustix::process::waitid(
-                    WaitId::Pid(self.pid),
-                    WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
-                ),
-                Ok(Some(_))
-            )
-    }
-
-    fn kill_group(&self) {
-        if self.reaped.is_none() {
-            // ESRCH (the group is gone already) is what we want.
-            let _ = rustix::process::kill_process_group(self.pid, Signal::KILL);
-        }
-    }
-
-    /// Kills whatever is left of the group (the decoder itself if it still runs, and anything
-    /// it started) and reaps the decoder.
+    /// Kills whatever is left of the decoder (on Unix its whole group: the decoder itself if it
+    /// still runs, and anything it started) and reaps it.
     fn reap(&mut self) -> Status {
         if let Some(s) = self.reaped {
             return s;
@@ -287,12 +200,12 @@ impl Proc {
         self.kill_group();
         let s = self.child.wait().map(Status::of).unwrap_or(Status::Code(-1));
         self.reaped = Some(s);
-        watchdog::forget(self.pid.as_raw_nonzero().get());
+        self.forget();
         s
     }
 
     /// Waits for the exit until `deadline`; `None` if it did not come (the caller kills).
-    fn wait_exit(&self, deadline: Instant, cancel: &AtomicBool) -> Option<()> {
+    fn wait_exit(&mut self, deadline: Instant, cancel: &AtomicBool) -> Option<()> {
         let mut pause = Duration::from_micros(50);
         loop {
             if self.has_exited() {
@@ -399,7 +312,17 @@ pub fn run_once(
     let deadline = Instant::now() + timeout;
     match transport {
         Transport::Stdin => via_stdin(cmd, case, deadline, cancel),
-        Transport::Pty => via_pty(cmd, case, deadline, cancel),
+        #[cfg(unix)]
+        Transport::Pty => pty::via_pty(cmd, case, deadline, cancel),
+        #[cfg(not(unix))]
+        Transport::Pty => Outcome {
+            stdout: Vec::new(),
+            stderr: String::new(),
+            end: End::Unstartable(
+                "the PTY transport needs a Unix system (Linux or macOS); use --transport stdin or tcp".into(),
+            ),
+            note: None,
+        },
         Transport::Tcp => via_tcp(cmd, case, deadline, cancel),
     }
 }
@@ -493,7 +416,7 @@ fn via_tcp(cmd: &DecoderCommand, case: &Case, deadline: Instant, cancel: &Atomic
     };
     let mut env = case_env(case, Transport::Tcp);
     env.push(("P1SIM_TCP", addr.clone()));
-    let (running, _) = match Running::start(cmd, &env, Stdio::null()) {
+    let (mut running, _) = match Running::start(cmd, &env, Stdio::null()) {
         Ok(r) => r,
         Err(e) => return Outcome::unstartable(cmd, &e),
     };
@@ -511,8 +434,7 @@ fn via_tcp(cmd: &DecoderCommand, case: &Case, deadline: Instant, cancel: &Atomic
                     note = Some(format!("the decoder never connected to P1SIM_TCP={addr}"));
                     break;
                 }
-                let mut fds = [PollFd::new(&listener, PollFlags::IN)];
-                let _ = rustix::event::poll(&mut fds, Some(&timespec(Duration::from_millis(5))));
+                wait_for_connection(&listener, Duration::from_millis(5));
             }
             Err(e) => {
                 note = Some(format!("accepting the decoder's connection failed: {e}"));
@@ -552,137 +474,17 @@ fn via_tcp(cmd: &DecoderCommand, case: &Case, deadline: Instant, cancel: &Atomic
     out
 }
 
-fn timespec(d: Duration) -> Timespec {
-    Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ }
+/// Waits up to `limit` for a connection to arrive on the non-blocking `listener`.
+#[cfg(unix)]
+fn wait_for_connection(listener: &TcpListener, limit: Duration) {
+    use rustix::event::{PollFd, PollFlags};
+    let mut fds = [PollFd::new(listener, PollFlags::IN)];
+    let _ = rustix::event::poll(&mut fds, Some(&pty::timespec(limit)));
 }
 
-/// A pseudo-terminal: the runner holds the master, the decoder opens the slave path.
-#[derive(Debug)]
-struct Pty {
-    master: OwnedFd,
-    path: String,
-}
-
-impl Pty {
-    /// A raw PTY at `baud`. The runner opens and closes the slave once, so that the master
-    /// reports a hang-up until the decoder opens it: that is how the runner sees it arrive.
-    fn open(baud: u32) -> io::Result<Pty> {
-        use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
-        // Close-on-exec at once where the system offers it (Linux), right after elsewhere (macOS).
-        #[cfg(target_os = "linux")]
-        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
-        #[cfg(not(target_os = "linux"))]
-        let master = {
-            let m = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY)?;
-            rustix::io::fcntl_setfd(&m, rustix::io::FdFlags::CLOEXEC)?;
-            m
-        };
-        grantpt(&master)?;
-        unlockpt(&master)?;
-        let path =
-            ptsname(&master, Vec::new())?.into_string().map_err(|_| io::Error::other("the PTY's name is not UTF-8"))?;
-        // Termios set on the master apply to the slave's line discipline: raw, so no byte is
-        // translated (CR to LF) or held back for a line, before the decoder even opens it.
-        let mut t = rustix::termios::tcgetattr(&master)?;
-        t.make_raw();
-        let _ = t.set_speed(baud);
-        rustix::termios::tcsetattr(&master, rustix::termios::OptionalActions::Now, &t)?;
-        drop(open_slave(&path)?);
-        rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK)?;
-        Ok(Pty { master, path })
-    }
-
-    /// Whether no one has the slave open (the master reports a hang-up).
-    fn slave_closed(&self) -> bool {
-        let mut fds = [PollFd::new(&self.master, PollFlags::IN)];
-        // A failed poll says nothing about the slave: keep waiting rather than write too early.
-        rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO))).is_err()
-            || fds[0].revents().contains(PollFlags::HUP)
-    }
-}
-
-fn open_slave(path: &str) -> io::Result<OwnedFd> {
-    use rustix::fs::{Mode, OFlags};
-    Ok(rustix::fs::open(path, OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC | OFlags::NONBLOCK, Mode::empty())?)
-}
-
-fn via_pty(cmd: &DecoderCommand, case: &Case, deadline: Instant, cancel: &AtomicBool) -> Outcome {
-    let pty = match Pty::open(case.line.baud) {
-        Ok(p) => p,
-        Err(e) => return Outcome::unstartable(cmd, &io::Error::other(format!("cannot create a pseudo-terminal: {e}"))),
-    };
-    let mut env = case_env(case, Transport::Pty);
-    env.push(("P1SIM_PTY", pty.path.clone()));
-    let (running, _) = match Running::start(cmd, &env, Stdio::null()) {
-        Ok(r) => r,
-        Err(e) => return Outcome::unstartable(cmd, &e),
-    };
-    let stop = || Instant::now() >= deadline || cancel.load(Ordering::Relaxed);
-    let mut note = None;
-    // 1. Wait for the decoder to open the PTY, then let it settle.
-    let mut opened = false;
-    while !opened {
-        if !pty.slave_closed() {
-            opened = true;
-        } else if running.proc.has_exited() {
-            note = Some(format!("the decoder exited without opening P1SIM_PTY={}", pty.path));
-            break;
-        } else if stop() {
-            note = Some(format!("the decoder never opened P1SIM_PTY={}", pty.path));
-            break;
-        } else {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-    if opened {
-        let settle = Instant::now() + PTY_SETTLE;
-        while Instant::now() < settle && !stop() && !running.proc.has_exited() {
-            thread::sleep(Duration::from_millis(2));
-        }
-        // 2. Write everything; the master is non-blocking, so a decoder that stops reading
-        // cannot hold the runner past the deadline.
-        let mut written = 0;
-        while written < case.input.len() && !stop() {
-            match rustix::io::write(&pty.master, &case.input[written..]) {
-                Ok(n) => written += n,
-                Err(rustix::io::Errno::AGAIN) | Err(rustix::io::Errno::INTR) => {
-                    if running.proc.has_exited() {
-                        note =
-                            Some(format!("the decoder exited after reading {written} of {} bytes", case.input.len()));
-                        break;
-                    }
-                    let mut fds = [PollFd::new(&pty.master, PollFlags::OUT)];
-                    let _ = rustix::event::poll(&mut fds, Some(&timespec(Duration::from_millis(10))));
-                }
-                Err(e) => {
-                    note = Some(format!("writing to the PTY failed after {written} bytes: {e}"));
-                    break;
-                }
-            }
-        }
-        // 3. Wait until the decoder has read it all: closing the master hangs the line up and
-        // drops what is still queued. The runner's own handle on the slave only looks: polling
-        // it first pushes bytes still in the PTY's flip buffer into the line discipline (the
-        // kernel's n_tty_poll flushes that work), so "nothing to read" is not said too early
-        // while a loaded machine has not moved them yet.
-        if let Ok(slave) = open_slave(&pty.path) {
-            let mut empty = 0;
-            while empty < 2 && !stop() && !running.proc.has_exited() {
-                let mut fds = [PollFd::new(&slave, PollFlags::IN)];
-                let readable = rustix::event::poll(&mut fds, Some(&timespec(Duration::ZERO))).is_ok()
-                    && fds[0].revents().contains(PollFlags::IN);
-                match rustix::io::ioctl_fionread(slave.as_fd()) {
-                    Ok(0) if !readable => empty += 1,
-                    Ok(_) => empty = 0,
-                    Err(_) => break,
-                }
-                thread::sleep(Duration::from_millis(2));
-            }
-        }
-    }
-    // 4. Hang up: the decoder reads EOF or EIO and finishes.
-    drop(pty);
-    running.finish(deadline, cancel, note)
+#[cfg(not(unix))]
+fn wait_for_connection(_listener: &TcpListener, limit: Duration) {
+    thread::sleep(limit);
 }
 
 /// One decoder process serving many cases over stdin (`--persistent`); restarted after a

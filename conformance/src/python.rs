@@ -53,14 +53,14 @@ fn venv_from(base: &str, root: &Path, package: &str, version: &str) -> Result<Pa
     fs::create_dir_all(root)
         .map_err(|e| SetupError::new(format!("cannot create the Python cache directory {}: {e}", root.display())))?;
     let venv = root.join(format!("{package}-{version}"));
-    let python = venv.join("bin").join("python");
+    // A virtualenv keeps its interpreter in bin/ on Unix and in Scripts\ on Windows.
+    let python = if cfg!(windows) { venv.join("Scripts").join("python.exe") } else { venv.join("bin").join("python") };
     let ready = venv.join(".p1sim-ready");
     let lock_path = root.join(format!(".{package}-{version}.lock"));
     let lock = File::create(&lock_path)
         .map_err(|e| SetupError::new(format!("cannot create the lock file {}: {e}", lock_path.display())))?;
     // Held until `lock` is dropped at the end of this function, or the process dies.
-    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-        .map_err(|e| SetupError::new(format!("cannot lock {}: {e}", lock_path.display())))?;
+    lock.lock().map_err(|e| SetupError::new(format!("cannot lock {}: {e}", lock_path.display())))?;
     if ready.exists() && python.exists() {
         return Ok(python);
     }

@@ -13,6 +13,7 @@ pub mod household;
 pub mod live;
 pub mod port_error;
 pub mod rig;
+pub mod signals;
 pub mod start;
 pub mod state;
 pub mod wire;

@@ -7,7 +7,7 @@
 //! keeps every other p1sim off it: the state is replaced by rename on every save, so the lock
 //! cannot sit on the state file itself.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -15,7 +15,6 @@ use anyhow::{Context, Result, bail};
 use p1sim_core::input::{Limit, read_bounded};
 use p1sim_core::meter::MeterState;
 use p1sim_core::profile::Profile;
-use rustix::fs::FlockOperation;
 
 /// Reads a state file written by [`save`]; `Ok(None)` when it does not exist yet. A state from
 /// another profile or seed is refused, since resuming it would splice two different meters, and
@@ -101,8 +100,8 @@ impl StateLock {
             .truncate(false)
             .open(&lock_path)
             .with_context(|| format!("cannot create the lock file {} for the state", lock_path.display()))?;
-        if let Err(e) = rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-            if e == rustix::io::Errno::WOULDBLOCK {
+        if let Err(e) = file.try_lock() {
+            if let TryLockError::WouldBlock = e {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();

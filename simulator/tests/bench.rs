@@ -15,7 +15,7 @@ use p1sim::rig::fake::Behaviour;
 use p1sim_core::wire::board::Board;
 use serde_json::Value;
 use support::rig_pty::{pty, rig_on_pty};
-use support::{p1sim, temp_dir};
+use support::{TempDir, p1sim, temp_dir};
 
 const PASSING: [&str; 3] = ["transistor-inverter-bc847", "ftdi-inverted", "rs232-adapter"];
 
@@ -55,7 +55,7 @@ limit_percent = 2.0
 kind = "gating"
 "#;
 
-fn bench(args: &[&str]) -> (Output, Option<Value>, PathBuf) {
+fn bench(args: &[&str]) -> (Output, Option<Value>, TempDir) {
     let dir = temp_dir(&format!("bench-{}", args.join("-").replace(['/', '.', ','], "_")));
     let json = dir.join("record.json");
     let out = p1sim().arg("bench").args(args).arg("--json").arg(&json).stdin(Stdio::null()).output().unwrap();
@@ -266,7 +266,8 @@ fn a_rig_without_its_current_monitor_measures_the_rest_and_says_what_is_missing(
     assert!(shown.contains("supply current") && shown.contains("not fitted") && shown.contains("INA219"), "{shown}");
     // The bench runs the electrical phases it can and skips the supply phase, naming the part.
     let (_fake, p) = rig_on_pty(Behaviour { board: Some(board), sensors, ..Behaviour::default() });
-    let plan = temp_dir("bench-no-ina").join("plan.toml");
+    let dir = temp_dir("bench-no-ina");
+    let plan = dir.join("plan.toml");
     std::fs::write(
         &plan,
         "[plan]\nname = \"electrical\"\n[[phase]]\nkind = \"pull-up\"\n[[phase]]\nkind = \"supply\"\n",

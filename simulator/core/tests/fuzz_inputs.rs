@@ -1,18 +1,22 @@
 //! Fuzzing of every file parser, as property tests with a fixed number of cases so that CI runs
-//! them in seconds: profiles, fault scenarios, events files and meter state files, each from the
+//! them in seconds: profiles, fault scenarios, events files, meter state files and board files,
+//! each from the
 //! shipped or a freshly generated real file with random edits (values swapped for extreme ones,
 //! lines deleted or repeated, bytes inserted, the file cut short), and from random bytes.
 //!
 //! Whatever a parser accepts is then used the way a run uses it (a meter built and stepped, a
 //! telegram rendered and faulted) for a bounded number of steps. The properties: no panic, no
-//! hang, and a faulted telegram within the fault limits. Board files and bench test plans read
-//! through the same size cap (`ProfileError::read`); their fuzzing is to join this suite.
+//! hang, a faulted telegram within the fault limits, and a board that passes on a bounded line
+//! (every picosecond the meter drove comes out once). Bench test plans are fuzzed the same way
+//! beside the bench (simulator/src/bench/plan.rs).
 
 use p1sim_core::builtin;
 use p1sim_core::fault::MAX_ADDED_BYTES;
 use p1sim_core::fault::scenario::Scenario;
 use p1sim_core::generator::Generator;
 use p1sim_core::meter::{Meter, MeterState};
+use p1sim_core::wire::board::Board;
+use p1sim_core::wire::{Level, Run};
 use proptest::prelude::*;
 
 const START: i64 = 1_768_474_800;
@@ -159,6 +163,22 @@ fn exercise_scenario(s: &Scenario) {
     assert!(f.bytes.len() <= budget, "{} bytes from {} faults", f.bytes.len(), faults.len());
 }
 
+/// Drives a board with 400 bits of alternating runs at 115200 baud (one to three bits long):
+/// it must neither panic nor lose or invent line time.
+fn exercise_board(board: &Board) {
+    const BIT_PS: u64 = 8_680_556;
+    let mut sim = board.simulate(Level::Low);
+    let (mut level, mut driven, mut out) = (Level::High, 0u64, 0u64);
+    for i in 0..400u64 {
+        let run = Run::new(level, BIT_PS * (1 + i % 3));
+        driven += run.ps;
+        sim.push(run, &mut |r| out += r.ps);
+        level = level.flip();
+    }
+    sim.flush(&mut |r| out += r.ps);
+    assert_eq!(out, driven, "a board must pass on the line's whole duration");
+}
+
 fn events_template() -> String {
     let mut t = String::new();
     for (i, body) in [
@@ -231,6 +251,14 @@ proptest! {
         let text = mutate(text, &edits);
         if let Ok(p) = p1sim_core::profile::load::parse("fuzz", "fuzz.toml", &text) {
             exercise_profile(p);
+        }
+    }
+
+    #[test]
+    fn boards(text in shipped(builtin::BOARDS), edits in proptest::collection::vec(edit(), 1..6)) {
+        let text = mutate(text, &edits);
+        if let Ok(b) = p1sim_core::wire::board::file::parse("fuzz.toml", &text) {
+            exercise_board(&b);
         }
     }
 

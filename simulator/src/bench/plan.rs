@@ -472,4 +472,45 @@ mod tests {
         assert_eq!(*kinds[3], Kind::Data { bytes: 210_000, max_byte_errors: 0, max_ber: Some(1e-5) });
         assert_eq!(p.profiles[0].name, "iskra-am550", "a plan without profiles sends a DSMR 5 meter's telegrams");
     }
+
+    /// Values that broke parsers of this kind: non-finite, negative, integer edges, wrong types.
+    const EXTREMES: &[&str] =
+        &["nan", "inf", "-1", "0", "1e308", "18446744073709551615", "4294967296", "\"\"", "[]", "{}", "true", "0.0001"];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 256, failure_persistence: None, ..Default::default() })]
+
+        /// A plan with any value swapped for an extreme one, or any line dropped or repeated, is
+        /// taken with every parameter in its range or refused at a line of the file; never a panic.
+        #[test]
+        fn any_edit_of_the_standard_plan_is_taken_in_range_or_refused_where_it_is(
+            edits in proptest::collection::vec((0usize..200, 0usize..EXTREMES.len(), 0u8..3), 1..5)
+        ) {
+            let mut lines: Vec<String> = STANDARD.lines().map(str::to_string).collect();
+            for (line, value, how) in edits {
+                let at = line % lines.len();
+                match how {
+                    0 => if let Some((key, _)) = lines[at].split_once('=') {
+                        lines[at] = format!("{key}= {}", EXTREMES[value]);
+                    },
+                    1 => { lines.remove(at); }
+                    _ => { let l = lines[at].clone(); lines.insert(at, l); }
+                }
+                if lines.is_empty() { break; }
+            }
+            let text = lines.join("\n");
+            match Plan::parse("fuzz.toml", &text) {
+                Ok(plan) => {
+                    proptest::prop_assert!(!plan.phases.is_empty() && plan.phases.len() <= MAX_PHASES);
+                    for p in &plan.phases {
+                        proptest::prop_assert!(check(&p.kind).is_ok(), "{:?}", p.kind);
+                    }
+                }
+                Err(e) => {
+                    let line = e.line;
+                    proptest::prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "{e}");
+                }
+            }
+        }
+    }
 }

@@ -4,8 +4,7 @@
 use std::fs;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -133,8 +132,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     )?;
     out.flush()?;
 
-    let cancel = Arc::new(AtomicBool::new(false));
-    cancel_on_ctrl_c(Arc::clone(&cancel));
+    // Ctrl-C (or SIGTERM) stops the run cleanly: running decoders are killed with their process
+    // groups (they sit in their own groups, so the terminal's SIGINT does not reach them).
+    let cancel = crate::signals::flag_on_stop(None).context("cannot watch for Ctrl-C")?;
     let bar = if std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(cases.len() as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg}") {
@@ -205,28 +205,4 @@ fn command_line() -> String {
         }
     };
     std::iter::once("p1sim".to_string()).chain(std::env::args().skip(1).map(quote)).collect::<Vec<_>>().join(" ")
-}
-
-/// Ctrl-C (or SIGTERM) stops the run cleanly: running decoders are killed with their process
-/// groups (they sit in their own groups, so the terminal's SIGINT does not reach them).
-fn cancel_on_ctrl_c(flag: Arc<AtomicBool>) {
-    std::thread::spawn(move || {
-        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
-        rt.block_on(async {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            let terminated = async {
-                match term.as_mut() {
-                    Some(t) => {
-                        t.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => if r.is_err() { return },
-                () = terminated => {}
-            }
-            flag.store(true, Ordering::Relaxed);
-        });
-    });
 }

@@ -169,10 +169,21 @@ fn read_chunk(input: &mut dyn Read, chunk: &mut [u8], name: &str) -> Result<usiz
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             // A terminal whose other side hung up (a PTY the meter closed, an unplugged USB
             // serial adapter) reports EIO: for a decoder that is the end of its input.
-            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error()) => Ok(0),
+            Err(e) if is_hang_up(&e) => Ok(0),
             Err(e) => Err(e).with_context(|| format!("cannot read {name}")),
         };
     }
+}
+
+#[cfg(unix)]
+fn is_hang_up(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(rustix::io::Errno::IO.raw_os_error())
+}
+
+/// A Windows COM port whose adapter was unplugged reports an ordinary error, worth showing.
+#[cfg(not(unix))]
+fn is_hang_up(_e: &io::Error) -> bool {
+    false
 }
 
 /// Formats events as they come; IO errors are kept and raised after the callback.

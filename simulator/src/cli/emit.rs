@@ -4,8 +4,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
@@ -108,7 +107,13 @@ pub fn run(args: Args) -> Result<Outcome> {
     };
     // With a state to keep, Ctrl-C (or a closed terminal) stops after the telegram being written
     // and saves the state of what was written.
-    let stop = lock.as_ref().map(|_| stop_on_signals()).transpose()?;
+    let stop = lock
+        .as_ref()
+        .map(|_| {
+            let grace = (Duration::from_secs(2), "p1sim emit: interrupted while writing; the state is not saved");
+            crate::signals::flag_on_stop(Some(grace)).context("cannot watch for signals")
+        })
+        .transpose()?;
     let wire_plan = faults.as_ref().and_then(|s| s.wire.clone());
     let wire = wire_plan.as_ref();
     let plan =
@@ -175,38 +180,4 @@ pub fn run(args: Args) -> Result<Outcome> {
         w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(outcome)
-}
-
-/// A flag raised by the first SIGINT, SIGTERM or SIGHUP. A second one, or a first that the
-/// emission does not heed within two seconds (a write blocked on a stalled reader), ends the
-/// process at once with 130.
-fn stop_on_signals() -> Result<Arc<AtomicBool>> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let flag = Arc::new(AtomicBool::new(false));
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot watch for signals")?;
-    // Registered here, before the first telegram, so that no signal can slip past.
-    let mut signals =
-        rt.block_on(async { [SignalKind::interrupt(), SignalKind::terminate(), SignalKind::hangup()].map(signal) });
-    if let Some(Err(e)) = signals.iter().find(|s| s.is_err()) {
-        bail!("cannot watch for signals: {e}");
-    }
-    let raised = Arc::clone(&flag);
-    std::thread::Builder::new()
-        .name("p1sim-signals".into())
-        .spawn(move || {
-            rt.block_on(async move {
-                let [a, b, c] = &mut signals;
-                let (Ok(a), Ok(b), Ok(c)) = (a, b, c) else { return };
-                tokio::select! { _ = a.recv() => {}, _ = b.recv() => {}, _ = c.recv() => {} }
-                raised.store(true, Ordering::Relaxed);
-                tokio::select! {
-                    _ = a.recv() => {}, _ = b.recv() => {}, _ = c.recv() => {},
-                    () = tokio::time::sleep(std::time::Duration::from_secs(2)) => {}
-                }
-                eprintln!("p1sim emit: interrupted while writing; the state is not saved");
-                std::process::exit(130);
-            });
-        })
-        .context("cannot watch for signals")?;
-    Ok(flag)
 }

@@ -40,6 +40,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use super::meter::Control;
 use super::pacer::{LineStats, RequestLine};
 use super::page;
+#[cfg(unix)]
 use super::pty::PtyStats;
 use super::serial::SerialStats;
 use super::state::StateFile;
@@ -70,6 +71,7 @@ pub struct OutputInfo {
 
 #[derive(Debug, Clone)]
 pub enum Detail {
+    #[cfg(unix)]
     Pty(Arc<PtyStats>),
     Tcp(Arc<Hub>),
     Serial(Arc<SerialStats>),
@@ -413,6 +415,7 @@ pub fn status_json(api: &Api, i: usize) -> Value {
         .map(|o| {
             let mut v = json!({ "kind": o.kind, "name": o.name, "line": o.line.to_json() });
             let detail = match &o.detail {
+                #[cfg(unix)]
                 Detail::Pty(s) => json!({
                     "discarded_unread_bytes": s.discarded_unread.load(Relaxed),
                     "discarded_telegrams": s.discarded_telegrams.load(Relaxed),

@@ -20,6 +20,7 @@ pub mod human;
 pub mod meter;
 pub mod pacer;
 pub mod page;
+#[cfg(unix)]
 pub mod pty;
 pub mod serial;
 pub mod state;
@@ -47,11 +48,13 @@ use self::control::{Api, Detail, OutputInfo};
 use self::framing::ByteMap;
 use self::meter::{Control, MeterTask};
 use self::pacer::{LineSpec, LineStats, Pace, Pacer, RequestInput, RequestLine};
+#[cfg(unix)]
 use self::pty::Pty;
 use self::serial::{RequestPin, SerialSink};
 use self::state::StateFile;
 use self::tcp::Hub;
 use self::transform::FaultStage;
+use crate::signals::StopSignals;
 
 const NS: i128 = 1_000_000_000;
 
@@ -201,10 +204,19 @@ async fn single(plan: Plan) -> Result<()> {
     let mut lines = Vec::new();
     let mut outputs = Vec::new();
     let mut report = Vec::new();
-    let mut pty_path = None;
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut pty_path: Option<PathBuf> = None;
     let mut tcp_addr = None;
     let mut pacers = Vec::new();
 
+    #[cfg(not(unix))]
+    if plan.pty.is_some() {
+        bail!(
+            "a PTY output needs a Unix system (Linux or macOS); on this system serve the meter with \
+             --tcp HOST:PORT or send it to a real port with --serial PORT"
+        );
+    }
+    #[cfg(unix)]
     if let Some(link) = &plan.pty {
         let pty = Pty::open(link.as_deref(), profile.line.baud)?;
         let shown = match pty.link() {
@@ -360,10 +372,12 @@ async fn single(plan: Plan) -> Result<()> {
     }
     out.push_str(&hints::connect(&profile, reader, pty_path.as_deref(), tcp_addr, plan.key));
     out.push_str("\nCtrl-C stops the meter.\n");
-    let stop = StopSignals::watch()?;
+    // Watched from before the banner: a signal sent as soon as it shows must not meet the default
+    // action, which would end the process without saving the state or removing the link.
+    let signals = StopSignals::watch().context("cannot watch for stop signals")?;
     print_now(&out);
 
-    stop.wait(meter_task).await?;
+    wait_for_stop(signals, meter_task).await?;
     shutdown(&api, pacers).await;
     if let Some(r) = rig {
         let summary = tokio::task::spawn_blocking(move || r.stop()).await.unwrap_or_default();
@@ -394,6 +408,7 @@ fn request_line(raised: bool, control: Option<SocketAddr>) -> String {
     }
 }
 
+#[cfg(unix)]
 fn absolute(p: &std::path::Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -404,35 +419,19 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// SIGINT, SIGTERM and SIGHUP, watched from before the banner says Ctrl-C stops the run: a
-/// signal that arrives right after the banner must stop it cleanly, not kill it.
-struct StopSignals {
-    int: tokio::signal::unix::Signal,
-    term: tokio::signal::unix::Signal,
-    hup: tokio::signal::unix::Signal,
-}
-
-impl StopSignals {
-    fn watch() -> Result<StopSignals> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(StopSignals {
-            int: signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?,
-            term: signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?,
-            hup: signal(SignalKind::hangup()).context("cannot watch for SIGHUP")?,
-        })
-    }
-
-    /// Waits for one of the signals; a meter task that ends by itself is an error.
-    async fn wait(mut self, meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
-        tokio::select! {
-            _ = self.int.recv() => {}
-            _ = self.term.recv() => {}
+/// Waits for SIGINT, SIGTERM or SIGHUP; a meter task that ends by itself is an error.
+/// Waits for a stop signal; a meter task that ends by itself is an error.
+async fn wait_for_stop(mut signals: StopSignals, meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
+    tokio::select! {
+        name = signals.next() => {
             // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
-            _ = self.hup.recv() => eprintln!("p1sim run: hang-up (SIGHUP): stopping"),
-            r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
+            if StopSignals::is_hang_up(name) {
+                eprintln!("p1sim run: hang-up ({name}): stopping");
+            }
         }
-        Ok(())
+        r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
     }
+    Ok(())
 }
 
 /// Saves every meter's state, then stops the pacers (closing the PTY and removing its link).
@@ -456,6 +455,7 @@ async fn shutdown(api: &Api, pacers: Vec<Pacer>) {
 }
 
 /// Makes room for `needed` open files, raising the soft limit (and the hard one where allowed).
+#[cfg(unix)]
 fn ensure_open_files(needed: u64) -> Result<()> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let lim = getrlimit(Resource::Nofile);
@@ -475,6 +475,12 @@ fn ensure_open_files(needed: u64) -> Result<()> {
          (`ulimit -n {needed}`, LimitNOFILE= for a systemd service) or run fewer meters",
         lim.maximum.unwrap_or(0)
     )
+}
+
+/// Windows has no per-process open-file limit of this kind: sockets are bounded by memory.
+#[cfg(not(unix))]
+fn ensure_open_files(_needed: u64) -> Result<()> {
+    Ok(())
 }
 
 async fn fleet(plan: Plan) -> Result<()> {
@@ -585,7 +591,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         tokio::spawn(control::serve(listener, Arc::clone(&api)));
     }
     report.push(request_line(plan.request, control_addr));
-    let stop = StopSignals::watch()?;
+    let signals = StopSignals::watch().context("cannot watch for stop signals")?;
     print_now(&format!(
         "p1sim run: {} ({} {}), {}, a telegram every {} s, {} meters\n  {}\n\nCtrl-C stops the fleet.\n",
         profile.name,
@@ -600,7 +606,7 @@ async fn fleet(plan: Plan) -> Result<()> {
         // Any meter task ending on its own is a bug worth stopping for.
         let _ = tasks.join_next().await;
     });
-    stop.wait(watcher).await?;
+    wait_for_stop(signals, watcher).await?;
     shutdown(&api, vec![pacer]).await;
     Ok(())
 }

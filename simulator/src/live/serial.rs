@@ -155,7 +155,7 @@ impl SerialSink {
     fn lost(&mut self, why: &dyn std::fmt::Display) {
         if self.port.take().is_some() {
             self.stats.disconnects.fetch_add(1, Atomic::Relaxed);
-            eprintln!("p1sim run: serial: lost {} ({why}); retrying every second", self.path);
+            log::warn!("serial: lost {} ({why}); retrying every second", self.path);
         }
         self.last_attempt = Instant::now();
     }
@@ -195,7 +195,7 @@ impl Sink for SerialSink {
         if self.port.is_none() && now.duration_since(self.last_attempt) >= Duration::from_secs(1) {
             self.last_attempt = now;
             if let Ok(port) = open_port(&self.path, self.line) {
-                eprintln!("p1sim run: serial: {} is back", self.path);
+                log::warn!("serial: {} is back", self.path);
                 self.stats.reconnects.fetch_add(1, Atomic::Relaxed);
                 self.port = Some(port);
             }

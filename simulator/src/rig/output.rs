@@ -195,7 +195,7 @@ impl Shared {
                 if let Some(f) = capture.as_mut() {
                     let bytes: Vec<u8> = chars.iter().map(|c| c.byte).collect();
                     if let Err(err) = f.write_all(&bytes).and_then(|()| f.flush()) {
-                        eprintln!("p1sim run: rig {}: cannot write the capture file ({err}); capture stops", self.name);
+                        log::warn!("rig {}: cannot write the capture file ({err}); capture stops", self.name);
                         *capture = None;
                     }
                 }
@@ -208,29 +208,29 @@ impl Shared {
             RigEvent::Measured(_) => {}
             RigEvent::Overrun { .. } => {
                 self.stats.overruns.fetch_add(1, relaxed);
-                eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
+                log::warn!("rig {}: {}", self.name, e.describe());
             }
             RigEvent::DeviceError { .. } => {
                 self.stats.device_errors.fetch_add(1, relaxed);
-                eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
+                log::warn!("rig {}: {}", self.name, e.describe());
             }
             RigEvent::Malformed(_) => {
                 self.stats.malformed.fetch_add(1, relaxed);
-                eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
+                log::warn!("rig {}: {}", self.name, e.describe());
             }
             RigEvent::Disconnected(_) => {
                 self.stats.connected.store(false, relaxed);
                 self.stats.disconnects.fetch_add(1, relaxed);
                 st.on_line = None;
                 st.pending = None;
-                eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
+                log::warn!("rig {}: {}", self.name, e.describe());
             }
             RigEvent::Reconnected(ref info) => {
                 self.stats.connected.store(true, relaxed);
                 self.stats.reconnects.fetch_add(1, relaxed);
                 st.up = info.status.request_high;
                 self.line.request.store(st.up, relaxed);
-                eprintln!("p1sim run: rig {}: {}", self.name, e.describe());
+                log::warn!("rig {}: {}", self.name, e.describe());
             }
         }
     }
