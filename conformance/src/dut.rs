@@ -1,6 +1,7 @@
 //! The decoders under test: p1sim's reference decoder run in-process, the adapters shipped in
-//! `conformance/adapters/` (embedded in the binary, so `--dut dsmr_parser` works from any
-//! directory), or any command that speaks the decoder interface.
+//! `conformance/adapters/` (the dsmr_parser one embedded in the binary, so `--dut dsmr_parser`
+//! works from any directory; the dsmr5 one a binary built beside p1sim), or any command that
+//! speaks the decoder interface.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,14 @@ use crate::SetupError;
 use crate::process::DecoderCommand;
 use crate::python;
 
-/// The dsmr_parser adapter (`conformance/adapters/dsmr_parser.py`).
-pub const DSMR_PARSER_PY: &str = include_str!("../adapters/dsmr_parser.py");
+/// The dsmr_parser adapter (`conformance/adapters/dsmr_parser_adapter.py`).
+pub const DSMR_PARSER_PY: &str = include_str!("../adapters/dsmr_parser_adapter.py");
+
+/// The binary of the dsmr5 adapter crate (`conformance/adapters/dsmr5`).
+pub const DSMR5_ADAPTER: &str = "p1sim-adapter-dsmr5";
+
+/// The dsmr5 release the adapter is built against (crates.io `dsmr5`).
+pub const DSMR5_VERSION: &str = "0.4.0";
 
 /// The dsmr_parser release the adapter is written against (PyPI `dsmr-parser`).
 pub const DSMR_PARSER_VERSION: &str = "1.11.2";
@@ -52,8 +59,13 @@ impl Dut {
             Dut::Reference => Some("p1sim's own decoder, called in-process".into()),
             Dut::Command { name, .. } if name == "dsmr_parser" => Some(format!(
                 "PyPI `dsmr-parser=={DSMR_PARSER_VERSION}` in a virtualenv, decoding as Home Assistant's DSMR \
-                 integration does (`DSMRProtocol.data_received`), through `conformance/adapters/dsmr_parser.py`; \
-                 regenerate with `cargo xtask conformance --dut dsmr_parser --matrix`"
+                 integration does (`DSMRProtocol.data_received`), reporting the `Telegram` that `parse()` \
+                 returns, through `conformance/adapters/dsmr_parser_adapter.py`"
+            )),
+            Dut::Command { name, .. } if name == "dsmr5" => Some(format!(
+                "crates.io `dsmr5 {DSMR5_VERSION}`: its `Reader` over the byte stream, `to_telegram()` and \
+                 `objects()`, through the adapter crate `conformance/adapters/dsmr5` (units are the ones its \
+                 types stand for)"
             )),
             Dut::Command { .. } => None,
         }
@@ -70,14 +82,24 @@ impl Dut {
 }
 
 /// Resolves `--dut`: `reference`, `dsmr_parser` (whose virtualenv is set up from PyPI on first
-/// use), or anything else as a shell command. `p1sim` is the binary adapters may call back
-/// (exported to them as `P1SIM`).
+/// use), `dsmr5` (the adapter binary built beside `p1sim`), or anything else as a shell command.
+/// `p1sim` is the binary adapters may call back (exported to them as `P1SIM`).
 pub fn resolve(dut: &str, p1sim: Option<&Path>) -> Result<Dut, SetupError> {
     let env: Vec<_> = p1sim.map(|p| ("P1SIM".into(), p.as_os_str().to_owned())).into_iter().collect();
     match dut.trim() {
         "" => Err(SetupError::new(
-            "--dut is empty: give `reference`, `dsmr_parser`, or a command such as 'python3 my_adapter.py'",
+            "--dut is empty: give `reference`, `dsmr_parser`, `dsmr5`, or a command such as 'python3 my_adapter.py'",
         )),
+        "dsmr5" => {
+            let exe = dsmr5_adapter(p1sim)?;
+            let mut command = DecoderCommand {
+                display: exe.display().to_string(),
+                argv: vec![exe.into_os_string()],
+                env: Vec::new(),
+            };
+            command.env = env;
+            Ok(Dut::Command { name: "dsmr5".into(), version: Some(DSMR5_VERSION.into()), command })
+        }
         "reference" => Ok(Dut::Reference),
         "dsmr_parser" | "dsmr-parser" => {
             let mut command = dsmr_parser(&python::cache_dir())?;
@@ -89,6 +111,22 @@ pub fn resolve(dut: &str, p1sim: Option<&Path>) -> Result<Dut, SetupError> {
             command.env = env;
             Ok(Dut::Command { name: other.to_string(), version: None, command })
         }
+    }
+}
+
+/// The dsmr5 adapter binary: next to `p1sim` (both built by cargo into the same target
+/// directory), or `P1SIM_DSMR5_ADAPTER`.
+pub fn dsmr5_adapter(p1sim: Option<&Path>) -> Result<PathBuf, SetupError> {
+    if let Some(p) = std::env::var_os("P1SIM_DSMR5_ADAPTER").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let beside = p1sim.and_then(Path::parent).map(|d| d.join(DSMR5_ADAPTER));
+    match beside {
+        Some(exe) if exe.is_file() => Ok(exe),
+        _ => Err(SetupError::new(format!(
+            "the dsmr5 adapter is not built: run `cargo build -p {DSMR5_ADAPTER}` (with the same profile as \
+             p1sim) in the p1sim repository, or point P1SIM_DSMR5_ADAPTER at the binary"
+        ))),
     }
 }
 

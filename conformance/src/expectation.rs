@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use p1sim_core::fault::Expect;
-
 use crate::case::Case;
 use crate::schema::show;
 
@@ -27,17 +25,11 @@ pub fn render(case: &Case) -> String {
     );
     let _ = writeln!(s, "input: {} bytes, fnv {:016x}", case.input.len(), fingerprint(&case.input));
     for (k, t) in case.telegrams.iter().enumerate() {
-        let verdict = match t.expect {
-            Expect::Accept => "accept",
-            Expect::AcceptLenient => "accept (lenient)",
-            Expect::Reject => "reject",
-            Expect::Unspecified => "either",
-        };
-        let _ = writeln!(s, "telegram {}: {verdict} /{}", k + 1, t.model.header);
+        let _ = writeln!(s, "telegram {}: {} /{} [evidence: {}]", k + 1, t.verdict_word(), t.model.header, t.evidence);
         for f in &t.faults {
             let _ = writeln!(s, "  fault: {f}");
         }
-        if matches!(t.expect, Expect::Accept | Expect::AcceptLenient) {
+        if t.is_accepted() {
             for line in &t.model.lines {
                 let _ = writeln!(s, "  {} {}", line.obis, show(line));
             }

@@ -1,20 +1,21 @@
-//! The conformance runner: picks cases (filter, partition), runs the decoder under test on each
-//! with a deadline, in parallel, and judges what it reported.
+//! The conformance runner: picks cases (filters, excludes, partition), runs the decoder under
+//! test on each with a deadline, in parallel, and judges what it reported.
 //!
 //! A decoder that crashes or hangs fails that case and the run goes on; only what stops every
-//! case from running (the command cannot start, the run is interrupted) ends it early, as a
-//! [`SetupError`].
+//! case from running ends it early, as a [`SetupError`]: the command cannot start, the run is
+//! interrupted, or the first cases all fail the same way before the decoder reports anything
+//! (an adapter that cannot import its decoder would otherwise fail every case identically).
 
 use std::str::FromStr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::case::{Case, Class};
+use crate::case::{Case, Class, Level};
 use crate::dut::Dut;
 use crate::process::{End, Outcome, Persistent, Status, Transport, run_once};
 use crate::schema::{Reported, parse_output_at_most};
-use crate::verdict::judge;
+use crate::verdict::{Problem, judge};
 use crate::{SetupError, reference};
 
 /// Reported telegrams judged per telegram of a case; a decoder reporting more fails the case.
@@ -43,19 +44,83 @@ impl Default for Options {
     }
 }
 
+/// Which expectations decide whether a case, and the run, passes (`--level`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Gate {
+    /// Required and recommended expectations.
+    #[default]
+    All,
+    /// Required expectations only: conformance.
+    Required,
+}
+
+impl FromStr for Gate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "all" => Ok(Gate::All),
+            "required" => Ok(Gate::Required),
+            _ => Err(format!("unknown level {s:?}: expected required or all")),
+        }
+    }
+}
+
+impl Gate {
+    pub fn name(self) -> &'static str {
+        match self {
+            Gate::All => "all",
+            Gate::Required => "required",
+        }
+    }
+}
+
 /// One case's result.
 #[derive(Clone, Debug)]
 pub struct CaseResult {
     pub name: String,
     pub class: Class,
-    pub passed: bool,
-    /// The verdict's problems, preceded by what went wrong with the process, if anything.
-    pub problems: Vec<String>,
+    /// What went wrong with the process, if anything, then the verdict's problems.
+    pub problems: Vec<Problem>,
     pub duration: Duration,
     /// What the decoder reported (for the expected-versus-got diff).
     pub reported: Vec<Reported>,
     /// The end of the decoder's standard error, kept for failures.
     pub stderr: String,
+    /// Whether the case has recommended expectations at all.
+    pub has_recommended: bool,
+    /// Set when the decoder exited with an error before reporting anything: how it failed, so
+    /// that a run can stop when every case fails the same way.
+    pub startup_failure: Option<String>,
+}
+
+impl CaseResult {
+    /// Every expectation met.
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+    }
+
+    /// Every required expectation met.
+    pub fn conformant(&self) -> bool {
+        self.problems.iter().all(|p| p.level != Level::Required)
+    }
+
+    /// Every recommended expectation met.
+    pub fn robust(&self) -> bool {
+        self.problems.iter().all(|p| p.level != Level::Recommended)
+    }
+
+    /// Whether the case passes at `gate`.
+    pub fn passes(&self, gate: Gate) -> bool {
+        match gate {
+            Gate::All => self.passed(),
+            Gate::Required => self.conformant(),
+        }
+    }
+
+    /// The problems that count at `gate`.
+    pub fn problems_at(&self, gate: Gate) -> impl Iterator<Item = &Problem> {
+        self.problems.iter().filter(move |p| gate == Gate::All || p.level == Level::Required)
+    }
 }
 
 /// `--partition K/N`: the K-th of N deterministic slices (1-based, as CI systems number jobs).
@@ -78,8 +143,8 @@ impl FromStr for Partition {
     }
 }
 
-/// Whether a case name matches `--filter`: a glob when the pattern has `*` (matching any
-/// characters, `/` included, over the whole name), else a substring.
+/// Whether a case name matches a pattern of `--filter` or `--exclude`: a glob when the pattern
+/// has `*` (matching any characters, `/` included, over the whole name), else a substring.
 pub fn matches(pattern: &str, name: &str) -> bool {
     if !pattern.contains('*') {
         return name.contains(pattern);
@@ -99,16 +164,76 @@ pub fn matches(pattern: &str, name: &str) -> bool {
     true
 }
 
-/// The cases to run: those matching `filter`, then every N-th of them starting at the K-th, so
-/// partitions are balanced across classes and together cover each case exactly once.
+/// Which cases to run: `--filter` (any may match; none given means all), `--exclude` (none may
+/// match), then `--partition`.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    pub filters: Vec<String>,
+    pub excludes: Vec<String>,
+    pub partition: Option<Partition>,
+}
+
+impl Selection {
+    /// Whether a case name passes the filters and excludes (partitions aside).
+    pub fn admits(&self, name: &str) -> bool {
+        (self.filters.is_empty() || self.filters.iter().any(|f| matches(f, name)))
+            && !self.excludes.iter().any(|x| matches(x, name))
+    }
+
+    /// The selected cases: those the filters admit, then every N-th of them starting at the
+    /// K-th, so partitions are balanced across classes and together cover each case once.
+    pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
+        cases
+            .into_iter()
+            .filter(|c| self.admits(&c.name))
+            .enumerate()
+            .filter(|(i, _)| self.partition.is_none_or(|p| i % p.n == p.k - 1))
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    /// The selection in words, for messages: `--filter crc- --exclude */s2`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        parts.extend(self.filters.iter().map(|f| format!("--filter {f:?}")));
+        parts.extend(self.excludes.iter().map(|x| format!("--exclude {x:?}")));
+        if let Some(p) = self.partition {
+            parts.push(format!("--partition {}/{}", p.k, p.n));
+        }
+        parts.join(" ")
+    }
+}
+
+/// `select(cases, Some("crc-"), None)`: one filter and a partition.
 pub fn select(cases: Vec<Case>, filter: Option<&str>, partition: Option<Partition>) -> Vec<Case> {
-    cases
-        .into_iter()
-        .filter(|c| filter.is_none_or(|f| matches(f, &c.name)))
-        .enumerate()
-        .filter(|(i, _)| partition.is_none_or(|p| i % p.n == p.k - 1))
-        .map(|(_, c)| c)
-        .collect()
+    Selection { filters: filter.map(str::to_string).into_iter().collect(), excludes: Vec::new(), partition }
+        .apply(cases)
+}
+
+/// How many of the first finished cases must fail the same way, before the decoder reported
+/// anything, for the run to stop as unstartable.
+pub const EARLY_STOP_AFTER: usize = 5;
+
+/// Watches the first finished cases for a decoder that cannot get going.
+#[derive(Debug, Default)]
+struct StartupWatch {
+    first: Vec<Option<String>>,
+}
+
+impl StartupWatch {
+    /// Records a finished case; returns the shared failure once the first
+    /// [`EARLY_STOP_AFTER`] cases all failed with it.
+    fn record(&mut self, r: &CaseResult, total: usize) -> Option<String> {
+        if total < EARLY_STOP_AFTER || self.first.len() >= EARLY_STOP_AFTER {
+            return None;
+        }
+        self.first.push(r.startup_failure.clone());
+        if self.first.len() < EARLY_STOP_AFTER {
+            return None;
+        }
+        let first = self.first[0].clone()?;
+        self.first.iter().all(|f| f.as_ref() == Some(&first)).then_some(first)
+    }
 }
 
 /// Runs `dut` over `cases`; `progress` is called as each case finishes (from worker threads).
@@ -128,6 +253,7 @@ pub fn run(
     let stop = AtomicBool::new(false);
     let results: Mutex<Vec<Option<CaseResult>>> = Mutex::new(vec![None; cases.len()]);
     let failure: Mutex<Option<SetupError>> = Mutex::new(None);
+    let watch = Mutex::new(StartupWatch::default());
     let jobs = opts.jobs.clamp(1, cases.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..jobs {
@@ -144,6 +270,19 @@ pub fn run(
                     let Some(case) = cases.get(i) else { break };
                     match run_case(case, dut, opts, persistent.as_mut(), cancel) {
                         Ok(r) => {
+                            let same = watch.lock().unwrap_or_else(|e| e.into_inner()).record(&r, cases.len());
+                            if let Some(how) = same {
+                                failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(SetupError::new(
+                                    format!(
+                                        "the decoder failed the same way on the first {EARLY_STOP_AFTER} cases before \
+                                     reporting anything ({how}); the run stopped. Run the adapter by hand to see \
+                                     why, e.g. `p1sim conformance --export cases/` then \
+                                     `P1SIM_TRANSPORT=stdin COMMAND < cases/{}.bin`",
+                                        case.name
+                                    ),
+                                ));
+                                stop.store(true, Ordering::Relaxed);
+                            }
                             progress(&r);
                             results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
                         }
@@ -175,17 +314,9 @@ fn run_case(
     let t = Instant::now();
     let command = match dut {
         Dut::Reference => {
-            let reported = reference::decode(case);
-            let v = judge(case, &reported);
-            return Ok(CaseResult {
-                name: case.name.clone(),
-                class: case.class,
-                passed: v.passed,
-                problems: v.problems,
-                duration: t.elapsed(),
-                reported,
-                stderr: String::new(),
-            });
+            let mut r = in_process_case(case, reference::decode(case));
+            r.duration = t.elapsed();
+            return Ok(r);
         }
         Dut::Command { command, .. } => command,
     };
@@ -198,15 +329,77 @@ fn run_case(
     Ok(result)
 }
 
+/// A finished run of a decoder called in-process ([`crate::Suite::run`]): the results and the
+/// reports, at [`Gate::All`] unless changed.
+#[derive(Clone, Debug)]
+pub struct Run<'a> {
+    pub cases: &'a [Case],
+    pub results: Vec<CaseResult>,
+    pub info: crate::report::RunInfo,
+}
+
+impl Run<'_> {
+    /// Every expectation met, required and recommended.
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(CaseResult::passed)
+    }
+
+    /// Every required expectation met.
+    pub fn conformant(&self) -> bool {
+        self.results.iter().all(CaseResult::conformant)
+    }
+
+    /// The failing cases as readable diffs (at the run's gate).
+    pub fn failures(&self) -> String {
+        crate::report::failures(self.cases, &self.results, self.info.gate)
+    }
+
+    /// The per-class table.
+    pub fn summary(&self) -> String {
+        crate::report::summary(&self.results, &self.info)
+    }
+
+    pub fn junit(&self) -> Result<String, SetupError> {
+        crate::report::junit(self.cases, &self.results, &self.info)
+    }
+
+    pub fn json(&self) -> String {
+        crate::report::json(&self.results, &self.info)
+    }
+
+    /// Judges only the required expectations from now on (as `--level required`).
+    pub fn required_only(mut self) -> Self {
+        self.info.gate = Gate::Required;
+        self
+    }
+}
+
+/// The result of a case whose reports came from a decoder called in-process.
+pub fn in_process_case(case: &Case, reported: Vec<Reported>) -> CaseResult {
+    let v = judge(case, &reported);
+    CaseResult {
+        name: case.name.clone(),
+        class: case.class,
+        problems: v.problems,
+        duration: Duration::ZERO,
+        reported,
+        stderr: String::new(),
+        has_recommended: case.has_recommended(),
+        startup_failure: None,
+    }
+}
+
 /// Turns what the decoder did into a case result; a decoder that cannot be started at all is a
 /// setup error, not a failed case.
 pub fn assess(case: &Case, outcome: Outcome, timeout: Duration) -> Result<CaseResult, SetupError> {
     let Outcome { stdout, stderr, end, note } = outcome;
-    let stderr_hint = || match stderr.lines().last() {
-        Some(l) => format!("; its last error line: {}", l.trim()),
+    let last_line = stderr.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim);
+    let stderr_hint = || match last_line {
+        Some(l) => format!("; its last error line: {l}"),
         None => String::new(),
     };
     let mut problems = Vec::new();
+    let mut startup_failure = None;
     match &end {
         End::Unstartable(why) => return Err(SetupError::new(why.clone())),
         End::Cancelled => return Err(SetupError::new("interrupted")),
@@ -218,15 +411,21 @@ pub fn assess(case: &Case, outcome: Outcome, timeout: Duration) -> Result<CaseRe
                 stderr_hint()
             )));
         }
-        End::Exited(s) if !s.success() => problems.push(format!("the decoder failed: {s}{}", stderr_hint())),
+        End::Exited(s) if !s.success() => {
+            let how = format!("{s}{}", stderr_hint());
+            if stdout.iter().all(u8::is_ascii_whitespace) {
+                startup_failure = Some(how.clone());
+            }
+            problems.push(Problem::process(format!("the decoder failed: {how}")));
+        }
         End::Exited(_) => {}
-        End::TimedOut => problems.push(format!(
+        End::TimedOut => problems.push(Problem::process(format!(
             "the decoder did not finish within {} s: it and its process group were killed",
             timeout.as_secs_f64()
-        )),
+        ))),
     }
     if let Some(n) = note {
-        problems.push(n);
+        problems.push(Problem::process(n));
     }
     // A decoder that reports far more telegrams than the case holds fails, and only the first
     // ones are parsed and judged: a million of them would take gigabytes and hours.
@@ -234,15 +433,15 @@ pub fn assess(case: &Case, outcome: Outcome, timeout: Duration) -> Result<CaseRe
     let reported = match parse_output_at_most(&String::from_utf8_lossy(&stdout), most) {
         Ok((r, total)) => {
             if total > most {
-                problems.push(format!(
+                problems.push(Problem::process(format!(
                     "the decoder reported {total} telegrams for a case of {}; only the first {most} are judged",
                     case.telegrams.len()
-                ));
+                )));
             }
             r
         }
         Err(e) => {
-            problems.push(format!("the output does not follow the schema: {e}"));
+            problems.push(Problem::process(format!("the output does not follow the schema: {e}")));
             Vec::new()
         }
     };
@@ -251,11 +450,12 @@ pub fn assess(case: &Case, outcome: Outcome, timeout: Duration) -> Result<CaseRe
     Ok(CaseResult {
         name: case.name.clone(),
         class: case.class,
-        passed: problems.is_empty(),
         problems,
         duration: Duration::ZERO,
         reported,
         stderr,
+        has_recommended: case.has_recommended(),
+        startup_failure,
     })
 }
 
@@ -331,19 +531,61 @@ mod tests {
             note: None,
         };
         let t = Duration::from_secs(10);
-        assert!(assess(case, outcome(&json, End::Exited(Status::Code(0))), t).unwrap().passed);
+        assert!(assess(case, outcome(&json, End::Exited(Status::Code(0))), t).unwrap().passed());
         let crashed = assess(case, outcome(&json, End::Exited(Status::Signal(11))), t).unwrap();
-        assert!(!crashed.passed);
-        assert!(
-            crashed.problems[0].contains("SIGSEGV") && crashed.problems[0].contains("boom"),
-            "{:?}",
-            crashed.problems
-        );
+        assert!(!crashed.passed());
+        let first = &crashed.problems[0].text;
+        assert!(first.contains("SIGSEGV") && first.contains("boom"), "{:?}", crashed.problems);
+        assert_eq!(crashed.startup_failure, None, "it reported telegrams before crashing");
         let hung = assess(case, outcome("", End::TimedOut), t).unwrap();
-        assert!(!hung.passed && hung.problems[0].contains("did not finish within 10 s"), "{:?}", hung.problems);
+        assert!(!hung.passed() && hung.problems[0].text.contains("did not finish within 10 s"), "{:?}", hung.problems);
         let garbage = assess(case, outcome("not json\n", End::Exited(Status::Code(0))), t).unwrap();
-        assert!(garbage.problems[0].contains("does not follow the schema"), "{:?}", garbage.problems);
+        assert!(garbage.problems[0].text.contains("does not follow the schema"), "{:?}", garbage.problems);
         let missing = assess(case, outcome("", End::Exited(Status::Code(127))), t).unwrap_err();
         assert!(missing.message.contains("cannot be started"), "{missing}");
+        let broken = assess(case, outcome("", End::Exited(Status::Code(1))), t).unwrap();
+        assert_eq!(broken.startup_failure.as_deref(), Some("exit status 1; its last error line: boom"));
+    }
+
+    #[test]
+    fn the_run_stops_when_the_first_cases_all_fail_the_same_way() {
+        let all = crate::suite::cases();
+        let failing =
+            |how: &str| CaseResult { startup_failure: Some(how.to_string()), ..in_process_case(&all[0], Vec::new()) };
+        let mut watch = StartupWatch::default();
+        for _ in 0..EARLY_STOP_AFTER - 1 {
+            assert_eq!(watch.record(&failing("exit status 1; ImportError"), 100), None);
+        }
+        assert_eq!(
+            watch.record(&failing("exit status 1; ImportError"), 100).as_deref(),
+            Some("exit status 1; ImportError")
+        );
+        let mut mixed = StartupWatch::default();
+        for k in 0..EARLY_STOP_AFTER {
+            let r = if k == 2 { in_process_case(&all[0], Vec::new()) } else { failing("exit status 1; x") };
+            assert_eq!(mixed.record(&r, 100), None);
+        }
+        let mut few = StartupWatch::default();
+        for _ in 0..EARLY_STOP_AFTER {
+            assert_eq!(few.record(&failing("x"), EARLY_STOP_AFTER - 1), None, "small runs run to the end");
+        }
+    }
+
+    #[test]
+    fn excludes_and_several_filters_combine() {
+        let sel = Selection {
+            filters: vec!["crc-check/".into(), "crc-format/".into()],
+            excludes: vec!["*/s2".into(), "unpadded".into()],
+            partition: None,
+        };
+        let picked = sel.apply(crate::suite::cases());
+        assert!(!picked.is_empty());
+        assert!(picked.iter().all(|c| c.name.starts_with("crc-") && !c.name.ends_with("/s2")));
+        assert!(!picked.iter().any(|c| c.name.contains("unpadded")));
+        assert!(picked.iter().any(|c| c.name.starts_with("crc-format/")));
+        assert_eq!(
+            sel.describe(),
+            r#"--filter "crc-check/" --filter "crc-format/" --exclude "*/s2" --exclude "unpadded""#
+        );
     }
 }

@@ -71,14 +71,14 @@ fn parse(xml: &str) -> Node {
 
 #[test]
 fn junit_has_the_shape_ci_systems_read() {
-    // A decoder that rejects lowercase CRCs: the crc-format class fails some cases, crc-check
+    // A decoder that wants four CRC digits: the crc-format class fails some cases, crc-check
     // passes all of them, so the report carries passing and failing suites.
     let cases = runner::select(suite::cases(), Some("crc-"), None);
     let exe = env!("CARGO_BIN_EXE_p1sim-broken-decoder");
-    let dut = dut::resolve(&format!("'{exe}' uppercase-crc-only"), None).unwrap();
+    let dut = dut::resolve(&format!("'{exe}' padded-crc-only"), None).unwrap();
     let opts = Options { timeout: Duration::from_secs(60), ..Options::default() };
     let results = runner::run(&cases, &dut, &opts, &AtomicBool::new(false), &|_| {}).unwrap();
-    let failed = results.iter().filter(|r| !r.passed).count();
+    let failed = results.iter().filter(|r| !r.passed()).count();
     assert!(failed > 0 && failed < results.len(), "{failed} of {} failed", results.len());
     let info = RunInfo {
         dut: dut.name().into(),
@@ -92,6 +92,7 @@ fn junit_has_the_shape_ci_systems_read() {
         elapsed: Duration::from_secs(1),
         command_line: "test".into(),
         suite_size: 619,
+        gate: runner::Gate::All,
     };
     let xml = report::junit(&cases, &results, &info).unwrap();
     let doc = parse(&xml);
@@ -113,13 +114,13 @@ fn junit_has_the_shape_ci_systems_read() {
             assert!(t.attr("name").starts_with(&format!("{}/", s.attr("name"))), "{:?}", t.attrs);
             assert_eq!(t.attr("classname"), format!("conformance.{}", s.attr("name")));
             let r = results.iter().find(|r| r.name == t.attr("name")).expect("a case of the run");
-            assert_eq!(t.all("failure").next().is_some(), !r.passed, "{}", r.name);
+            assert_eq!(t.all("failure").next().is_some(), !r.passed(), "{}", r.name);
         }
         for t in failing {
             let f = t.all("failure").next().unwrap();
             assert!(!f.attr("message").is_empty());
             assert_eq!(f.attr("type"), "conformance");
-            assert!(f.text.contains("lowercase-crc"), "the failure carries the problems: {}", f.text);
+            assert!(f.text.contains("unpadded-crc"), "the failure carries the problems: {}", f.text);
         }
         cases_seen += testcases.len();
     }

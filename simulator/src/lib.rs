@@ -6,12 +6,15 @@
 
 pub mod advice;
 pub mod bench;
+pub mod capture;
 pub mod cli;
 pub mod doctor;
 pub mod emit;
 pub mod household;
+pub mod learn;
 pub mod live;
 pub mod port_error;
+pub mod replay;
 pub mod rig;
 pub mod signals;
 pub mod start;

@@ -30,7 +30,9 @@ Tasks:
                emulator harness
   bench        p1sim bench's standard plan on the virtual twins of a working and a broken board
   conformance  run the conformance suite against the reference decoder; other arguments go to
-               `p1sim conformance` (`--dut dsmr_parser --matrix` writes docs/compatibility.md)
+               `p1sim conformance`. `--matrix` alone re-runs every decoder this machine has
+               (reference, dsmr_parser from PyPI, dsmr5 from crates.io), records their columns in
+               conformance/results/ and renders docs/compatibility.md
 ";
 
 fn main() -> ExitCode {
@@ -75,6 +77,27 @@ fn ci(run: &mut Run) {
     run.step("Windows and macOS builds", other_systems);
     run.step("rig firmware in the emulator", firmware::test);
     run.step("conformance suite", || conformance(&["--junit".into(), "target/conformance/reference.xml".into()]));
+    run.step("peer decoders against their recorded columns", peers_unchanged);
+}
+
+/// The decoders CI can install from registries, with how each is run: their columns in
+/// `conformance/results/` (and so docs/compatibility.md) must stay true.
+const PEERS: [(&str, &[&str]); 2] = [("dsmr5", &[]), ("dsmr_parser", &["--persistent"])];
+
+/// Runs each registry-installable peer decoder over the whole suite against its recorded column
+/// as the known-failures baseline: a change to the suite that changes what a peer passes fails
+/// here until the column is re-recorded (`cargo xtask conformance --matrix`).
+fn peers_unchanged() -> Result<(), String> {
+    cargo(&["build", "--locked", "-p", "p1sim", "-p", "p1sim-adapter-dsmr5"])?;
+    for (dut, extra) in PEERS {
+        let column = format!("conformance/results/{dut}.json");
+        let mut args: Vec<String> = ["--dut", dut, "--known-failures", &column].iter().map(|a| a.to_string()).collect();
+        args.extend(extra.iter().map(|a| a.to_string()));
+        conformance(&args).map_err(|e| {
+            format!("{dut}: {e}; if the suite changed on purpose, re-record with `cargo xtask conformance --matrix`")
+        })?;
+    }
+    Ok(())
 }
 
 /// `p1sim bench` with the standard plan against two virtual twins, as a board maker's CI would
@@ -108,27 +131,45 @@ fn bench_twins() -> Result<(), String> {
 }
 
 /// `p1sim conformance ARGS` from the workspace root (reference decoder unless `--dut` says
-/// otherwise); a bare `--matrix` writes the compatibility matrix to docs/compatibility.md.
+/// otherwise). `--matrix` alone re-records every decoder this machine can run and renders
+/// docs/compatibility.md from all recorded columns.
 fn conformance(args: &[String]) -> Result<(), String> {
-    let mut pass: Vec<String> = Vec::new();
-    for (i, a) in args.iter().enumerate() {
-        pass.push(a.clone());
-        if a == "--matrix" && args.get(i + 1).is_none_or(|next| next.starts_with("--")) {
-            pass.push("docs/compatibility.md".into());
-        }
+    if args.len() == 1 && args[0] == "--matrix" {
+        return matrix();
     }
+    p1sim_conformance(args)
+}
+
+/// The decoders `--matrix` re-runs, with how each is run. ESPHome's and Homey's parsers are not
+/// on a registry this machine can be assumed to reach: their columns are recorded by hand (see
+/// docs/compatibility.md) and kept.
+const MATRIX_RUNS: [&[&str]; 3] =
+    [&["--dut", "reference"], &["--dut", "dsmr5"], &["--dut", "dsmr_parser", "--persistent"]];
+
+fn matrix() -> Result<(), String> {
+    cargo(&["build", "--locked", "-p", "p1sim", "-p", "p1sim-adapter-dsmr5"])?;
+    for run in MATRIX_RUNS {
+        let mut args: Vec<String> = run.iter().map(|a| a.to_string()).collect();
+        args.extend(["--record".to_string(), "conformance/results".to_string()]);
+        p1sim_conformance(&args)?;
+    }
+    p1sim_conformance(&["matrix".to_string()])
+}
+
+fn p1sim_conformance(args: &[String]) -> Result<(), String> {
     let status = Command::new(cargo_bin())
         .args(["run", "--quiet", "--locked", "-p", "p1sim", "--", "conformance"])
-        .args(&pass)
+        .args(args)
         .current_dir(root())
         .status()
         .map_err(|e| format!("cannot run cargo run -p p1sim: {e}"))?;
+    let records = args.iter().any(|a| a == "--matrix" || a == "--record" || a == "--write-known-failures");
     match status.code() {
         Some(0) => Ok(()),
-        // A matrix records what a decoder fails; failing cases are its content, not an error.
-        Some(1) if pass.iter().any(|a| a == "--matrix") => Ok(()),
+        // A recorded column says what a decoder fails; failing cases are its content, not an error.
+        Some(1) if records => Ok(()),
         Some(1) => Err("the conformance suite failed: see the failing cases above".into()),
-        _ => Err(format!("`p1sim conformance {}` could not run: see its error above", pass.join(" "))),
+        _ => Err(format!("`p1sim conformance {}` could not run: see its error above", args.join(" "))),
     }
 }
 

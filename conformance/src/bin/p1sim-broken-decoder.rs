@@ -9,13 +9,22 @@
 //! - `no-resync`: does not restart on a `/` before the `!` (like the dsmr5 crate), so a cut-off
 //!   telegram swallows the next one;
 //! - `drops-gas-record`: ignores the continuation line of the DSMR 2.2/3 two-line gas record;
-//! - `uppercase-crc-only`: rejects lowercase CRC hex (like dsmr_parser's regex);
+//! - `padded-crc-only`: wants exactly four CRC digits (like the dsmr5 crate), so the unpadded CRC
+//!   a real heat meter sends is refused;
+//! - `no-gcm-tag`: decrypts Smarty frames with the key alone (AES-CTR) and never checks the GCM
+//!   tag, so tampered frames pass;
+//! - `no-units`: reports bare numbers, without units;
+//! - `naive-dst`: reads timestamps as Dutch wall-clock time, ignoring the S/W flag;
+//! - `uppercase-crc-only`: rejects lowercase CRC hex (like dsmr_parser's regex): conformant, as
+//!   the specification is silent and no meter sends it;
 //! - `none`: no defect, the control that shows the harness itself passes.
 
 use std::io::{self, Read, Write};
 use std::process::ExitCode;
 
+use p1sim_conformance::schema::{Reported, parse_output};
 use p1sim_core::decode::{Decoder, Discard, Event, Frame, json};
+use p1sim_core::smarty;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Defect {
@@ -24,15 +33,23 @@ enum Defect {
     Buffer1024,
     NoResync,
     DropsGasRecord,
+    PaddedCrcOnly,
+    NoGcmTag,
+    NoUnits,
+    NaiveDst,
     UppercaseCrcOnly,
 }
 
-const DEFECTS: [(&str, Defect); 6] = [
+const DEFECTS: [(&str, Defect); 10] = [
     ("none", Defect::None),
     ("ignore-crc", Defect::IgnoreCrc),
     ("buffer-1024", Defect::Buffer1024),
     ("no-resync", Defect::NoResync),
     ("drops-gas-record", Defect::DropsGasRecord),
+    ("padded-crc-only", Defect::PaddedCrcOnly),
+    ("no-gcm-tag", Defect::NoGcmTag),
+    ("no-units", Defect::NoUnits),
+    ("naive-dst", Defect::NaiveDst),
     ("uppercase-crc-only", Defect::UppercaseCrcOnly),
 ];
 
@@ -48,7 +65,7 @@ fn main() -> ExitCode {
         eprintln!("p1sim-broken-decoder: cannot read standard input: {e}");
         return ExitCode::from(2);
     }
-    let key = |var: &str| std::env::var(var).ok().and_then(|k| p1sim_core::smarty::parse_key(&k));
+    let key = |var: &str| std::env::var(var).ok().and_then(|k| smarty::parse_key(&k));
     let out = decode(defect, &input, key("P1SIM_KEY"), key("P1SIM_AUTH_KEY"));
     match io::stdout().lock().write_all(&out) {
         Ok(()) => ExitCode::SUCCESS,
@@ -58,9 +75,18 @@ fn main() -> ExitCode {
 
 fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>, auth_key: Option<[u8; 16]>) -> Vec<u8> {
     let mut d = Decoder::new();
-    if let Some(k) = key {
-        d = d.with_key(k);
-    }
+    let plain;
+    let input = match (defect, key) {
+        (Defect::NoGcmTag, Some(k)) => {
+            plain = decrypt_ignoring_tags(input, &k);
+            &plain[..]
+        }
+        (_, Some(k)) => {
+            d = d.with_key(k);
+            input
+        }
+        (_, None) => input,
+    };
     if let Some(k) = auth_key {
         d = d.with_auth_key(k);
     }
@@ -86,57 +112,93 @@ fn decode(defect: Defect, input: &[u8], key: Option<[u8; 16]>, auth_key: Option<
     out
 }
 
+/// Replaces every complete Smarty frame with its plaintext, decrypted as AES-CTR: the GCM tag
+/// is never looked at. GCM's keystream is its own encryption, so encrypting the ciphertext again
+/// under the same nonce gives the plaintext back.
+fn decrypt_ignoring_tags(input: &[u8], key: &[u8; 16]) -> Vec<u8> {
+    use aes_gcm::aead::AeadInOut;
+    use aes_gcm::aes::Aes128;
+    use aes_gcm::aes::cipher::consts::U12;
+    use aes_gcm::{AesGcm, KeyInit};
+    let cipher = AesGcm::<Aes128, U12, U12>::new(key.into());
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let header = smarty::parse_header(&input[i..]).ok().flatten();
+        match header {
+            Some(h) if input.len() - i >= h.frame_len => {
+                let mut iv = [0u8; 12];
+                iv[..8].copy_from_slice(&h.system_title);
+                iv[8..].copy_from_slice(&h.frame_counter.to_be_bytes());
+                let mut body = input[i + smarty::HEADER_LEN..i + h.frame_len - smarty::TAG_LEN].to_vec();
+                let _ = cipher.encrypt_inout_detached(&iv.into(), &[], (&mut body[..]).into());
+                out.extend_from_slice(&body);
+                i += h.frame_len;
+            }
+            _ => {
+                out.push(input[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
 fn accepts(defect: Defect, f: &Frame<'_>, restarted: bool) -> bool {
     match defect {
         Defect::IgnoreCrc => f.bad_lines() == 0,
         Defect::NoResync => f.is_valid() && !restarted,
         Defect::UppercaseCrcOnly => f.is_valid() && !f.crc_text().is_some_and(|c| c.iter().any(u8::is_ascii_lowercase)),
+        Defect::PaddedCrcOnly => f.is_valid() && f.crc_text().is_none_or(|c| c.len() == 4),
         Defect::Buffer1024 => f.is_valid() && f.raw.len() <= 1024,
-        Defect::None | Defect::DropsGasRecord => f.is_valid(),
+        Defect::None | Defect::DropsGasRecord | Defect::NoGcmTag | Defect::NoUnits | Defect::NaiveDst => f.is_valid(),
     }
 }
 
 /// The schema line for an accepted telegram, as `p1sim decode --json` writes it, with the
 /// defect's mark on it.
 fn write(defect: Defect, f: &Frame<'_>, out: &mut Vec<u8>) {
-    if defect != Defect::DropsGasRecord {
-        let start = out.len();
-        json::write_frame(f, out);
-        if defect == Defect::IgnoreCrc {
-            // It never checked, so it does not report a failed check either.
-            let line = String::from_utf8_lossy(&out[start..]).replacen("\"crc_ok\": false", "\"crc_ok\": null", 1);
-            out.truncate(start);
-            out.extend_from_slice(line.as_bytes());
-        }
-        out.push(b'\n');
+    let mut line = Vec::new();
+    json::write_frame(f, &mut line);
+    let Ok(mut reported) = parse_output(&String::from_utf8_lossy(&line)).map(|mut r| r.remove(0)) else {
         return;
-    }
-    out.extend_from_slice(b"{\"header\": ");
-    json::write_str(f.header(), out);
-    out.extend_from_slice(b", \"objects\": [");
-    for (i, o) in f.objects().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        out.extend_from_slice(b"{\"obis\": ");
-        json::write_str(o.obis_text, out);
-        out.extend_from_slice(b", \"values\": [");
-        // The values that arrived on the continuation line are never read.
-        let kept = o.continued_at.map_or(o.value_count(), |c| c as usize);
-        for (j, (text, unit)) in o.values().take(kept).enumerate() {
-            if j > 0 {
-                out.extend_from_slice(b", ");
+    };
+    match defect {
+        // It never checked, so it does not report a failed check either.
+        Defect::IgnoreCrc => reported.crc_ok = None,
+        Defect::DropsGasRecord => {
+            // The values that arrived on the continuation line are never read.
+            for (o, span) in reported.objects.iter_mut().zip(f.objects()) {
+                if let Some(c) = span.continued_at {
+                    o.values.truncate(c as usize);
+                }
             }
-            out.extend_from_slice(b"{\"value\": ");
-            json::write_str(text, out);
-            out.extend_from_slice(b", \"unit\": ");
-            match unit {
-                Some(u) => json::write_str(u, out),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.push(b'}');
         }
-        out.extend_from_slice(b"]}");
+        Defect::NoUnits => {
+            reported.objects.iter_mut().flat_map(|o| o.values.iter_mut()).for_each(|v| v.unit = None);
+        }
+        Defect::NaiveDst => naive_times(&mut reported),
+        _ => {}
     }
-    out.extend_from_slice(b"]}\n");
+    out.extend_from_slice(serde_json::to_string(&reported).expect("reports serialize").as_bytes());
+    out.push(b'\n');
+}
+
+/// Every `YYMMDDhhmmssX` value as an instant of Dutch wall-clock time, the flag ignored: in the
+/// hour an autumn change repeats, the earlier (summer) reading wins.
+fn naive_times(r: &mut Reported) {
+    for v in r.objects.iter_mut().flat_map(|o| o.values.iter_mut()) {
+        let text = v.text();
+        let b = text.as_bytes();
+        if b.len() != 13 || !b[..12].iter().all(u8::is_ascii_digit) || text.starts_with("632525") {
+            continue;
+        }
+        let n = |i: usize| text[i..i + 2].parse::<i8>().unwrap_or(0);
+        let Ok(dt) = jiff::civil::DateTime::new(2000 + i16::from(n(0)), n(2), n(4), n(6), n(8), n(10), 0) else {
+            continue;
+        };
+        if let Ok(z) = p1sim_core::clock::Zone::Amsterdam.tz().to_ambiguous_zoned(dt).compatible() {
+            v.value = Some(z.timestamp().to_string().into());
+        }
+    }
 }

@@ -178,9 +178,8 @@ fn four_tariffs(out: &mut Vec<Case>) {
             g.meter_mut().apply(Command::SetTariff(Some(tariff)));
             g.advance();
             telegrams.push(ExpectedTelegram {
-                expect: Expect::Accept,
-                model: g.current_model().1,
                 faults: vec![format!("tariff {tariff} forced")],
+                ..ExpectedTelegram::clean(g.current_model().1)
             });
             g.render_current(&mut input);
         }

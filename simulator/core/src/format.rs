@@ -249,6 +249,13 @@ pub fn write_hex(out: &mut impl Out, bytes: &[u8]) {
     }
 }
 
+/// Placeholder timestamps real meters send where they have nothing: `632525252525W` (Fluvius,
+/// Smarty), `000101010000W` (a Landis+Gyr E350 whose clock was never set), `700101010000W` (an
+/// Iskra AM550's empty M-Bus channel).
+pub fn is_placeholder_tst(text: &str) -> bool {
+    ["632525252525", "000101", "700101"].iter().any(|p| text.starts_with(p))
+}
+
 /// Wall-clock time as the meter shows it, with the DST flag it sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct LocalTime {
@@ -279,6 +286,51 @@ impl LocalTime {
     pub fn write_tst(&self, out: &mut impl Out) {
         self.write_tst12(out);
         out.put_byte(if self.dst { b'S' } else { b'W' });
+    }
+
+    /// Reads a TST as written: `YYMMDDhhmmss` followed by `S` or `W` (or nothing, with `W`
+    /// assumed). The fields are taken as they are, so what a meter wrote is written back the
+    /// same, placeholders such as `000101010000W` included; a two-digit year is 20YY.
+    pub fn parse_tst(text: &str) -> Option<LocalTime> {
+        let b = text.as_bytes();
+        let dst = match b.get(12) {
+            None if b.len() == 12 => false,
+            Some(b'S') if b.len() == 13 => true,
+            Some(b'W') if b.len() == 13 => false,
+            _ => return None,
+        };
+        if !b[..12].iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let two = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
+        Some(LocalTime {
+            year: 2000 + u16::from(two(0)),
+            month: two(2),
+            day: two(4),
+            hour: two(6),
+            minute: two(8),
+            second: two(10),
+            dst,
+        })
+    }
+
+    /// The instant this wall-clock time names with the offset its flag says: UTC+2 for `S`,
+    /// UTC+1 for `W` (CET/CEST, the zone of every P1 market), as Unix seconds. `None` for a
+    /// time that does not exist, such as the placeholder `632525252525W`.
+    pub fn unix_by_flag(&self) -> Option<i64> {
+        let field = |v: u8| i8::try_from(v).ok();
+        let dt = jiff::civil::DateTime::new(
+            i16::try_from(self.year).ok()?,
+            field(self.month)?,
+            field(self.day)?,
+            field(self.hour)?,
+            field(self.minute)?,
+            field(self.second)?,
+            0,
+        )
+        .ok()?;
+        let offset = jiff::tz::offset(if self.dst { 2 } else { 1 });
+        offset.to_timestamp(dt).ok().map(|ts| ts.as_second())
     }
 }
 
@@ -361,5 +413,32 @@ mod tests {
         o.put(b"abcdef");
         assert_eq!(o.written(), b"abcd");
         assert_eq!(o.overflow(), 2);
+    }
+
+    #[test]
+    fn a_timestamp_names_the_instant_its_flag_says() {
+        let at = |t: &str| LocalTime::parse_tst(t).unwrap().unix_by_flag();
+        assert_eq!(at("200426223325S"), Some(1_587_933_205), "S is UTC+2");
+        assert_eq!(at("161107190000W"), Some(1_478_541_600), "W is UTC+1");
+        assert_eq!(at("632525252525W"), None, "a placeholder names no instant");
+        assert!(is_placeholder_tst("632525252525W") && is_placeholder_tst("000101010000W"));
+        assert!(!is_placeholder_tst("200426223325S"));
+    }
+
+    #[test]
+    fn timestamps_read_back_as_written() {
+        for text in ["200426223325S", "000101010000W", "632525252525W", "161107190000"] {
+            let t = LocalTime::parse_tst(text).unwrap();
+            let mut v = Vec::new();
+            if text.len() == 13 {
+                t.write_tst(&mut v)
+            } else {
+                t.write_tst12(&mut v)
+            }
+            assert_eq!(v, text.as_bytes());
+        }
+        assert_eq!(LocalTime::parse_tst("2004262233X5S"), None);
+        assert_eq!(LocalTime::parse_tst("200426223325X"), None);
+        assert_eq!(LocalTime::parse_tst("2004262233"), None);
     }
 }

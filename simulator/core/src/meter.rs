@@ -14,7 +14,7 @@ use crate::format::LocalTime;
 use crate::household::{Household, HouseholdConfig, PhaseFlow};
 use crate::identity::Identity;
 use crate::noise::{self, Draws};
-use crate::profile::{Energy, Kind, Medium, Profile};
+use crate::profile::{Energy, Kind, Medium, Profile, StartState};
 use crate::readings::{Billing, DemandMonth, MBusValue, PhaseValues, PowerFailure, Readings, Registers, quadrant};
 use crate::spec::Country;
 use crate::tariff::{MAX_TARIFFS, tariff_at};
@@ -357,8 +357,91 @@ impl Meter {
         let mut meter = Meter::blank(profile, household.clone(), seed, start);
         meter.state.identity = Some(Identity::derive(profile, seed, household.equipment_id.as_deref()));
         meter.install_history(&household, start);
+        if let Some(s) = &profile.start {
+            meter.start_from(s, start);
+        }
         meter.last_flows = meter.flows_at(start);
         meter
+    }
+
+    /// Puts the meter in the state a capture showed (a learned profile's `[start]`): what is
+    /// given replaces the history drawn from the seed.
+    fn start_from(&mut self, s: &StartState, start: i64) {
+        if let Some(wh) = s.import_wh {
+            self.state.import_j = self.book(wh);
+        }
+        if let Some(wh) = s.export_wh {
+            self.state.export_j = self.book(wh);
+        }
+        let st = &mut self.state;
+        if let Some(v) = s.q_import_varh {
+            st.q_import = v * J_PER_WH;
+        }
+        if let Some(v) = s.q_export_varh {
+            st.q_export = v * J_PER_WH;
+        }
+        if let Some(v) = s.q_import_tariff_varh {
+            st.q_tariff[0] = v.map(|x| x * J_PER_WH);
+        }
+        if let Some(v) = s.q_export_tariff_varh {
+            st.q_tariff[1] = v.map(|x| x * J_PER_WH);
+        }
+        if let Some(v) = s.q_quadrant_varh {
+            st.q_quadrant = v.map(|x| x * J_PER_WH);
+        }
+        if let Some(n) = s.power_failures {
+            st.power_failures = n;
+        }
+        if let Some(n) = s.long_power_failures {
+            st.long_power_failures = n;
+        }
+        if let Some(log) = &s.failure_log {
+            st.failure_log.clone_from(log);
+        }
+        if let Some(v) = s.sags {
+            st.sags = v;
+        }
+        if let Some(v) = s.swells {
+            st.swells = v;
+        }
+        if let Some(t) = &s.text_message {
+            st.text_message.clone_from(t);
+        }
+        if let Some(t) = &s.text_code {
+            st.text_code.clone_from(t);
+        }
+        if let Some(fc) = s.frame_counter {
+            st.frame_counter = fc;
+        }
+        for value in &s.mbus {
+            if let Some(m) = st.mbus.iter_mut().find(|m| m.channel == value.channel) {
+                // The device's own total continues from its last reading.
+                m.total_micro = value.milli * 1000;
+                m.captured = Some(*value);
+            }
+        }
+        if let Some(peak) = s.month_max {
+            st.demand.month_max = Some(peak);
+        }
+        if let Some(h) = &s.demand_history {
+            st.demand.history.clone_from(h);
+        }
+        if let Some(t) = s.tariff {
+            // Shown until the next whole hour, when the schedule takes over again.
+            self.tariff = t;
+            self.tariff_valid_until = start - start.rem_euclid(3600) + 3600;
+        }
+    }
+
+    /// Registers in joules for readings in Wh, on the tariff registers the meter books on.
+    fn book(&self, wh: [u64; 4]) -> [u64; 4] {
+        if self.has_tariffs {
+            wh.map(|w| w * J_PER_WH)
+        } else {
+            let mut j = [0; 4];
+            j[0] = wh.iter().sum::<u64>() * J_PER_WH;
+            j
+        }
     }
 
     /// Resumes a saved meter. The profile and household must be the ones it was saved with; the

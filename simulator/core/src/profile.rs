@@ -50,9 +50,51 @@ pub struct Profile {
     pub objects: Vec<Object>,
     pub encryption: Option<Encryption>,
     pub household: crate::household::HouseholdConfig,
+    /// The meter's state when a run starts, where a captured telegram gave it (`[start]`);
+    /// what it leaves out is drawn from the seed.
+    pub start: Option<StartState>,
     /// The public facts the profile is built from: real telegrams, standards, issues
     /// (docs/meters.md).
     pub sources: Vec<String>,
+}
+
+/// A meter's state at the start of a run, as a captured telegram showed it: a run continues
+/// from the meter's real registers, counters, log, M-Bus readings, tariff and messages. Every
+/// field left out is drawn from the seed as for any profile.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StartState {
+    /// Active energy per tariff register, Wh: tariffs 1 to 4, unused ones 0 (meters without
+    /// tariffs book everything on the first).
+    pub import_wh: Option<[u64; 4]>,
+    pub export_wh: Option<[u64; 4]>,
+    /// Reactive energy, varh.
+    pub q_import_varh: Option<u64>,
+    pub q_export_varh: Option<u64>,
+    /// Reactive energy per tariff register (3.8.1, 4.8.2, ...), varh.
+    #[serde(default)]
+    pub q_import_tariff_varh: Option<[u64; 4]>,
+    #[serde(default)]
+    pub q_export_tariff_varh: Option<[u64; 4]>,
+    /// Reactive energy per quadrant Q1 to Q4 (5.8.0 to 8.8.0), varh.
+    #[serde(default)]
+    pub q_quadrant_varh: Option<[u64; 4]>,
+    /// The tariff shown until the next whole hour, when the schedule takes over.
+    pub tariff: Option<u8>,
+    pub power_failures: Option<u32>,
+    pub long_power_failures: Option<u32>,
+    /// Most recent first.
+    pub failure_log: Option<Vec<crate::readings::PowerFailure>>,
+    pub sags: Option<[u32; 3]>,
+    pub swells: Option<[u32; 3]>,
+    pub text_message: Option<String>,
+    pub text_code: Option<String>,
+    /// The last captured reading per M-Bus channel.
+    pub mbus: Vec<crate::readings::MBusValue>,
+    /// Belgian demand: the month's peak so far and the completed months, oldest first.
+    pub month_max: Option<(crate::format::LocalTime, u32)>,
+    pub demand_history: Option<Vec<crate::readings::DemandMonth>>,
+    /// Smarty's invocation counter of the first frame.
+    pub frame_counter: Option<u32>,
 }
 
 impl Profile {

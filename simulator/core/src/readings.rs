@@ -136,6 +136,11 @@ pub struct Readings {
     pub text_code: String,
     pub demand: Demand,
     pub mbus: Vec<MBusValue>,
+    /// Powers as a meter reported them, where they are not what the phase values make (a
+    /// captured telegram whose total is not the sum of its phases, or whose phase shows import
+    /// and export at once). They take precedence over [`Readings::power`]'s arithmetic. The
+    /// meter model leaves this empty.
+    pub measured: Vec<(PowerQuantity, u64)>,
 }
 
 impl Readings {
@@ -144,6 +149,9 @@ impl Readings {
     /// Per phase the values are as measured. The totals net the phases, as Dutch and Belgian
     /// meters do: 500 W drawn on L1 while L2 exports 300 W reads 200 W import, 0 W export.
     pub fn power(&self, q: PowerQuantity) -> u64 {
+        if let Some(&(_, v)) = self.measured.iter().find(|(m, _)| *m == q) {
+            return v;
+        }
         let (active, reactive): (i64, i64) = match q.phase {
             Some(n @ 1..=3) => {
                 let p = &self.phases[n as usize - 1];
@@ -227,6 +235,17 @@ mod tests {
         r.phases[2] = PhaseValues { export_w: 500, ..PhaseValues::default() };
         assert_eq!(r.power(p), 0);
         assert_eq!(r.power(PowerQuantity { direction: Direction::Export, ..p }), 200);
+    }
+
+    #[test]
+    fn measured_powers_override_the_phase_arithmetic() {
+        let mut r = Readings::default();
+        r.phases[0].import_w = 100;
+        let total = PowerQuantity { direction: Direction::Import, kind: PowerKind::Active, phase: None };
+        assert_eq!(r.power(total), 100);
+        r.measured.push((total, 2027));
+        assert_eq!(r.power(total), 2027);
+        assert_eq!(r.power(PowerQuantity { phase: Some(1), ..total }), 100);
     }
 
     #[test]

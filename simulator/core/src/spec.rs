@@ -143,6 +143,20 @@ impl Country {
     pub const ALL: [Country; 7] =
         [Country::NL, Country::BE, Country::LU, Country::SE, Country::DE, Country::HU, Country::AT];
 
+    /// The time zone the country's meters keep, unless a profile names another.
+    pub fn zone(self) -> crate::clock::Zone {
+        use crate::clock::Zone;
+        match self {
+            Country::NL => Zone::Amsterdam,
+            Country::BE => Zone::Brussels,
+            Country::LU => Zone::Luxembourg,
+            Country::SE => Zone::Stockholm,
+            Country::DE => Zone::Berlin,
+            Country::HU => Zone::Budapest,
+            Country::AT => Zone::Vienna,
+        }
+    }
+
     pub const fn code(self) -> &'static str {
         match self {
             Country::NL => "NL",

@@ -34,16 +34,20 @@ use crate::state::StateLock;
     p1sim emit --profile kamstrup-162 --through transistor-inverter      # what the reader's UART gets\n  \
     p1sim emit --profile kamstrup-162 --through direct-no-inverter       # the garbage of a cable without inverter\n  \
     p1sim emit --profile kamstrup-162 --receiver 9600-8N1                # 7E1 read as 8N1: parity in bit 7\n  \
-    p1sim emit --profile iskra-am550 --through ftdi-inverted --receiver 115200-8N1 --skew 4.5\n\n\
+    p1sim emit --profile iskra-am550 --through ftdi-inverted --receiver 115200-8N1 --skew 4.5\n  \
+    p1sim emit --replay my-meter.txt --retime --faults crc-errors -o replayed.txt\n\n\
 With --through, --receiver or a bit-level fault the telegrams go onto a simulated P1 line and the output is \
 what the reader's UART delivers, as a Linux tty in raw mode does (flagged characters as received, a break as \
 NUL); the counts of framing errors, parity errors and breaks go to stderr, and the exit code is 1 unless the \
 reader got the telegrams intact.")]
 pub struct Args {
-    /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
-    #[arg(long, short = 'p', value_name = "NAME|PATH")]
-    profile: String,
-    /// Number of telegrams.
+    /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file; with
+    /// --replay, learned from the capture when not given.
+    #[arg(long, short = 'p', value_name = "NAME|PATH", required_unless_present = "replay")]
+    profile: Option<String>,
+    #[command(flatten)]
+    replay: super::run::ReplayArgs,
+    /// Number of telegrams [default: 1; with --replay, the whole capture].
     #[arg(long, short = 'n', value_name = "N", conflicts_with = "duration")]
     count: Option<u64>,
     /// Simulated time to cover instead of a count, e.g. 90s, 3h, 2d or 1h30m.
@@ -84,15 +88,27 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
+    let (mut profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key, args.encryption.auth_key())?;
+    if replay.is_some() {
+        args.encryption.refuse_for_replay()?;
+    }
     args.encryption.apply(&mut profile)?;
     super::refuse_needless_key(args.key, &profile)?;
     let start = parse_start(&args.start, profile.clock.zone.tz())?;
     let until = match (args.count, &args.duration) {
         (Some(n), _) => Until::Count(n),
         (None, Some(d)) => Until::Span(parse_duration(d)?),
+        (None, None) if replay.is_some() => Until::Count(u64::MAX),
         (None, None) => Until::Count(1),
     };
+    if replay.is_some() {
+        if until == Until::Count(u64::MAX) && args.replay.is_looped() {
+            bail!("--replay --loop never ends: give --count or --duration");
+        }
+        if args.state.is_some() || args.events.is_some() || !args.household.is_empty() {
+            bail!("--replay sends recorded telegrams: --state, --events and --household do not apply");
+        }
+    }
     if until == Until::Count(0) {
         bail!("--count 0 emits nothing; give at least 1");
     }
@@ -118,6 +134,9 @@ pub fn run(args: Args) -> Result<Outcome> {
     let wire = wire_plan.as_ref();
     let plan =
         EmitPlan { household, profile, seed: args.seed, start, key: args.key, until, faults, events, resume, stop };
+    if let Some(replay) = replay {
+        return emit_replay(&args, plan, replay, wire);
+    }
     let mut log = match &args.fault_log {
         Some(path) => {
             Some(BufWriter::new(File::create(path).with_context(|| format!("cannot create {}", path.display()))?))
@@ -179,5 +198,56 @@ pub fn run(args: Args) -> Result<Outcome> {
     if let (Some(w), Some(path)) = (log.as_mut(), &args.fault_log) {
         w.flush().with_context(|| format!("cannot write {}", path.display()))?;
     }
+    Ok(outcome)
+}
+
+/// Writes a capture's telegrams (`--replay`), with the scenario's faults, to the output.
+fn emit_replay(
+    args: &Args,
+    plan: EmitPlan,
+    mut replay: crate::replay::Replay,
+    wire: Option<&p1sim_core::wire::FaultPlan<Vec<p1sim_core::wire::BitFault>>>,
+) -> Result<Outcome> {
+    let write = |w: &mut dyn Write| -> Result<u64> {
+        let mut written = 0u64;
+        let mut at = plan.start;
+        while !replay.finished() {
+            match plan.until {
+                Until::Count(n) if written >= n => break,
+                Until::Span(s) if at >= plan.start + s as i64 => break,
+                _ => {}
+            }
+            if let Some(due) = replay.due(at) {
+                let mut bytes = due.bytes;
+                let faults = plan.faults.as_ref().map(|s| s.selected(plan.seed, written, at)).unwrap_or_default();
+                if !faults.is_empty() {
+                    if due.encrypted {
+                        p1sim_core::fault::apply_to_bytes(&mut bytes, &faults, plan.seed, written, false);
+                    } else {
+                        bytes = p1sim_core::fault::apply(&due.model, &faults, plan.seed, written).bytes;
+                    }
+                }
+                w.write_all(&bytes).context("cannot write the telegrams")?;
+                written += 1;
+            }
+            at += 1;
+        }
+        Ok(written)
+    };
+    let outcome = match &args.output {
+        Some(path) => {
+            let file = File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut w = BufWriter::new(file);
+            let (_, outcome) = super::line::emit_via(&args.line, wire, &plan.profile, &mut w, write)?;
+            w.flush().with_context(|| format!("cannot write {}", path.display()))?;
+            outcome
+        }
+        None => {
+            let mut w = BufWriter::new(io::stdout().lock());
+            let (_, outcome) = super::line::emit_via(&args.line, wire, &plan.profile, &mut w, write)?;
+            w.flush()?;
+            outcome
+        }
+    };
     Ok(outcome)
 }

@@ -136,7 +136,41 @@ pub(crate) struct EncryptionArgs {
     plaintext: bool,
 }
 
+/// How to read a capture: shared by `profiles learn` and `conformance corpus add`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct CaptureArgs {
+    /// A regular expression matching the log prefix at the start of each line, removed before
+    /// reading; a named group `time` (RFC 3339 or `YYYY-MM-DD HH:MM:SS`) gives when it was logged.
+    #[arg(long, value_name = "REGEX")]
+    pub strip_prefix: Option<String>,
+    /// The Smarty key, for a capture of encrypted frames (32 hex digits).
+    #[arg(long, value_name = "HEX", value_parser = parse_key)]
+    pub key: Option<[u8; 16]>,
+    /// The meter's own authentication key (32 hex digits), where it is not Smarty's published one.
+    #[arg(long, value_name = "HEX", value_parser = parse_key, requires = "key")]
+    pub auth_key: Option<[u8; 16]>,
+}
+
+impl CaptureArgs {
+    pub(crate) fn options(&self) -> crate::capture::ReadOptions {
+        crate::capture::ReadOptions { strip_prefix: self.strip_prefix.clone(), key: self.key, auth_key: self.auth_key }
+    }
+}
+
 impl EncryptionArgs {
+    /// The meter's own authentication key, if given.
+    pub(crate) fn auth_key(&self) -> Option<[u8; 16]> {
+        self.auth_key
+    }
+
+    /// Refuses `--plaintext` for `--replay`, which sends the captured frames as recorded.
+    pub(crate) fn refuse_for_replay(&self) -> anyhow::Result<()> {
+        if self.plaintext {
+            anyhow::bail!("--replay sends the captured frames as recorded: drop --plaintext");
+        }
+        Ok(())
+    }
+
     /// Applies the options to the profile the meter is built from.
     pub(crate) fn apply(&self, profile: &mut p1sim_core::profile::Profile) -> anyhow::Result<()> {
         if (self.plaintext || self.auth_key.is_some()) && profile.encryption.is_none() {

@@ -10,11 +10,14 @@ use p1sim_core::Framing;
 use p1sim_core::generator::Generator;
 
 use super::Outcome;
+use crate::capture::{self, ReadOptions};
 use crate::live::activity::Verbosity;
 use crate::live::pacer::Pace;
 use crate::live::serial::RequestPin;
 use crate::live::{FleetPhase, Plan};
+use crate::replay::{self, Replay, Timing};
 use crate::start::parse_start;
+use p1sim_core::profile::Profile;
 
 /// Emulate a meter live: telegrams on each interval boundary, bytes at the line rate.
 ///
@@ -29,11 +32,16 @@ use crate::start::parse_start;
     p1sim run --profile iskra-am550 --serial /dev/ttyUSB0 --request cts\n  \
     p1sim run --profile iskra-am550 --state meter.json   # counters survive restarts\n  \
     p1sim run --profile iskra-am550 --fleet 1000 --tcp 127.0.0.1:20000\n  \
-    p1sim run --profile iskra-am550 --rig /dev/ttyACM0 --capture board.bin")]
+    p1sim run --profile iskra-am550 --rig /dev/ttyACM0 --capture board.bin\n  \
+    p1sim run --replay my-meter.txt --tcp 2001 --loop            # a capture, again and again\n  \
+    p1sim run --replay evening.log --strip-prefix '^(?P<time>\\S+ \\S+) ' --timing recorded --retime")]
 pub struct Args {
-    /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file.
-    #[arg(long, short = 'p', value_name = "NAME|PATH")]
-    profile: String,
+    /// A shipped profile name (see `p1sim profiles`) or the path of a profile TOML file; with
+    /// --replay, learned from the capture when not given.
+    #[arg(long, short = 'p', value_name = "NAME|PATH", required_unless_present = "replay")]
+    profile: Option<String>,
+    #[command(flatten)]
+    replay: ReplayArgs,
     /// Create a pseudo-terminal and a symlink to it.
     #[arg(long, value_name = "LINK", num_args = 0..=1, default_missing_value = "./p1-meter")]
     pty: Option<PathBuf>,
@@ -179,7 +187,13 @@ fn parse_framing(text: &str) -> Result<Framing, String> {
 }
 
 pub fn run(args: Args) -> Result<Outcome> {
-    let mut profile = p1sim_core::builtin::lookup(&args.profile)?;
+    let (mut profile, replay) = args.replay.resolve(args.profile.as_deref(), args.key, args.encryption.auth_key())?;
+    if replay.is_some() {
+        if args.fleet > 1 || args.state.is_some() {
+            bail!("--replay sends one recorded meter: drop --fleet and --state");
+        }
+        args.encryption.refuse_for_replay()?;
+    }
     args.encryption.apply(&mut profile)?;
     super::refuse_needless_key(args.key, &profile)?;
     profile.household = crate::household::apply_overrides(&profile.household, &args.household)?;
@@ -236,6 +250,7 @@ pub fn run(args: Args) -> Result<Outcome> {
         request: !args.request_low,
         verbosity: Verbosity::from_flags(args.quiet, args.verbose),
         profile,
+        replay,
     };
     crate::live::activity::init(plan.verbosity);
     warn_if_line_too_slow(&plan);
@@ -268,6 +283,65 @@ fn warn_if_line_too_slow(plan: &Plan) {
             plan.profile.line,
             telegram_s
         );
+    }
+}
+
+/// `--replay CAPTURE` and how: shared by `run` and `emit`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// Send the telegrams of this capture (raw port bytes or a log) instead of a simulated
+    /// meter's; faults, Request and the control API apply as usual.
+    #[arg(long, value_name = "CAPTURE")]
+    replay: Option<PathBuf>,
+    /// `interval`: one telegram per interval; `recorded`: with the gaps they were recorded with.
+    #[arg(long, value_enum, default_value_t = Timing::Interval, requires = "replay")]
+    timing: Timing,
+    /// Start the capture over after its last telegram.
+    #[arg(long = "loop", requires = "replay")]
+    looped: bool,
+    /// Rewrite each telegram's timestamps to the simulated clock and recompute its CRC.
+    #[arg(long, requires = "replay")]
+    retime: bool,
+    /// The capture's log prefix, as for `p1sim profiles learn`.
+    #[arg(long, value_name = "REGEX", requires = "replay")]
+    strip_prefix: Option<String>,
+}
+
+impl ReplayArgs {
+    pub fn is_looped(&self) -> bool {
+        self.looped
+    }
+
+    /// The profile to run (given, or learned from the capture) and the replay, if any.
+    pub fn resolve(
+        &self,
+        profile: Option<&str>,
+        key: Option<[u8; 16]>,
+        auth_key: Option<[u8; 16]>,
+    ) -> Result<(Profile, Option<Replay>)> {
+        let Some(path) = &self.replay else {
+            let name = profile.ok_or_else(|| anyhow::anyhow!("give --profile (or --replay CAPTURE)"))?;
+            return Ok((p1sim_core::builtin::lookup(name)?, None));
+        };
+        let opts = ReadOptions { strip_prefix: self.strip_prefix.clone(), key, auth_key };
+        let capture = capture::read(path, &opts)?;
+        let mut profile = match profile {
+            Some(name) => p1sim_core::builtin::lookup(name)?,
+            None => {
+                crate::learn::learn(&capture, "replay")
+                    .with_context(|| {
+                        format!("cannot tell the meter's line and interval from {}: give --profile", path.display())
+                    })?
+                    .profile
+            }
+        };
+        if self.timing == Timing::Recorded {
+            // Boundaries every second: a telegram goes out at the first one after its recorded time.
+            profile.interval_s = 1;
+        }
+        let opts = replay::Options { timing: self.timing, looped: self.looped, retime: self.retime };
+        let replay = Replay::new(capture, profile.interval_s, profile.clock, opts, key)?;
+        Ok((profile, Some(replay)))
     }
 }
 

@@ -61,8 +61,17 @@ impl std::fmt::Debug for MeterTask {
 /// Longest time a telegram is rendered ahead of its boundary.
 const MAX_LEAD: Duration = Duration::from_millis(50);
 
+/// Why a meter task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Told to stop (Ctrl-C, SIGTERM, the control API).
+    Stopped,
+    /// Its stream is over: a replay sent its last telegram.
+    Finished,
+}
+
 impl MeterTask {
-    pub async fn run(mut self) {
+    pub async fn run(mut self) -> Ended {
         let interval = self.clock.wall_interval(self.generator.profile().interval_s);
         let lead = MAX_LEAD.min(interval / 4);
         let mut seq = 0u64;
@@ -78,15 +87,20 @@ impl MeterTask {
                 tokio::select! {
                     () = &mut sleep => break,
                     msg = self.rx.recv() => match msg {
-                        None => return,
+                        None => return Ended::Stopped,
                         Some(Control::Shutdown(ack)) => {
                             self.save().await;
                             let _ = ack.send(());
-                            return;
+                            return Ended::Stopped;
                         }
                         Some(c) => self.serve(c),
                     },
                 }
+            }
+            // A finished stream ends a boundary after its last telegram: by then the lines have
+            // sent it (a telegram is shorter than the interval).
+            if self.transform.as_ref().is_some_and(|t| t.finished()) {
+                return Ended::Finished;
             }
             // One boundary at a time: with no mains there is no telegram, and the meter stays in
             // step with the clock meanwhile.
@@ -110,6 +124,10 @@ impl MeterTask {
                 Some(t) => t.apply(&mut self.generator, seq, emitted.at, &mut buf),
                 None => Vec::new(),
             };
+            // A replay has nothing due at this boundary.
+            if buf.is_empty() {
+                continue;
+            }
             if buf.len() > DEFAULT_MAX_LEN && !oversize_said {
                 oversize_said = true;
                 eprintln!(

@@ -46,14 +46,14 @@ use self::activity::Activity;
 use self::clock::{SimClock, unix_now_ns};
 use self::control::{Api, Detail, OutputInfo};
 use self::framing::ByteMap;
-use self::meter::{Control, MeterTask};
+use self::meter::{Control, Ended, MeterTask};
 use self::pacer::{LineSpec, LineStats, Pace, Pacer, RequestInput, RequestLine};
 #[cfg(unix)]
 use self::pty::Pty;
 use self::serial::{RequestPin, SerialSink};
 use self::state::StateFile;
 use self::tcp::Hub;
-use self::transform::FaultStage;
+use self::transform::{FaultStage, ReplayStage, Transform};
 use crate::signals::StopSignals;
 
 const NS: i128 = 1_000_000_000;
@@ -98,6 +98,8 @@ pub struct Plan {
     pub events: Vec<(i64, p1sim_core::meter::Command)>,
     /// Whether the PTY/TCP Request line starts raised.
     pub request: bool,
+    /// Send these recorded telegrams instead of the meter's own (`--replay`).
+    pub replay: Option<crate::replay::Replay>,
     /// How much the run says while it runs.
     pub verbosity: activity::Verbosity,
 }
@@ -318,6 +320,13 @@ async fn single(plan: Plan) -> Result<()> {
     let stage = FaultStage::new(plan.faults.clone(), plan.seed, fault_budget(&plan)).map_err(anyhow::Error::msg)?;
     let live = Arc::new(tokio::sync::watch::Sender::new(None));
     let (tx, rx) = mpsc::channel(64);
+    let transform: Box<dyn Transform> = match plan.replay.clone() {
+        Some(r) => {
+            report.push(format!("replay: {} recorded telegram(s) in place of the meter's own", r.len()));
+            Box::new(ReplayStage::new(r, stage))
+        }
+        None => Box::new(stage),
+    };
     let task = MeterTask {
         index: 0,
         generator,
@@ -325,7 +334,7 @@ async fn single(plan: Plan) -> Result<()> {
         phase: Duration::ZERO,
         pacers: senders,
         state: state_file.clone(),
-        transform: Some(Box::new(stage)),
+        transform: Some(transform),
         rx,
         live: Arc::clone(&live),
         activity: Some(Activity::new(outputs.clone(), Arc::clone(&request), true)),
@@ -419,9 +428,9 @@ fn print_now(text: &str) {
     let _ = stdout.flush();
 }
 
-/// Waits for SIGINT, SIGTERM or SIGHUP; a meter task that ends by itself is an error.
-/// Waits for a stop signal; a meter task that ends by itself is an error.
-async fn wait_for_stop(mut signals: StopSignals, meter_task: tokio::task::JoinHandle<()>) -> Result<()> {
+/// Waits for a stop signal, or for a replay to finish; a meter task that ends by itself
+/// otherwise is an error.
+async fn wait_for_stop(mut signals: StopSignals, meter_task: tokio::task::JoinHandle<Ended>) -> Result<()> {
     tokio::select! {
         name = signals.next() => {
             // A closed SSH session: stop as on Ctrl-C, saving the state and removing the PTY link.
@@ -429,7 +438,10 @@ async fn wait_for_stop(mut signals: StopSignals, meter_task: tokio::task::JoinHa
                 eprintln!("p1sim run: hang-up ({name}): stopping");
             }
         }
-        r = meter_task => bail!("the meter stopped unexpectedly: {r:?}"),
+        r = meter_task => match r {
+            Ok(Ended::Finished) => eprintln!("p1sim run: the replay is over"),
+            r => bail!("the meter stopped unexpectedly: {r:?}"),
+        },
     }
     Ok(())
 }
@@ -605,6 +617,7 @@ async fn fleet(plan: Plan) -> Result<()> {
     let watcher = tokio::spawn(async move {
         // Any meter task ending on its own is a bug worth stopping for.
         let _ = tasks.join_next().await;
+        Ended::Stopped
     });
     wait_for_stop(signals, watcher).await?;
     shutdown(&api, vec![pacer]).await;

@@ -1,13 +1,18 @@
-//! The per-telegram transform stage between rendering and the outputs: where faults are applied.
+//! The per-telegram transform stage between rendering and the outputs: where faults are applied,
+//! and where a replay puts the recorded telegrams in place of the rendered ones.
 //!
 //! The meter task renders a telegram, hands the bytes (and the generator, for faults that edit the
 //! owned telegram model) to its transform, then to the lines. `--faults FILE|NAME` applies a
 //! fault scenario to the telegrams it selects; the control API's `/fault` injects one fault into
-//! the next telegram only.
+//! the next telegram only. A transform that leaves the bytes empty sends nothing for that
+//! boundary (a replay waiting for a telegram's recorded time).
 
 use p1sim_core::fault::{self, Fault, scenario::Scenario};
 use p1sim_core::generator::Generator;
+use p1sim_core::telegram::Telegram;
 use serde_json::{Value, json};
+
+use crate::replay::Replay;
 
 /// A change made to each telegram on its way out.
 pub trait Transform: Send + Sync {
@@ -16,6 +21,10 @@ pub trait Transform: Send + Sync {
     fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str>;
     /// Queues a one-off change for the next telegram, described as JSON by the control API.
     fn inject(&mut self, spec: Value) -> Result<Value, String>;
+    /// Whether the stream is over (a replay that sent its last telegram and does not loop).
+    fn finished(&self) -> bool {
+        false
+    }
 }
 
 /// One-off faults waiting for the next telegram, at most.
@@ -84,25 +93,42 @@ impl FaultStage {
         check_fault(&fault, self.budget)?;
         Ok(fault)
     }
+
+    /// The faults due for telegram `seq` at `at`: the scenario's and the one-off injections.
+    fn due(&mut self, seq: u64, at: i64) -> Vec<Fault> {
+        let mut faults = self.scenario.as_ref().map(|s| s.selected(self.seed, seq, at)).unwrap_or_default();
+        faults.append(&mut self.once);
+        self.applied += faults.len() as u64;
+        faults
+    }
+
+    /// Applies `faults` to telegram `seq`'s `bytes`, whose model is `model` (`None` for an
+    /// encrypted frame: only byte faults make sense on ciphertext).
+    fn apply_faults(&self, faults: &[Fault], model: Option<&Telegram>, seq: u64, bytes: &mut Vec<u8>) {
+        match model {
+            Some(m) => *bytes = fault::apply(m, faults, self.seed, seq).bytes,
+            None => {
+                fault::apply_to_bytes(bytes, faults, self.seed, seq, false);
+            }
+        }
+    }
 }
 
 impl Transform for FaultStage {
     fn apply(&mut self, generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str> {
-        let mut faults = self.scenario.as_ref().map(|s| s.selected(self.seed, seq, at)).unwrap_or_default();
-        faults.append(&mut self.once);
+        let faults = self.due(seq, at);
+        // Most telegrams have no fault: the model is built only for those that do.
         if faults.is_empty() {
             return Vec::new();
         }
-        self.applied += faults.len() as u64;
         let names = faults.iter().map(Fault::name).collect();
         if generator.profile().is_encrypted() {
-            // The frame is ciphertext: only byte faults make sense on it.
-            fault::apply_to_bytes(bytes, &faults, self.seed, seq, false);
+            self.apply_faults(&faults, None, seq, bytes);
             return names;
         }
         // The model of the telegram just rendered (the meter has not moved since).
         let (_, model) = generator.current_model();
-        *bytes = fault::apply(&model, &faults, self.seed, seq).bytes;
+        self.apply_faults(&faults, Some(&model), seq, bytes);
         names
     }
 
@@ -114,5 +140,41 @@ impl Transform for FaultStage {
         let name = fault.name();
         self.once.push(fault);
         Ok(json!({ "ok": true, "fault": name, "shows_in": "the next telegram", "queued": self.once.len() }))
+    }
+}
+
+/// A replay in place of the meter's own telegrams: the recorded one due at each boundary (or
+/// nothing), with the run's faults applied as to any telegram.
+#[derive(Debug)]
+pub struct ReplayStage {
+    replay: Replay,
+    faults: FaultStage,
+}
+
+impl ReplayStage {
+    pub fn new(replay: Replay, faults: FaultStage) -> ReplayStage {
+        ReplayStage { replay, faults }
+    }
+}
+
+impl Transform for ReplayStage {
+    fn apply(&mut self, _generator: &mut Generator, seq: u64, at: i64, bytes: &mut Vec<u8>) -> Vec<&'static str> {
+        bytes.clear();
+        let Some(due) = self.replay.due(at) else { return Vec::new() };
+        *bytes = due.bytes;
+        let faults = self.faults.due(seq, at);
+        if !faults.is_empty() {
+            let model = (!due.encrypted).then_some(&due.model);
+            self.faults.apply_faults(&faults, model, seq, bytes);
+        }
+        faults.iter().map(Fault::name).collect()
+    }
+
+    fn inject(&mut self, spec: Value) -> Result<Value, String> {
+        self.faults.inject(spec)
+    }
+
+    fn finished(&self) -> bool {
+        self.replay.finished()
     }
 }

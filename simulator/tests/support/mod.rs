@@ -322,3 +322,78 @@ pub fn python_with(package: &str, version: &str) -> PathBuf {
     p1sim_conformance::python::venv_with(&workspace_target().join("py"), package, version)
         .unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Connects to a p1sim TCP output like Home Assistant does (`create_tcp_dsmr_reader`) and prints
+/// one line per parsed telegram: its timestamp, tariff-1 import register and equipment id.
+const DSMR_PARSER_TCP_READER: &str = r#"
+import asyncio, sys
+from dsmr_parser.clients.protocol import create_tcp_dsmr_reader
+
+host, port, version, want = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+
+def text(t, name, attr):
+    obj = getattr(t, name, None)
+    value = getattr(obj, "value", None) if obj is not None else None
+    return "-" if value is None else (value.isoformat() if attr else str(value))
+
+async def main():
+    loop = asyncio.get_running_loop()
+    done = loop.create_future()
+    count = 0
+    def on_telegram(t):
+        nonlocal count
+        count += 1
+        print("TELEGRAM", text(t, "P1_MESSAGE_TIMESTAMP", True), text(t, "ELECTRICITY_USED_TARIFF_1", False),
+              text(t, "EQUIPMENT_IDENTIFIER", False), flush=True)
+        if count >= want and not done.done():
+            done.set_result(None)
+    transport, _ = await create_tcp_dsmr_reader(host, port, version, on_telegram, loop=loop)
+    try:
+        await asyncio.wait_for(done, 60)
+    finally:
+        transport.close()
+
+asyncio.run(main())
+"#;
+
+/// One telegram as dsmr_parser read it: timestamp (ISO 8601), tariff-1 import register (kWh) and
+/// equipment id, each `-` when the telegram has no such object.
+#[derive(Debug)]
+pub struct DsmrParserRead {
+    pub timestamp: String,
+    pub tariff1_kwh: f64,
+    pub equipment: String,
+}
+
+/// The first `want` telegrams dsmr_parser 1.11.2 (from PyPI) reads from `addr` with its asyncio
+/// TCP reader for DSMR `version` ("5", "5B", ...); panics with its output when it fails.
+pub fn dsmr_parser_reads_tcp(addr: std::net::SocketAddr, version: &str, want: usize) -> Vec<DsmrParserRead> {
+    let python = python_with("dsmr-parser", "1.11.2");
+    let mut child = Command::new(&python)
+        .args(["-c", DSMR_PARSER_TCP_READER, &addr.ip().to_string(), &addr.port().to_string(), version])
+        .arg(want.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_bounded(&mut child, Duration::from_secs(90));
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "dsmr_parser failed on {addr}:\n{stdout}\n{stderr}");
+    let reads: Vec<DsmrParserRead> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("TELEGRAM "))
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            assert_eq!(f.len(), 3, "{l}");
+            DsmrParserRead {
+                timestamp: f[0].to_string(),
+                tariff1_kwh: f[1].parse().unwrap_or_else(|_| panic!("a register in kWh: {l}")),
+                equipment: f[2].to_string(),
+            }
+        })
+        .collect();
+    assert_eq!(reads.len(), want, "{stdout}\n{stderr}");
+    reads
+}

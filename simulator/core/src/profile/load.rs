@@ -1,9 +1,10 @@
 //! Loading a profile from TOML, with errors that name the file, line, column and key.
 //!
-//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]`, `[gateway]` and
-//! `[household]`, any number of `[[mbus]]` channels, and `[telegram] objects = [...]`: one inline
-//! table per line of the telegram, in order. Unknown keys, bad widths and unknown names are
-//! rejected.
+//! The file's layout is `[meter]`, optional `[failure_log]`, `[encryption]`, `[gateway]`,
+//! `[household]` and `[start]` (the meter's state at the start of a run, as `p1sim profiles
+//! learn` writes it from a capture), any number of `[[mbus]]` channels, and `[telegram] objects =
+//! [...]`: one inline table per line of the telegram, in order. Unknown keys, bad widths and
+//! unknown names are rejected.
 //!
 //! A *variant* names another profile with `extends` in its `[meter]` table and changes only what
 //! differs: `[meter]` keys (a new `description` and its own `sources` are required), `plaintext`
@@ -17,11 +18,11 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile, Quantity, Trailer,
-    quantity_of,
+    EmptyLog, Encryption, FailureLogStyle, Kind, LogOrder, MBusDevice, Medium, Num, Object, Profile, Quantity,
+    StartState, Trailer, quantity_of,
 };
 use crate::clock::{ClockRule, Zone};
-use crate::format::NumFormat;
+use crate::format::{LocalTime, NumFormat};
 use crate::household::HouseholdConfig;
 use crate::obis::Obis;
 use crate::spec::{Country, Framing, Spec};
@@ -81,9 +82,36 @@ struct File {
     encryption: Option<EncryptionSection>,
     gateway: Option<GatewaySection>,
     household: Option<Spanned<HouseholdConfig>>,
+    start: Option<StartSection>,
     #[serde(default)]
     mbus: Vec<MBusSection>,
     telegram: TelegramSection,
+}
+
+/// `[start]`: registers in kWh/kvarh, counters, the log, M-Bus readings in their units.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartSection {
+    import_kwh: Option<Spanned<Vec<f64>>>,
+    export_kwh: Option<Spanned<Vec<f64>>>,
+    reactive_import_kvarh: Option<Spanned<f64>>,
+    reactive_export_kvarh: Option<Spanned<f64>>,
+    reactive_import_tariff_kvarh: Option<Spanned<Vec<f64>>>,
+    reactive_export_tariff_kvarh: Option<Spanned<Vec<f64>>>,
+    quadrant_kvarh: Option<Spanned<Vec<f64>>>,
+    tariff: Option<Spanned<u8>>,
+    power_failures: Option<u32>,
+    long_power_failures: Option<u32>,
+    failure_log: Option<Vec<Spanned<LogEntrySection>>>,
+    sags: Option<Spanned<Vec<u32>>>,
+    swells: Option<Spanned<Vec<u32>>>,
+    text_message: Option<String>,
+    text_code: Option<String>,
+    #[serde(default)]
+    mbus: Vec<Spanned<MBusStartSection>>,
+    peak: Option<Spanned<PeakSection>>,
+    peak_history: Option<Vec<Spanned<HistorySection>>>,
+    frame_counter: Option<u32>,
 }
 
 /// The first look at a file: whether it is a variant of another profile.
@@ -121,6 +149,36 @@ struct VariantMeter {
     /// Send the telegrams unencrypted, as a decrypting proxy hands them on.
     plaintext: Option<Spanned<bool>>,
     sources: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogEntrySection {
+    end: String,
+    seconds: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MBusStartSection {
+    channel: u8,
+    reading: f64,
+    captured: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeakSection {
+    at: String,
+    kw: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistorySection {
+    month: String,
+    at: String,
+    kw: f64,
 }
 
 #[derive(Deserialize)]
@@ -480,15 +538,7 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
     };
     let zone = match &m.timezone {
         Some(z) => parse_named::<Zone>(src, z, "timezone")?,
-        None => match country {
-            Country::NL => Zone::Amsterdam,
-            Country::BE => Zone::Brussels,
-            Country::LU => Zone::Luxembourg,
-            Country::SE => Zone::Stockholm,
-            Country::DE => Zone::Berlin,
-            Country::HU => Zone::Budapest,
-            Country::AT => Zone::Vienna,
-        },
+        None => country.zone(),
     };
     let summer_time = m.summer_time.unwrap_or(country != Country::SE);
 
@@ -608,6 +658,31 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         obis_f = f;
         objects.push(object);
     }
+    let start = raw.start.as_ref().map(|s| build_start(src, s, &mbus)).transpose()?;
+    let household = match raw.household {
+        Some(h) => checked_household(src, h)?,
+        None => HouseholdConfig::for_country(country),
+    };
+    // Two places can give the import registers: they must agree, or an edit of one would be
+    // silently overruled by the other.
+    if let (Some(kwh), Some(wh), Some(section)) =
+        (household.start_import_kwh, start.as_ref().and_then(|s| s.import_wh), raw.start.as_ref())
+    {
+        let total: u64 = wh.iter().sum();
+        if libm::round(kwh * 1000.0) as u64 != total {
+            let span = section.import_kwh.as_ref().map_or(0..0, |v| v.span());
+            return Err(src.error(
+                span,
+                Some("import_kwh"),
+                format!(
+                    "[start] import_kwh adds up to {}.{:03} kWh but [household] start_import_kwh is {kwh}: change both, \
+                     or remove start_import_kwh",
+                    total / 1000,
+                    total % 1000
+                ),
+            ));
+        }
+    }
     let derive_identity = match &m.identity {
         Some(i) => identity_mode(src, i)?,
         None => true,
@@ -634,10 +709,8 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         mbus,
         objects,
         encryption,
-        household: match raw.household {
-            Some(h) => checked_household(src, h)?,
-            None => HouseholdConfig::for_country(country),
-        },
+        household,
+        start,
         sources,
     };
     consistent(&profile).map_err(|(key, message)| {
@@ -648,6 +721,126 @@ fn build(name: &str, src: &Source<'_>, raw: File) -> Result<Profile, ProfileErro
         src.error(span.unwrap_or(m.spec.span()), Some(key), message)
     })?;
     Ok(profile)
+}
+
+/// Thousandths of a decimal quantity (kWh to Wh, m3 to litres), refusing what a register
+/// cannot hold.
+fn milli(src: &Source<'_>, span: Range<usize>, key: &str, v: f64) -> Result<u64, ProfileError> {
+    if !v.is_finite() || !(0.0..=1e12).contains(&v) {
+        return Err(src.error(span, Some(key), format!("{v} is not a register reading (0 to 10^12)")));
+    }
+    Ok(libm::round(v * 1000.0) as u64)
+}
+
+fn tst(src: &Source<'_>, span: Range<usize>, key: &str, text: &str) -> Result<LocalTime, ProfileError> {
+    LocalTime::parse_tst(text).ok_or_else(|| {
+        src.error(span, Some(key), format!("{text:?} is not a timestamp: expected YYMMDDhhmmssX, e.g. 200426223325S"))
+    })
+}
+
+fn build_start(src: &Source<'_>, s: &StartSection, mbus: &[MBusDevice]) -> Result<StartState, ProfileError> {
+    let pair = |v: &Option<Spanned<Vec<f64>>>, key: &str| -> Result<Option<[u64; 4]>, ProfileError> {
+        let Some(v) = v else { return Ok(None) };
+        let values = v.get_ref();
+        if values.is_empty() || values.len() > 4 {
+            return Err(src.error(
+                v.span(),
+                Some(key),
+                "expected [tariff 1, tariff 2, ...] (1 to 4 values), or one total",
+            ));
+        }
+        let mut wh = [0; 4];
+        for (w, kwh) in wh.iter_mut().zip(values) {
+            *w = milli(src, v.span(), key, *kwh)?;
+        }
+        Ok(Some(wh))
+    };
+    let single = |v: &Option<Spanned<f64>>, key: &str| -> Result<Option<u64>, ProfileError> {
+        v.as_ref().map(|v| milli(src, v.span(), key, *v.get_ref())).transpose()
+    };
+    let phases = |v: &Option<Spanned<Vec<u32>>>, key: &str| -> Result<Option<[u32; 3]>, ProfileError> {
+        let Some(v) = v else { return Ok(None) };
+        let mut out = [0u32; 3];
+        if v.get_ref().len() > 3 {
+            return Err(src.error(v.span(), Some(key), "expected one count per phase, at most 3"));
+        }
+        out[..v.get_ref().len()].copy_from_slice(v.get_ref());
+        Ok(Some(out))
+    };
+    if let Some(t) = &s.tariff
+        && !(1..=4).contains(t.get_ref())
+    {
+        return Err(src.error(t.span(), Some("tariff"), "the tariff register is 1 to 4"));
+    }
+    let mut log = None;
+    if let Some(entries) = &s.failure_log {
+        let mut v = Vec::with_capacity(entries.len());
+        for e in entries {
+            let end = tst(src, e.span(), "end", &e.get_ref().end)?;
+            v.push(crate::readings::PowerFailure { end, duration_s: e.get_ref().seconds });
+        }
+        log = Some(v);
+    }
+    let mut readings = Vec::new();
+    for m in &s.mbus {
+        let r = m.get_ref();
+        if !mbus.iter().any(|d| d.channel == r.channel) {
+            return Err(src.error(
+                m.span(),
+                Some("channel"),
+                format!("M-Bus channel {} has no [[mbus]] table", r.channel),
+            ));
+        }
+        readings.push(crate::readings::MBusValue {
+            channel: r.channel,
+            milli: milli(src, m.span(), "reading", r.reading)?,
+            captured: tst(src, m.span(), "captured", &r.captured)?,
+        });
+    }
+    let kw = |span: Range<usize>, v: f64| milli(src, span, "kw", v).map(|w| w.min(u64::from(u32::MAX)) as u32);
+    let month_max = match &s.peak {
+        Some(p) => Some((tst(src, p.span(), "at", &p.get_ref().at)?, kw(p.span(), p.get_ref().kw)?)),
+        None => None,
+    };
+    let mut history = None;
+    if let Some(months) = &s.peak_history {
+        let mut v = Vec::with_capacity(months.len());
+        for h in months {
+            let r = h.get_ref();
+            let peak_time = if r.at.as_bytes() == crate::render::NO_DATA_TST {
+                None
+            } else {
+                Some(tst(src, h.span(), "at", &r.at)?)
+            };
+            v.push(crate::readings::DemandMonth {
+                period_end: tst(src, h.span(), "month", &r.month)?,
+                peak_time,
+                peak_w: kw(h.span(), r.kw)?,
+            });
+        }
+        history = Some(v);
+    }
+    Ok(StartState {
+        import_wh: pair(&s.import_kwh, "import_kwh")?,
+        export_wh: pair(&s.export_kwh, "export_kwh")?,
+        q_import_varh: single(&s.reactive_import_kvarh, "reactive_import_kvarh")?,
+        q_export_varh: single(&s.reactive_export_kvarh, "reactive_export_kvarh")?,
+        q_import_tariff_varh: pair(&s.reactive_import_tariff_kvarh, "reactive_import_tariff_kvarh")?,
+        q_export_tariff_varh: pair(&s.reactive_export_tariff_kvarh, "reactive_export_tariff_kvarh")?,
+        q_quadrant_varh: pair(&s.quadrant_kvarh, "quadrant_kvarh")?,
+        tariff: s.tariff.as_ref().map(|t| *t.get_ref()),
+        power_failures: s.power_failures,
+        long_power_failures: s.long_power_failures,
+        failure_log: log,
+        sags: phases(&s.sags, "sags")?,
+        swells: phases(&s.swells, "swells")?,
+        text_message: s.text_message.clone(),
+        text_code: s.text_code.clone(),
+        mbus: readings,
+        month_max,
+        demand_history: history,
+        frame_counter: s.frame_counter,
+    })
 }
 
 fn system_title(src: &Source<'_>, v: &Spanned<String>) -> Result<[u8; 8], ProfileError> {
@@ -1067,5 +1260,31 @@ objects = [
     fn syntax_errors_come_with_positions() {
         let e = err(&MINIMAL.replace("country = \"NL\"", "country = \"NL"));
         assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn a_start_state_loads_in_base_units() {
+        let text = MINIMAL.to_string()
+            + "\n[start]\nimport_kwh = [671.578, 842.472]\ntariff = 2\nfailure_log = [{ end = \"190326095015W\", seconds = 2014 }]\n";
+        let p = parse("t", "t.toml", &text).unwrap();
+        let s = p.start.unwrap();
+        assert_eq!(s.import_wh, Some([671_578, 842_472, 0, 0]));
+        assert_eq!(s.tariff, Some(2));
+        assert_eq!(s.failure_log.unwrap()[0].duration_s, 2014);
+        let e = err(&(MINIMAL.to_string() + "\n[start]\ntariff = 9\n"));
+        assert_eq!((e.key.as_deref(), e.line), (Some("tariff"), 17));
+        let e = err(&(MINIMAL.to_string() + "\n[start]\nmbus = [{ channel = 1, reading = 1.0, captured = \"x\" }]\n"));
+        assert!(e.message.contains("no [[mbus]] table"), "{e}");
+    }
+
+    #[test]
+    fn start_import_kwh_and_the_start_registers_must_agree() {
+        let start = "\n[start]\nimport_kwh = [671.578, 842.472]\n";
+        let with = |kwh: &str| MINIMAL.to_string() + "\n[household]\nstart_import_kwh = " + kwh + "\n" + start;
+        let p = parse("t", "t.toml", &with("1514.05")).unwrap();
+        assert_eq!(p.household.start_import_kwh, Some(1514.05));
+        let e = err(&with("1600.0"));
+        assert_eq!(e.key.as_deref(), Some("import_kwh"));
+        assert!(e.message.contains("adds up to 1514.050 kWh"), "{e}");
     }
 }

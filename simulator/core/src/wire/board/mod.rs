@@ -444,25 +444,13 @@ mod tests {
 
     const US: u64 = 1_000_000;
 
-    /// [`through`] without the cable's pickup noise: the RC alone, for tests of its timing.
-    fn through_quiet(board: &Board, runs: &[Run]) -> alloc::vec::Vec<Run> {
-        let mut sim = board.simulate(runs[0].level);
-        sim.noise_volts = 0.0;
-        let mut out = alloc::vec::Vec::new();
-        for &r in runs {
-            sim.push(r, &mut |o| out.push(o));
-        }
-        sim.flush(&mut |o| out.push(o));
-        out
-    }
-
     /// The node's rising edge is delayed by the RC; the falling edge through the sinking meter
     /// is nearly instant.
     #[test]
     fn a_released_line_rises_with_the_rc_time_constant() {
         let b = Board { cable_m: 100.0, ..Board::named("ftdi-inverted").unwrap() };
         // C = 5015 pF, tau = 10k * C = 50.15 us; 1.6 V of 5 V is reached after about tau * ln(5/3.4).
-        let out = through_quiet(&b, &[Run::new(Level::Low, 100 * US), Run::new(Level::High, 100 * US)]);
+        let out = through(&b, &[Run::new(Level::Low, 100 * US), Run::new(Level::High, 100 * US)]);
         // The sinking meter held the node at 5 V * 25 / (10k + 25).
         let v0 = 5.0 * 25.0 / 10_025.0;
         let delay = (10_000.0 * 5015e-12 * libm::log((5.0 - v0) / 3.4) * 1e12) as u64;
@@ -470,7 +458,8 @@ mod tests {
         // Inverted for the UART: released (high) reads low, late by the delay.
         assert_eq!(out.len(), 2);
         assert_eq!((out[0].level, out[1].level), (Level::High, Level::Low));
-        assert!(out[0].ps.abs_diff(100 * US + delay) <= 2, "{out:?} vs {delay}");
+        // The pickup noise of 100 m of cable (0.15 V) moves the crossing by a fraction of a µs.
+        assert!(out[0].ps.abs_diff(100 * US + delay) <= US, "{out:?} vs {delay}");
         assert_eq!(out[0].ps + out[1].ps, 200 * US);
     }
 
@@ -478,15 +467,15 @@ mod tests {
     fn short_pulses_shrink_then_vanish_on_a_slow_line() {
         let b = Board { cable_m: 100.0, ..Board::named("ftdi-inverted").unwrap() };
         let pulse = |us: u64| {
-            through_quiet(
+            through(
                 &b,
                 &[Run::new(Level::Low, 200 * US), Run::new(Level::High, us * US), Run::new(Level::Low, 200 * US)],
             )
         };
-        // 30 us released: seen, about 19.4 us shorter.
+        // 30 us released: seen, about 19.4 us shorter (give or take the cable's pickup noise).
         let seen = pulse(30);
         assert_eq!(seen.len(), 3);
-        assert!((10 * US..11 * US).contains(&seen[1].ps), "{:?}", seen[1]);
+        assert!((10 * US..12 * US).contains(&seen[1].ps), "{:?}", seen[1]);
         // 15 us released: the node never reaches 1.6 V.
         assert_eq!(pulse(15), [Run::new(Level::High, 415 * US)]);
     }
