@@ -4,9 +4,11 @@
 //! adds what touches the outside world: the command line, files, and (in later modules) live
 //! outputs, the rig and the conformance runner.
 
+pub mod advice;
 pub mod bench;
 pub mod capture;
 pub mod cli;
+pub mod doctor;
 pub mod emit;
 pub mod household;
 pub mod learn;

@@ -68,6 +68,7 @@ fn decode_fails_when_nothing_valid_was_decoded() {
     let decoded = p1sim_stdin(&["decode"], &wrong_baud.stdout);
     assert_eq!(decoded.status.code(), Some(1), "{}", stderr(&decoded));
     assert!(stderr(&decoded).contains("no valid telegram in standard input"), "{}", stderr(&decoded));
+    assert!(stderr(&decoded).contains("p1sim doctor - --as"), "{}", stderr(&decoded));
     // Valid telegrams: exit 0 and a summary that counts them.
     let decoded = p1sim_stdin(&["decode"], &emitted.stdout);
     assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));

@@ -1,10 +1,12 @@
-//! CRC-16/ARC, the checksum DSMR 4+, e-MUCS, Smarty and Swedish HAN telegrams carry after `!`.
+//! CRC-16/ARC, the checksum DSMR 4+, e-MUCS, Smarty and Swedish HAN telegrams carry after `!`;
+//! and CRC-16/IBM-SDLC (X.25), the frame check sequence of the HDLC frames that DLMS/COSEM HAN
+//! meters send instead of telegrams.
 //!
 //! The spec words it as "x16+x15+x2+1, no XOR in, no XOR out, LSB first", which is the
 //! catalogue's CRC-16/ARC (poly 0x8005 reflected, init 0). It covers every byte from the
 //! leading `/` through the `!`, inclusive.
 
-use crc::{CRC_16_ARC, Crc, Table};
+use crc::{CRC_16_ARC, CRC_16_IBM_SDLC, Crc, Table};
 
 /// Slicing-by-16 tables: the generator checksums about a kilobyte per telegram and the
 /// throughput target (a million telegrams a second) leaves no room for a byte-wise table.
@@ -13,6 +15,13 @@ const ARC: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_ARC);
 /// The CRC of a complete span, `/` through `!`.
 pub fn crc16(bytes: &[u8]) -> u16 {
     ARC.checksum(bytes)
+}
+
+/// CRC-16/IBM-SDLC (also called X.25): an HDLC frame's header and frame check sequences (IEC
+/// 62056-46 §6.4), sent least significant byte first.
+pub fn crc16_hdlc(bytes: &[u8]) -> u16 {
+    const SDLC: Crc<u16> = Crc::<u16>::new(&CRC_16_IBM_SDLC);
+    SDLC.checksum(bytes)
 }
 
 /// An incremental CRC for bytes that arrive in pieces (the push decoder, streaming renderers).
@@ -65,6 +74,7 @@ mod tests {
     #[test]
     fn check_value_of_the_catalogue() {
         assert_eq!(crc16(b"123456789"), 0xBB3D);
+        assert_eq!(crc16_hdlc(b"123456789"), 0x906E);
     }
 
     #[test]

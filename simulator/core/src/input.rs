@@ -60,19 +60,36 @@ pub fn human_bytes(n: u64) -> String {
 /// Reads a whole file of at most `limit.bytes` bytes. Longer files (and endless ones such as
 /// `/dev/zero`) fail after reading one byte past the limit, with an error that names it.
 pub fn read_bounded(path: &Path, limit: Limit) -> std::io::Result<Vec<u8>> {
+    match read_prefix(path, limit)? {
+        Prefix { bytes, whole: true } => Ok(bytes),
+        Prefix { whole: false, .. } => Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("it is larger than {limit}; is this the right file?"),
+        )),
+    }
+}
+
+/// The start of a file, at most `limit.bytes` of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Prefix {
+    pub bytes: Vec<u8>,
+    /// The file ended within the limit: `bytes` is all of it.
+    pub whole: bool,
+}
+
+/// Reads at most `limit.bytes` bytes from the start of a file, for inputs where the first part
+/// is as good as the whole (a capture of a serial line): a longer file, or an endless one, is
+/// cut at the limit, and [`Prefix::whole`] says so.
+pub fn read_prefix(path: &Path, limit: Limit) -> std::io::Result<Prefix> {
     let file = std::fs::File::open(path)?;
     if file.metadata().is_ok_and(|m| m.is_dir()) {
         return Err(std::io::Error::other("it is a directory"));
     }
     let mut bytes = Vec::new();
     file.take(limit.bytes + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > limit.bytes {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::FileTooLarge,
-            format!("it is larger than {limit}; is this the right file?"),
-        ));
-    }
-    Ok(bytes)
+    let whole = bytes.len() as u64 <= limit.bytes;
+    bytes.truncate(limit.bytes as usize);
+    Ok(Prefix { bytes, whole })
 }
 
 /// [`read_bounded`] for text: the file must be UTF-8.
@@ -204,8 +221,12 @@ mod tests {
         let exact = dir.join("exact.toml");
         std::fs::write(&exact, vec![b'#'; 1024]).unwrap();
         assert_eq!(read_bounded(&exact, limit).unwrap().len(), 1024);
+        assert_eq!(read_prefix(&exact, limit).unwrap(), Prefix { bytes: vec![b'#'; 1024], whole: true });
         std::fs::write(&exact, vec![b'#'; 1025]).unwrap();
         assert!(read_bounded(&exact, limit).is_err());
+        assert_eq!(read_prefix(&exact, limit).unwrap(), Prefix { bytes: vec![b'#'; 1024], whole: false });
+        let zeros = read_prefix(Path::new("/dev/zero"), limit).unwrap();
+        assert_eq!((zeros.bytes.len(), zeros.whole), (1024, false), "an endless file is cut at the limit");
         assert!(read_bounded(&dir, limit).unwrap_err().to_string().contains("directory"));
         std::fs::write(&exact, [0xFF, 0xFE]).unwrap();
         assert!(read_bounded_text(&exact, limit).unwrap_err().to_string().contains("UTF-8"));

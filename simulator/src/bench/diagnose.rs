@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use super::measure::show;
+use crate::advice;
 
 /// Why a board failed, as a code the record carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -168,8 +169,7 @@ pub fn diagnose(f: &Facts, all_passed: bool) -> Diagnosis {
             &phase,
             "Request (RJ12 pin 2) stayed low while the bench waited for it: a meter sends nothing until it is high"
                 .into(),
-            "Tie RJ12 pin 2 (Request) to +5 V (pin 1) on the board, or make the reader drive it to 4-5.5 V while it \
-             reads (a GPIO or the adapter's RTS through a transistor); check that the cable is straight, not crossed",
+            advice::REQUEST,
         );
     }
     if f.request_drops > 0 {
@@ -211,9 +211,7 @@ pub fn diagnose(f: &Facts, all_passed: bool) -> Diagnosis {
                     data.bytes_sent,
                     if pulled_up == Some(false) { "; the released line does not rise" } else { "" }
                 ),
-                "The meter's data output (RJ12 pin 5) is an open collector: it only pulls the line low. Fit a \
-                 pull-up of 1-10 kΩ (4.7 kΩ is usual) from pin 5 to +5 V (pin 1) or to the reader's supply, ahead \
-                 of the inverter. If one is fitted, check for a crossed phone cable that swaps pins 3 and 5",
+                advice::NO_PULL_UP,
             );
         }
         if data.breaks > 0 && data.lost * 2 >= data.telegrams {
@@ -225,10 +223,7 @@ pub fn diagnose(f: &Facts, all_passed: bool) -> Diagnosis {
                      framing errors: the UART sees the signal upside down",
                     data.lost, data.telegrams, data.breaks, data.framing
                 ),
-                "The P1 data line is inverted (idle low, SPACE above 4 V). Exactly one inversion must sit between \
-                 pin 5 and the UART: add an NPN transistor stage (1 kΩ into the base, 10 kΩ collector pull-up), or \
-                 set the adapter's RX inversion (FT_Prog's \"Invert RXD\" on an FTDI; `inverted: true` on an ESP), \
-                 or remove the second inverter if there are two (an RS-232 adapter already inverts)",
+                advice::INVERTED,
             );
         }
     }
@@ -418,9 +413,7 @@ const SLOW_FIX: &str = "The data line rises too slowly: use a stronger pull-up o
                         kΩ) and a shorter cable (a few metres), or a board whose input switches lower (a transistor \
                         stage switches at about 0.6 V)";
 
-const BIT_ERROR_FIX: &str = "Look for noise and marginal levels: a shorter or shielded cable, a ground wire between \
-                             the meter's pin 3 and the reader, decoupling at the board's supply, a pull-up of 4.7 \
-                             kΩ, and a USB adapter that does not overrun";
+const BIT_ERROR_FIX: &str = advice::BIT_ERRORS;
 
 #[cfg(test)]
 mod tests {

@@ -41,12 +41,26 @@ impl RequestVia {
     }
 }
 
+/// The command-line options a port reader's messages name: the one that gave the port, and the
+/// one that drives Request from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub port: &'static str,
+    pub request: &'static str,
+}
+
+impl Options {
+    /// `p1sim bench --read PORT --request-via rts|dtr`.
+    pub const BENCH: Options = Options { port: "--read", request: "--request-via" };
+}
+
 /// The board's output port, read on a thread.
 #[derive(Debug)]
 pub struct PortReader {
     path: String,
     control: Box<dyn SerialPort>,
     via: Option<RequestVia>,
+    options: Options,
     bytes: Receiver<(u8, Instant)>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -57,7 +71,12 @@ pub struct PortReader {
 impl PortReader {
     /// Opens `path` at `line`; errors name the device and the fix.
     pub fn open(path: &str, line: LineSettings, via: Option<RequestVia>) -> Result<PortReader> {
-        let port = open_port(path, line).context("--read")?;
+        PortReader::open_with(path, line, via, Options::BENCH)
+    }
+
+    /// [`PortReader::open`] for a command whose options are named otherwise.
+    pub fn open_with(path: &str, line: LineSettings, via: Option<RequestVia>, options: Options) -> Result<PortReader> {
+        let port = open_port(path, line).context(options.port)?;
         let control = port.try_clone().with_context(|| format!("cannot share {path} between reading and control"))?;
         let (tx, bytes) = sync_channel(QUEUE);
         let stop = Arc::new(AtomicBool::new(false));
@@ -71,6 +90,7 @@ impl PortReader {
             path: path.to_string(),
             control,
             via,
+            options,
             bytes,
             stop,
             thread: Some(thread),
@@ -95,13 +115,14 @@ impl PortReader {
         done.map_err(|e| {
             format_err!(
                 "cannot set {} of {} ({e}): the adapter (or a pseudo-terminal) has no such output; wire Request to \
-                 the other modem line and give --request-via {}, or tie it to +5 V and leave --request-via out",
+                 the other modem line and give {option} {}, or tie it to +5 V and leave {option} out",
                 via.name(),
                 self.path,
                 match via {
                     RequestVia::Rts => "dtr",
                     RequestVia::Dtr => "rts",
-                }
+                },
+                option = self.options.request,
             )
         })
     }

@@ -140,15 +140,24 @@ pub fn run(args: Args) -> Result<Outcome> {
     Ok(if printer.problems > 0 { Outcome::Problems } else { Outcome::Ok })
 }
 
-/// Why a decode found no valid telegram, and where to look next.
+/// Why a decode found no valid telegram, and where to look next: the doctor, on the same bytes.
 fn nothing_valid(name: &str, skipped: u64, telegrams: u64) -> String {
     if skipped == 0 && telegrams == 0 {
-        return format!("p1sim decode: no valid telegram: {name} was empty");
+        return format!(
+            "p1sim decode: no valid telegram: {name} was empty. `p1sim doctor PORT` listens to the reader's port \
+             and says what to check when nothing arrives"
+        );
     }
+    let doctor = if name == "standard input" {
+        "the same bytes piped into `p1sim doctor - --as BAUD-FRAMING`".to_string()
+    } else {
+        format!("`p1sim doctor --file {name} --as BAUD-FRAMING`")
+    };
     format!(
         "p1sim decode: no valid telegram in {name}. Bytes without a telegram usually mean the wrong \
          reader setting (115200 8N1 for DSMR 4/5, e-MUCS, Smarty and Swedish meters; 9600 7E1 for DSMR \
-         2.2/3) or a cable that does not invert the signal (docs/wiring.md)"
+         2.2/3) or a cable that does not invert the signal (docs/wiring.md). {doctor}, with the setting \
+         the bytes were read at, names the cause and the fix"
     )
 }
 

@@ -57,9 +57,11 @@ pub struct LineArgs {
     /// Send through a virtual interface board: BOARD|FILE[,cable=M][,pullup=OHMS|none][,request=on|off].
     #[arg(long, value_name = "BOARD|FILE[,OPTIONS]", long_help = through_help())]
     pub through: Option<String>,
-    /// The reader's UART, BAUD-FRAMING[-inv]: e.g. 115200-8N1, 9600-7E1, or 115200-8N1-inv for an
-    /// inverting input. Defaults to the profile's own line settings, not inverting.
-    #[arg(long, value_name = "BAUD-FRAMING[-inv]", value_parser = parse_receiver)]
+    /// The reader's UART, BAUD-FRAMING[-inv][-nul]: e.g. 115200-8N1, 9600-7E1, 115200-8N1-inv for an
+    /// inverting input, 9600-8N1-nul for a driver that hands characters with framing or parity
+    /// errors over as NUL (FTDI-style; without -nul they arrive as read, CH341-style). Defaults to
+    /// the profile's own line settings, not inverting.
+    #[arg(long, value_name = "BAUD-FRAMING[-inv][-nul]", value_parser = parse_receiver)]
     pub receiver: Option<ReceiverConfig>,
     /// Flip bit BIT of character CHAR (bytes count from 0; bit 0 is the start bit, then the data bits
     /// LSB first, the parity bit, the stop bits); repeatable. E.g. 3:9 breaks the stop bit of an 8N1 byte.

@@ -14,6 +14,7 @@ mod bench;
 mod boards;
 mod conformance;
 mod decode;
+mod doctor;
 mod emit;
 mod faults;
 mod line;
@@ -48,6 +49,7 @@ pub enum Outcome {
                   p1sim run --profile iskra-am550 --tcp 127.0.0.1:2001\n  \
                   p1sim wave --profile kamstrup-162 --through transistor-inverter --vcd kamstrup.vcd\n  \
                   p1sim decode kamstrup.txt --json\n  \
+                  p1sim doctor /dev/ttyUSB0\n  \
                   p1sim conformance --dut dsmr_parser\n  \
                   p1sim rig info /dev/ttyACM0\n  \
                   p1sim bench --board transistor-inverter-bc847"
@@ -62,6 +64,7 @@ enum Command {
     Profiles(profiles::Args),
     Emit(emit::Args),
     Decode(decode::Args),
+    Doctor(doctor::Args),
     Faults(faults::Args),
     Run(run::Args),
     Wave(wave::Args),
@@ -98,6 +101,7 @@ fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Profiles(a) => profiles::run(a),
         Command::Emit(a) => emit::run(a),
         Command::Decode(a) => decode::run(a),
+        Command::Doctor(a) => doctor::run(a),
         Command::Faults(a) => faults::run(a),
         Command::Run(a) => run::run(a),
         Command::Wave(a) => wave::run(a),

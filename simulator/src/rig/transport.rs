@@ -42,16 +42,38 @@ pub trait Connector: Send {
 /// the network (ser2net in raw mode, or the emulator's bridge), a serial device otherwise.
 pub fn connector_for(device: &str) -> Box<dyn Connector> {
     match device.strip_prefix("tcp://") {
-        Some(addr) => Box::new(TcpConnector { name: device.to_string(), addr: addr.to_string() }),
+        Some(addr) => Box::new(TcpConnector::new(device, addr, TcpPeer::RIG)),
         None => Box::new(SerialConnector::new(device)),
     }
 }
 
-/// A rig behind a raw TCP socket.
+/// Who is expected behind a TCP address, for the messages when nothing is.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpPeer {
+    /// `"the rig at "`: said before the address.
+    pub role: &'static str,
+    /// What should be accepting connections there.
+    pub serving: &'static str,
+}
+
+impl TcpPeer {
+    pub const RIG: TcpPeer = TcpPeer { role: "the rig at ", serving: "ser2net (raw mode) or the emulator bridge" };
+}
+
+/// A byte stream behind a raw TCP socket: a rig behind ser2net or the emulator's bridge, or a
+/// P1 reader's serial bridge (`p1sim doctor tcp://...`).
 #[derive(Debug, Clone)]
 pub struct TcpConnector {
     name: String,
     addr: String,
+    peer: TcpPeer,
+}
+
+impl TcpConnector {
+    /// `name` as the user wrote it (`tcp://HOST:PORT`), `addr` the `HOST:PORT` in it.
+    pub fn new(name: &str, addr: &str, peer: TcpPeer) -> TcpConnector {
+        TcpConnector { name: name.to_string(), addr: addr.to_string(), peer }
+    }
 }
 
 impl Connector for TcpConnector {
@@ -61,33 +83,37 @@ impl Connector for TcpConnector {
 
     fn open(&mut self) -> Result<Box<dyn Transport>> {
         use std::net::{TcpStream, ToSocketAddrs};
+        let TcpPeer { role, serving } = self.peer;
         let addrs: Vec<_> = self
             .addr
             .to_socket_addrs()
-            .map_err(|e| anyhow::format_err!("cannot resolve the rig at {}: {e}; give tcp://HOST:PORT", self.name))?
+            .map_err(|e| anyhow::format_err!("cannot resolve {role}{}: {e}; give tcp://HOST:PORT", self.name))?
             .collect();
         let stream =
             addrs.iter().find_map(|a| TcpStream::connect_timeout(a, Duration::from_secs(3)).ok()).ok_or_else(|| {
                 anyhow::format_err!(
-                    "cannot connect to the rig at {}: nothing accepts connections there; is ser2net (raw mode) or the \
-                     emulator bridge running?",
+                    "cannot connect to {role}{}: nothing accepts connections there; is {serving} running?",
                     self.name
                 )
             })?;
         stream.set_read_timeout(Some(READ_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        Ok(Box::new(TcpTransport { stream }))
+        Ok(Box::new(TcpTransport { stream, peer: role }))
     }
 }
 
 struct TcpTransport {
     stream: std::net::TcpStream,
+    peer: &'static str,
 }
 
 impl Transport for TcpTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.stream.read(buf) {
-            Ok(0) => Err(io::Error::new(io::ErrorKind::BrokenPipe, "the rig closed the connection")),
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!("{}closed the connection", self.peer.trim_end_matches("at ")),
+            )),
             Ok(n) => Ok(n),
             Err(e)
                 if matches!(
@@ -106,7 +132,7 @@ impl Transport for TcpTransport {
     }
 
     fn try_clone(&self) -> io::Result<Box<dyn Transport>> {
-        Ok(Box::new(TcpTransport { stream: self.stream.try_clone()? }))
+        Ok(Box::new(TcpTransport { stream: self.stream.try_clone()?, peer: self.peer }))
     }
 }
 

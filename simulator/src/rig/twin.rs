@@ -202,10 +202,9 @@ fn complete<F: Future>(f: F) -> Option<F::Output> {
 /// three samples 1/8 bit apart, as the firmware's PIO program samples.
 fn receiver_of(c: &CaptureConfig) -> Result<ReceiverConfig> {
     Ok(ReceiverConfig {
-        line: LineSettings { baud: c.baud, framing: c.framing },
         input: c.polarity,
-        phase: 0,
         vote: Vote::Spread,
+        ..ReceiverConfig::new(LineSettings { baud: c.baud, framing: c.framing })
     })
 }
 

@@ -256,8 +256,9 @@ pub fn char_ps(line: LineSettings) -> u64 {
 const MAX_BACKLOG: usize = 1 << 16;
 
 /// A writer that puts everything written to it on the line and writes what the reader's UART
-/// delivers to `out`, as a Linux tty in raw mode delivers it (pyserial, cu): characters with
-/// framing or parity errors as received, a break as a NUL byte.
+/// delivers to `out`, as a Linux tty in raw mode delivers it (pyserial, cu): a break as a NUL
+/// byte, characters with framing or parity errors as received or, for a receiver set up with
+/// [`ErrorChars::Nul`](p1sim_core::wire::ErrorChars), as NUL.
 ///
 /// Each `write` is sent as one burst, one telegram interval after the previous one (or right
 /// after it, if the line was still busy), which is how `emit` writes telegrams.
@@ -317,9 +318,15 @@ impl<'p, W: Write> Through<'p, W> {
         })
     }
 
-    fn deliver(out: &mut W, pending: &mut Option<VecDeque<u8>>, error: &mut Option<io::Error>, c: RxChar) {
+    fn deliver(
+        rx: &ReceiverConfig,
+        out: &mut W,
+        pending: &mut Option<VecDeque<u8>>,
+        error: &mut Option<io::Error>,
+        c: RxChar,
+    ) {
         if error.is_none()
-            && let Err(e) = out.write_all(&[c.byte])
+            && let Err(e) = out.write_all(&[rx.delivered(&c)])
         {
             *error = Some(e);
         }
@@ -333,7 +340,8 @@ impl<'p, W: Write> Through<'p, W> {
     /// Flushes the line and the writer; returns the writer and what the reader got.
     pub fn finish(mut self) -> io::Result<(W, Report)> {
         let Through { out, pipe, pending, error, .. } = &mut self;
-        pipe.finish(10 * char_ps(pipe.setup().line), &mut |c| Self::deliver(out, pending, error, c));
+        let rx = pipe.setup().receiver;
+        pipe.finish(10 * char_ps(pipe.setup().line), &mut |c| Self::deliver(&rx, out, pending, error, c));
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -360,7 +368,8 @@ impl<W: Write> Write for Through<'_, W> {
             }
         }
         let at = (*next_at).max(pipe.now());
-        pipe.send_at(at, buf, &mut |c| Self::deliver(out, pending, error, c));
+        let rx = pipe.setup().receiver;
+        pipe.send_at(at, buf, &mut |c| Self::deliver(&rx, out, pending, error, c));
         *next_at = at + *interval_ps;
         match error.take() {
             Some(e) => Err(e),

@@ -48,7 +48,7 @@ use crate::spec::{Framing, LineSettings};
 
 pub use encode::LineEncoder;
 pub use fault::{BitFault, BitSpan, FaultPlan};
-pub use receiver::{Receiver, ReceiverConfig, RxChar, Vote};
+pub use receiver::{ErrorChars, Receiver, ReceiverConfig, RxChar, Vote};
 pub use slots::{SlotConfig, SlotEncoder};
 
 /// Picoseconds in a second: the unit of [`Run`] durations.

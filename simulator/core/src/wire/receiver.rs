@@ -14,6 +14,11 @@
 //! [`Vote::Spread`] takes 6, 8 and 10, 1/8 bit apart, as an 8x UART does (samples 3, 4 and 5 of
 //! 8) and as the rig's capture receiver does, so a glitch of 1/16 bit changes one vote at most.
 //!
+//! What a program reading the port gets for a flagged character is the driver's and the
+//! adapter's business, not the UART's, and it comes in two kinds ([`ErrorChars`]): the data bits
+//! as read (a CH341 adapter, Linux without input parity checking), or a NUL in the character's
+//! place (an FTDI adapter's usual delivery, Linux with `INPCK`). A break is a NUL either way.
+//!
 //! # Timing model
 //!
 //! Sample `n` is taken at `phase + floor(n * 1e12 / (16 * baud))` picoseconds and reads the
@@ -73,6 +78,17 @@ impl Vote {
     }
 }
 
+/// What a reader gets for a character its UART flagged with a framing or parity error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ErrorChars {
+    /// The data bits as read, as if nothing had happened (CH341-style adapters; Linux with input
+    /// parity checking off, as `cfmakeraw` leaves it).
+    #[default]
+    AsRead,
+    /// A NUL (0x00) in the character's place (FTDI-style adapters; Linux with `INPCK` set).
+    Nul,
+}
+
 /// How a receiver is set up: what `stty` or a UART driver would be told, plus the input stage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReceiverConfig {
@@ -85,12 +101,24 @@ pub struct ReceiverConfig {
     pub phase: u8,
     /// Where each bit's three voting samples fall.
     pub vote: Vote,
+    /// What the reader gets for a flagged character ([`ReceiverConfig::delivered`]).
+    pub errors: ErrorChars,
 }
 
 impl ReceiverConfig {
     /// A non-inverting 16x receiver at `line`.
     pub const fn new(line: LineSettings) -> ReceiverConfig {
-        ReceiverConfig { line, input: Polarity::Normal, phase: 0, vote: Vote::Adjacent }
+        ReceiverConfig { line, input: Polarity::Normal, phase: 0, vote: Vote::Adjacent, errors: ErrorChars::AsRead }
+    }
+
+    /// The byte a program reading the port gets for `c`: its data bits, or a NUL for a break
+    /// and, with [`ErrorChars::Nul`], for a framing or parity error.
+    #[inline]
+    pub fn delivered(&self, c: &RxChar) -> u8 {
+        match self.errors {
+            ErrorChars::Nul if c.framing_error || c.parity_error => 0,
+            _ => c.byte,
+        }
     }
 
     /// The range of transmitter skew, in ppm, that decodes any back-to-back stream for every
@@ -118,6 +146,9 @@ impl fmt::Display for ReceiverConfig {
         if self.input == Polarity::Inverted {
             f.write_str("-inv")?;
         }
+        if self.errors == ErrorChars::Nul {
+            f.write_str("-nul")?;
+        }
         Ok(())
     }
 }
@@ -129,7 +160,8 @@ pub struct BadReceiverSpec;
 impl fmt::Display for BadReceiverSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(
-            "expected BAUD-FRAMING with an optional -inv for an inverting input, e.g. 115200-8N1, 9600-7E1 or 115200-8N1-inv",
+            "expected BAUD-FRAMING with an optional -inv for an inverting input and -nul for a driver that hands \
+             over flagged characters as NUL, e.g. 115200-8N1, 9600-7E1, 115200-8N1-inv or 9600-8N1-inv-nul",
         )
     }
 }
@@ -140,20 +172,25 @@ impl std::error::Error for BadReceiverSpec {}
 impl FromStr for ReceiverConfig {
     type Err = BadReceiverSpec;
 
-    /// `BAUD-FRAMING[-inv]`, e.g. `115200-8N1`, `9600-7E1-inv`.
+    /// `BAUD-FRAMING[-inv][-nul]`, e.g. `115200-8N1`, `9600-7E1-inv`, `115200-8N1-nul`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut parts = s.split('-');
         let baud = parts.next().and_then(|b| b.parse::<u32>().ok()).ok_or(BadReceiverSpec)?;
         let framing = parts.next().and_then(|f| f.parse::<Framing>().ok()).ok_or(BadReceiverSpec)?;
-        let input = match parts.next() {
-            None => Polarity::Normal,
-            Some(x) if x.eq_ignore_ascii_case("inv") => Polarity::Inverted,
-            Some(_) => return Err(BadReceiverSpec),
-        };
-        if parts.next().is_some() {
+        let mut cfg = ReceiverConfig::new(LineSettings { baud, framing });
+        let mut next = parts.next();
+        if next.is_some_and(|x| x.eq_ignore_ascii_case("inv")) {
+            cfg.input = Polarity::Inverted;
+            next = parts.next();
+        }
+        if next.is_some_and(|x| x.eq_ignore_ascii_case("nul")) {
+            cfg.errors = ErrorChars::Nul;
+            next = parts.next();
+        }
+        if next.is_some() {
             return Err(BadReceiverSpec);
         }
-        Ok(ReceiverConfig { line: LineSettings { baud, framing }, input, phase: 0, vote: Vote::Adjacent })
+        Ok(cfg)
     }
 }
 
@@ -407,14 +444,32 @@ mod tests {
 
     #[test]
     fn specs_parse_and_print() {
-        for s in ["115200-8N1", "9600-7E1", "9600-7E1-inv", "300-5O2"] {
+        for s in ["115200-8N1", "9600-7E1", "9600-7E1-inv", "300-5O2", "115200-8N1-nul", "9600-8N1-inv-nul"] {
             assert_eq!(s.parse::<ReceiverConfig>().unwrap().to_string(), s);
         }
         assert_eq!("115200-8N1-INV".parse::<ReceiverConfig>().unwrap().input, Polarity::Inverted);
-        for s in ["115200", "8N1", "115200-8N1-x", "115200-8N1-inv-inv", "fast-8N1", "115200-9N1", ""] {
+        assert_eq!("115200-8N1-Nul".parse::<ReceiverConfig>().unwrap().errors, ErrorChars::Nul);
+        for s in
+            ["115200", "8N1", "115200-8N1-x", "115200-8N1-inv-inv", "115200-8N1-nul-inv", "fast-8N1", "115200-9N1", ""]
+        {
             assert_eq!(s.parse::<ReceiverConfig>(), Err(BadReceiverSpec), "{s}");
         }
         assert!(BadReceiverSpec.to_string().contains("9600-7E1"));
+    }
+
+    #[test]
+    fn flagged_characters_reach_the_reader_as_read_or_as_nul() {
+        let c = |byte, framing_error, parity_error, brk| RxChar { byte, framing_error, parity_error, brk, at: 0 };
+        let as_read = ReceiverConfig::new(line("9600-7E1"));
+        let nul = ReceiverConfig { errors: ErrorChars::Nul, ..as_read };
+        for (ch, read, nulled) in [
+            (c(b'A', false, false, false), b'A', b'A'),
+            (c(b'A', true, false, false), b'A', 0),
+            (c(b'A', false, true, false), b'A', 0),
+            (c(0, false, false, true), 0, 0),
+        ] {
+            assert_eq!((as_read.delivered(&ch), nul.delivered(&ch)), (read, nulled), "{ch:?}");
+        }
     }
 
     #[test]
