@@ -1,13 +1,15 @@
 //! The decoders under test: p1sim's reference decoder run in-process, the adapters shipped in
 //! `conformance/adapters/` (the dsmr_parser one embedded in the binary, so `--dut dsmr_parser`
-//! works from any directory; the dsmr5 one a binary built beside p1sim), or any command that
-//! speaks the decoder interface.
+//! works from any directory; the dsmr5 one a binary built beside p1sim; ESPHome's and Homey's
+//! built from a source checkout, see [`checkout`]), or any command that speaks the decoder
+//! interface.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::SetupError;
+use crate::checkout::{self, Peer};
 use crate::process::DecoderCommand;
 use crate::python;
 
@@ -67,7 +69,7 @@ impl Dut {
                  `objects()`, through the adapter crate `conformance/adapters/dsmr5` (units are the ones its \
                  types stand for)"
             )),
-            Dut::Command { .. } => None,
+            Dut::Command { name, .. } => Peer::from_dut(name).map(|p| p.note().to_string()),
         }
     }
 
@@ -82,13 +84,32 @@ impl Dut {
 }
 
 /// Resolves `--dut`: `reference`, `dsmr_parser` (whose virtualenv is set up from PyPI on first
-/// use), `dsmr5` (the adapter binary built beside `p1sim`), or anything else as a shell command.
-/// `p1sim` is the binary adapters may call back (exported to them as `P1SIM`).
-pub fn resolve(dut: &str, p1sim: Option<&Path>) -> Result<Dut, SetupError> {
+/// use), `dsmr5` (the adapter binary built beside `p1sim`), `esphome` and `node-dsmr-parser`
+/// (built from the checkout `source`, or the one their environment variable names), or anything
+/// else as a shell command. `p1sim` is the binary adapters may call back (exported to them as
+/// `P1SIM`).
+pub fn resolve(dut: &str, p1sim: Option<&Path>, source: Option<&Path>) -> Result<Dut, SetupError> {
     let env: Vec<_> = p1sim.map(|p| ("P1SIM".into(), p.as_os_str().to_owned())).into_iter().collect();
+    let peer = Peer::from_dut(dut.trim());
+    if let (Some(dir), None) = (source, peer) {
+        return Err(SetupError::new(format!(
+            "--source {} applies to the decoders built from a source checkout, `--dut esphome` and `--dut \
+             node-dsmr-parser`, not to `--dut {}`",
+            dir.display(),
+            dut.trim()
+        )));
+    }
+    if let Some(peer) = peer {
+        let source = checkout::source(peer, source)?;
+        let mut command = checkout::command(peer, &source, &python::cache_root())?;
+        command.env.extend(env);
+        let version = checkout::version(peer, &source);
+        return Ok(Dut::Command { name: peer.column().into(), version, command });
+    }
     match dut.trim() {
         "" => Err(SetupError::new(
-            "--dut is empty: give `reference`, `dsmr_parser`, `dsmr5`, or a command such as 'python3 my_adapter.py'",
+            "--dut is empty: give `reference`, `dsmr_parser`, `dsmr5`, `esphome`, `node-dsmr-parser`, or a command \
+             such as 'python3 my_adapter.py'",
         )),
         "dsmr5" => {
             let exe = dsmr5_adapter(p1sim)?;
@@ -177,14 +198,16 @@ mod tests {
 
     #[test]
     fn built_in_names_and_commands() {
-        assert!(matches!(resolve("reference", None), Ok(Dut::Reference)));
-        let Ok(Dut::Command { name, version, command }) = resolve("python3 my_adapter.py --fast", None) else {
+        assert!(matches!(resolve("reference", None, None), Ok(Dut::Reference)));
+        let Ok(Dut::Command { name, version, command }) = resolve("python3 my_adapter.py --fast", None, None) else {
             panic!("a command")
         };
         assert_eq!(name, "python3 my_adapter.py --fast");
         assert_eq!(version, None);
         assert_eq!(command.argv, ["sh", "-c", "python3 my_adapter.py --fast"]);
-        assert!(resolve("  ", None).unwrap_err().to_string().contains("dsmr_parser"));
+        assert!(resolve("  ", None, None).unwrap_err().to_string().contains("dsmr_parser"));
+        let e = resolve("dsmr5", None, Some(Path::new("/src"))).unwrap_err().to_string();
+        assert!(e.contains("--source /src applies to") && e.contains("--dut esphome"), "{e}");
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //!   transports in [`process`]), [`report`] writes the results, [`known`] keeps a baseline of
 //!   known failures, [`matrix`] renders the side-by-side compatibility matrix, [`export`] writes
 //!   the cases as files for other test frameworks;
-//! - [`python`] keeps the virtualenvs of Python decoders.
+//! - [`python`] keeps the virtualenvs of Python decoders, [`checkout`] builds the peer decoders
+//!   that are on no registry from a source checkout.
 //!
 //! Rust decoders can run the suite in-process with [`Suite`]: see its example.
 
 pub mod case;
+pub mod checkout;
 pub mod corpus;
 pub mod dut;
 pub mod expectation;

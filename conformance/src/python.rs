@@ -17,17 +17,23 @@ pub fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("P1SIM_PY_CACHE").filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
+    cache_root().join("py")
+}
+
+/// Where p1sim keeps what it builds for decoders under test: `target/` inside the p1sim
+/// workspace, else `~/.cache/p1sim`.
+pub fn cache_root() -> PathBuf {
     let from_cwd = std::env::current_dir().ok().and_then(|d| workspace_root(&d));
     let from_exe = || std::env::current_exe().ok().and_then(|e| workspace_root(&e));
     if let Some(root) = from_cwd.or_else(from_exe) {
-        return root.join("target").join("py");
+        return root.join("target");
     }
     let cache = std::env::var_os("XDG_CACHE_HOME")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
         .unwrap_or_else(std::env::temp_dir);
-    cache.join("p1sim").join("py")
+    cache.join("p1sim")
 }
 
 /// The p1sim workspace containing `start`, recognised by its conformance crate's manifest.

@@ -22,7 +22,7 @@ fn run(dut: &Dut) -> Vec<CaseResult> {
 
 fn broken(defect: &str) -> Dut {
     let exe = env!("CARGO_BIN_EXE_p1sim-broken-decoder");
-    dut::resolve(&format!("'{exe}' {defect}"), None).expect("a command DUT")
+    dut::resolve(&format!("'{exe}' {defect}"), None, None).expect("a command DUT")
 }
 
 /// The cases failing a required expectation, by class: what makes a decoder non-conformant.

@@ -75,7 +75,7 @@ fn junit_has_the_shape_ci_systems_read() {
     // passes all of them, so the report carries passing and failing suites.
     let cases = runner::select(suite::cases(), Some("crc-"), None);
     let exe = env!("CARGO_BIN_EXE_p1sim-broken-decoder");
-    let dut = dut::resolve(&format!("'{exe}' padded-crc-only"), None).unwrap();
+    let dut = dut::resolve(&format!("'{exe}' padded-crc-only"), None, None).unwrap();
     let opts = Options { timeout: Duration::from_secs(60), ..Options::default() };
     let results = runner::run(&cases, &dut, &opts, &AtomicBool::new(false), &|_| {}).unwrap();
     let failed = results.iter().filter(|r| !r.passed()).count();

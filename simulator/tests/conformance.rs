@@ -1,7 +1,8 @@
 //! `p1sim conformance` end to end with the real binary: every transport carries the suite to an
 //! external decoder (the reference.sh adapter around `p1sim decode`), hanging and crashing
 //! decoders fail their cases without leaving processes behind, the exit-code contract, the
-//! reports, partitions, and the minimal example adapter of conformance/adapters/README.md.
+//! reports, partitions, the minimal example adapter of conformance/adapters/README.md, and how
+//! the peers built from a source checkout (ESPHome's, Homey's) fail when it is missing.
 
 mod support;
 
@@ -384,5 +385,95 @@ fn the_minimal_example_adapter_runs_as_the_readme_says() {
             .iter()
             .any(|p| name.starts_with(p));
         assert_eq!(c["passed"], !unreadable, "{c}");
+    }
+}
+
+/// `p1sim conformance --dut NAME` for a peer built from a source checkout, with neither the
+/// variable naming a checkout nor any other environment that could point at one.
+fn conformance_without_checkouts(args: &[&str]) -> Run {
+    let out = p1sim()
+        .arg("conformance")
+        .args(args)
+        .env_remove("ESPHOME_DSMR_SOURCE")
+        .env_remove("NODE_DSMR_PARSER")
+        .current_dir(root())
+        .stdin(Stdio::null())
+        .output()
+        .expect("p1sim runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn peers_built_from_a_checkout_say_how_to_get_their_source() {
+    let empty = temp_dir("no-checkout");
+    let not_a_checkout = empty.display().to_string();
+    for (dut, clone, var, wrong) in [
+        (
+            "esphome",
+            "git clone https://github.com/esphome-libs/dsmr_parser",
+            "ESPHOME_DSMR_SOURCE",
+            "holds no src/dsmr_parser/parser.h",
+        ),
+        (
+            "node-dsmr-parser",
+            "git clone https://github.com/athombv/node-dsmr-parser",
+            "NODE_DSMR_PARSER",
+            "does not name @athombv/dsmr-parser",
+        ),
+    ] {
+        let missing = conformance_without_checkouts(&["--dut", dut]);
+        assert_eq!(missing.code, 2, "{dut}: {}\n{}", missing.stdout, missing.stderr);
+        for says in [clone, var, "--source DIR", "on no package registry"] {
+            assert!(missing.stderr.contains(says), "{dut}: {says:?} in {}", missing.stderr);
+        }
+        let run = conformance_without_checkouts(&["--dut", dut, "--source", &not_a_checkout]);
+        assert_eq!(run.code, 2, "{dut}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(wrong) && run.stderr.contains(clone), "{dut}: {}", run.stderr);
+        let gone = conformance_without_checkouts(&["--dut", dut, "--source", "/no/such/checkout"]);
+        assert_eq!(gone.code, 2);
+        assert!(gone.stderr.contains("/no/such/checkout is not a directory"), "{dut}: {}", gone.stderr);
+    }
+    let elsewhere = conformance_without_checkouts(&["--dut", "reference", "--source", &not_a_checkout]);
+    assert_eq!(elsewhere.code, 2);
+    assert!(elsewhere.stderr.contains("applies to the decoders built from a source checkout"), "{}", elsewhere.stderr);
+    let _ = std::fs::remove_dir_all(&*empty);
+}
+
+#[test]
+fn the_peer_build_scripts_handle_their_arguments() {
+    let sh = |script: &str, args: &[&str]| {
+        std::process::Command::new("sh")
+            .arg(root().join("conformance/adapters").join(script).join("build.sh"))
+            .args(args)
+            .env_remove("ESPHOME_DSMR_SOURCE")
+            .env_remove("NODE_DSMR_PARSER")
+            .stdin(Stdio::null())
+            .output()
+            .expect("sh runs")
+    };
+    for (script, var, clone) in [
+        ("esphome", "ESPHOME_DSMR_SOURCE", "git clone https://github.com/esphome-libs/dsmr_parser"),
+        ("node-dsmr-parser", "NODE_DSMR_PARSER", "git clone https://github.com/athombv/node-dsmr-parser"),
+    ] {
+        let help = sh(script, &["--help"]);
+        assert!(help.status.success(), "{script} --help");
+        let usage = String::from_utf8_lossy(&help.stdout);
+        assert!(usage.contains("--source DIR") && usage.contains(var), "{script}: {usage}");
+        for (args, says) in [
+            (&[][..], format!("give --source DIR or set {var}; get it with `{clone}`")),
+            (&["--source"], "--source needs a directory".to_string()),
+            (&["--source=/no/such/checkout"], "/no/such/checkout is not a directory".to_string()),
+            (&["--source", "/tmp", "--fast"], "unknown argument '--fast'".to_string()),
+        ] {
+            let out = sh(script, args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{script} {args:?}: {err}");
+            assert!(err.contains(&says), "{script} {args:?}: {says:?} in {err}");
+            assert!(out.stdout.is_empty(), "{script} {args:?} prints no path it did not build");
+        }
     }
 }

@@ -31,8 +31,9 @@ Tasks:
   bench        p1sim bench's standard plan on the virtual twins of a working and a broken board
   conformance  run the conformance suite against the reference decoder; other arguments go to
                `p1sim conformance`. `--matrix` alone re-runs every decoder this machine has
-               (reference, dsmr_parser from PyPI, dsmr5 from crates.io), records their columns in
-               conformance/results/ and renders docs/compatibility.md
+               (reference, dsmr_parser from PyPI, dsmr5 from crates.io, and ESPHome's and Homey's
+               parsers when ESPHOME_DSMR_SOURCE and NODE_DSMR_PARSER name source checkouts),
+               records their columns in conformance/results/ and renders docs/compatibility.md
 ";
 
 fn main() -> ExitCode {
@@ -140,15 +141,25 @@ fn conformance(args: &[String]) -> Result<(), String> {
     p1sim_conformance(args)
 }
 
-/// The decoders `--matrix` re-runs, with how each is run. ESPHome's and Homey's parsers are not
-/// on a registry this machine can be assumed to reach: their columns are recorded by hand (see
-/// docs/compatibility.md) and kept.
+/// The decoders `--matrix` re-runs, with how each is run.
 const MATRIX_RUNS: [&[&str]; 3] =
     [&["--dut", "reference"], &["--dut", "dsmr5"], &["--dut", "dsmr_parser", "--persistent"]];
 
+/// ESPHome's and Homey's parsers are on no registry: `--matrix` re-runs them when the variable
+/// names a source checkout (conformance/adapters/README.md), else keeps their recorded columns.
+const CHECKOUT_RUNS: [(&str, &[&str]); 2] =
+    [("ESPHOME_DSMR_SOURCE", &["--dut", "esphome"]), ("NODE_DSMR_PARSER", &["--dut", "node-dsmr-parser"])];
+
 fn matrix() -> Result<(), String> {
     cargo(&["build", "--locked", "-p", "p1sim", "-p", "p1sim-adapter-dsmr5"])?;
-    for run in MATRIX_RUNS {
+    let from_checkouts = CHECKOUT_RUNS.iter().filter_map(|(var, run)| {
+        let named = std::env::var_os(var).is_some_and(|v| !v.is_empty());
+        if !named {
+            eprintln!("{}: {var} names no source checkout, so its recorded column is kept", run[1]);
+        }
+        named.then_some(*run)
+    });
+    for run in MATRIX_RUNS.into_iter().chain(from_checkouts) {
         let mut args: Vec<String> = run.iter().map(|a| a.to_string()).collect();
         args.extend(["--record".to_string(), "conformance/results".to_string()]);
         p1sim_conformance(&args)?;

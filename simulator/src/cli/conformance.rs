@@ -29,7 +29,8 @@ const EVIDENCE_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/con
 /// are) with what a correct decoder must report for each, and how firmly: required (the
 /// specification or real meters), recommended (robustness), or either. The decoder under test
 /// is p1sim's reference decoder, dsmr_parser (set up from PyPI on first use), dsmr5 (the adapter
-/// built beside p1sim), or any command that speaks the decoder interface described in
+/// built beside p1sim), ESPHome's or Homey's parser (built from a source checkout, --source), or
+/// any command that speaks the decoder interface described in
 /// conformance/adapters/README.md: the case in P1SIM_* environment variables, its bytes on
 /// stdin, a PTY or TCP, one JSON line per accepted telegram. Exit status: 0 when every case
 /// passes (at --level; with --known-failures, when no case fails that is not listed), 1 when
@@ -41,6 +42,7 @@ const EVIDENCE_URL: &str = concat!(env!("CARGO_PKG_REPOSITORY"), "/blob/main/con
     after_help = "Examples:\n  \
     p1sim conformance\n  \
     p1sim conformance --dut dsmr_parser --junit conformance.xml\n  \
+    p1sim conformance --dut esphome --source ~/src/dsmr_parser\n  \
     p1sim conformance --dut 'python3 my_adapter.py' --transport pty --filter 'crc-*'\n  \
     p1sim conformance --dut ./my-adapter --level required --known-failures known.txt\n  \
     p1sim conformance --dut ./my-adapter --write-known-failures known.txt\n  \
@@ -104,9 +106,19 @@ struct CorpusAddArgs {
 struct RunArgs {
     /// The decoder under test: `reference` (p1sim's own, in-process), `dsmr_parser` (PyPI
     /// dsmr-parser 1.11.2 as Home Assistant runs it), `dsmr5` (crates.io dsmr5 0.4.0 through its
-    /// adapter crate), or a shell command that speaks the decoder interface.
-    #[arg(long, default_value = "reference", value_name = "reference|dsmr_parser|dsmr5|'COMMAND'")]
+    /// adapter crate), `esphome` (ESPHome's esphome-libs/dsmr_parser) or `node-dsmr-parser`
+    /// (Homey's @athombv/dsmr-parser), both built from a checkout given by --source, or a shell
+    /// command that speaks the decoder interface.
+    #[arg(
+        long,
+        default_value = "reference",
+        value_name = "reference|dsmr_parser|dsmr5|esphome|node-dsmr-parser|'COMMAND'"
+    )]
     dut: String,
+    /// The source checkout `--dut esphome` or `--dut node-dsmr-parser` is built from (they are on
+    /// no package registry) [default: $ESPHOME_DSMR_SOURCE or $NODE_DSMR_PARSER].
+    #[arg(long, value_name = "DIR")]
+    source: Option<PathBuf>,
     /// The decoder's name in reports, instead of the command text.
     #[arg(long, value_name = "NAME")]
     dut_name: Option<String>,
@@ -268,8 +280,12 @@ fn run_suite(args: RunArgs) -> Result<Outcome> {
         suite = suite.with(p1sim_conformance::corpus::load(dir)?);
     }
     let suite_size = suite.size();
-    let selection =
-        Selection { filters: args.filter.clone(), excludes: args.exclude.clone(), partition: args.partition };
+    // A peer built from a checkout leaves out the cases it cannot be run on (its note says why).
+    let mut excludes = args.exclude.clone();
+    if let Some(peer) = p1sim_conformance::checkout::Peer::from_dut(args.dut.trim()) {
+        excludes.extend(peer.not_run().iter().map(|p| p.to_string()));
+    }
+    let selection = Selection { filters: args.filter.clone(), excludes, partition: args.partition };
     let cases = suite.select(&selection).into_cases();
     if cases.is_empty() {
         bail!(
@@ -294,7 +310,7 @@ fn run_suite(args: RunArgs) -> Result<Outcome> {
         None => None,
     };
     let exe = std::env::current_exe().ok();
-    let mut dut = dut::resolve(&args.dut, exe.as_deref())?;
+    let mut dut = dut::resolve(&args.dut, exe.as_deref(), args.source.as_deref())?;
     if let Dut::Command { name, version, .. } = &mut dut {
         if let Some(n) = &args.dut_name {
             name.clone_from(n);
