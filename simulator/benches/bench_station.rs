@@ -28,16 +28,20 @@ fn main() {
         let board = Board::named(name).expect("a shipped board");
         let mut times = Vec::with_capacity(RUNS);
         let mut bound = 0.0;
+        let mut outcome = "";
         for _ in 0..RUNS {
             let mut st = Station::twin(board.clone(), Options::default()).expect("a twin");
             let t0 = Instant::now();
             let r = p1sim::bench::run(&mut st, &plan, &info(), &mut |_| {});
             times.push(t0.elapsed().as_secs_f64());
-            assert_eq!(r.outcome, p1sim::bench::measure::Outcome::Pass, "{name}");
+            // Every phase runs whatever the verdict (the Pi inverter fails request-level: its
+            // 3.3 V GPIO on Request), so the time is the whole plan's either way.
+            assert_eq!(r.phases.len(), plan.phases.len(), "{name}");
+            outcome = r.outcome.label();
             bound = data_bound(&r);
         }
         times.sort_by(f64::total_cmp);
-        println!("  {name:<26} {:>6.3} s   bit error rate bound {bound:.2e}", times[RUNS / 2]);
+        println!("  {name:<26} {:>6.3} s   {outcome:<5} bit error rate bound {bound:.2e}", times[RUNS / 2]);
     }
     println!("\nsimulated rig paced at the line rate (one run):");
     let board = Board::named("transistor-inverter-bc847").expect("a shipped board");
