@@ -83,16 +83,14 @@ fn load_case(json: &Path) -> Result<Case, SetupError> {
     if let Some(f) = &file.framing {
         line.framing = f.parse::<Framing>().map_err(|e| bad(format!("framing {f:?}: {e}")))?;
     }
-    let key = match file.key.as_deref().filter(|k| !k.is_empty()) {
-        Some(k) => Some(p1sim_core::smarty::parse_key(k).ok_or_else(|| bad("key: expected 32 hex digits".into()))?),
-        None => None,
-    };
-    let auth_key = match file.auth_key.as_deref().filter(|k| !k.is_empty()) {
+    let hex_key = |field: &str, value: Option<&str>| match value.filter(|k| !k.is_empty()) {
         Some(k) => {
-            Some(p1sim_core::smarty::parse_key(k).ok_or_else(|| bad("auth_key: expected 32 hex digits".into()))?)
+            p1sim_core::smarty::parse_key(k).map(Some).ok_or_else(|| bad(format!("{field}: expected 32 hex digits")))
         }
-        None => None,
+        None => Ok(None),
     };
+    let key = hex_key("key", file.key.as_deref())?;
+    let auth_key = hex_key("auth_key", file.auth_key.as_deref())?;
     if file.telegrams.is_empty() {
         return Err(bad("no telegrams: a case says what a decoder reports for at least one".into()));
     }
@@ -112,18 +110,32 @@ fn load_case(json: &Path) -> Result<Case, SetupError> {
             faults: t.faults,
         });
     }
-    Ok(Case {
+    let description = file.description.unwrap_or_else(|| format!("captured telegrams of {}", bytes_path.display()));
+    Ok(corpus_case(&name, description, spec, line, (key, auth_key), input, telegrams))
+}
+
+/// A case of the user's corpus: named `corpus/NAME`, its profile the capture's name.
+fn corpus_case(
+    name: &str,
+    description: String,
+    spec: Spec,
+    line: LineSettings,
+    (key, auth_key): (Option<[u8; 16]>, Option<[u8; 16]>),
+    input: Vec<u8>,
+    telegrams: Vec<ExpectedTelegram>,
+) -> Case {
+    Case {
         name: format!("corpus/{name}"),
         class: Class::Corpus,
-        description: file.description.unwrap_or_else(|| format!("captured telegrams of {}", bytes_path.display())),
-        profile: name,
+        description,
+        profile: name.to_string(),
         spec,
         line,
         key,
         auth_key,
         input,
         telegrams,
-    })
+    }
 }
 
 /// The telegram a report describes, for judging: its objects as lines.
@@ -180,18 +192,7 @@ pub fn from_capture(
     };
     d.feed(&input, &mut on);
     d.finish(&mut on);
-    Case {
-        name: format!("corpus/{name}"),
-        class: Class::Corpus,
-        description: description.to_string(),
-        profile: name.to_string(),
-        spec,
-        line,
-        key,
-        auth_key,
-        input,
-        telegrams,
-    }
+    corpus_case(name, description.to_string(), spec, line, keys, input, telegrams)
 }
 
 /// Writes a case as `DIR/NAME.txt` and `DIR/NAME.json`; refuses to overwrite unless `force`.

@@ -8,9 +8,10 @@
 //! into. A path that follows another repository's name (`u9n/hanporten docs/svenska/...`) is that
 //! repository's and is left alone.
 //!
-//! The private notes are the lead's reference files and the seed documents: users do not have
-//! them, so their names, their section and quirk codes and the seed numbers must not appear.
-//! The patterns below are written so that this file does not match them itself.
+//! The private notes are the documents outside the repository the project was started from (a
+//! fact sheet, a quirk list, firmware and style notes, and the documents it began with): users
+//! do not have them, so their names, their section and quirk codes and their numbers must not
+//! appear. The patterns below are assembled from pieces so that this file does not cite them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
@@ -122,13 +123,13 @@ pub fn check(tree: &Tree) -> Vec<String> {
 /// Names, codes and numbers of the private notes, each with the pattern that finds it.
 static PRIVATE: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
-        (r"(?i)dsmr-fact[s]", "the private DSMR fact sheet"),
-        (r"(?i)peers-and-quirk[s]", "the private quirk list"),
-        (r"(?i)rig-firmware-note[s]", "the private rig firmware notes"),
-        (r"(?i)engineering-styl[e]", "the private style notes"),
-        (r"/work/share[d]", "the lead's shared directory"),
-        (r"\b[0-9]{3}_[0-9a-f]{16}\.tx[t]", "a seed document by file name"),
-        (r"(?i)\bseeds? 0[0-9]{2}\b", "a seed document by number"),
+        (concat!("(?i)dsmr", "-fac", "t[s]"), "the private DSMR fact sheet"),
+        (concat!("(?i)peers", "-and-", "quirk[s]"), "the private quirk list"),
+        (concat!("(?i)rig-firmware", "-not", "e[s]"), "the private rig firmware notes"),
+        (concat!("(?i)engineering", "-sty", "l[e]"), "the private style notes"),
+        (concat!("/wo", "rk/sha", "re[d]"), "the lead's directory of notes"),
+        (r"\b[0-9]{3}_[0-9a-f]{16}\.tx[t]", "a starting document by file name"),
+        (concat!("(?i)\\bse", "eds? 0[0-9]{2}\\b"), "a starting document by number"),
         (r"(?i)\bquirks? Q[0-9]{1,2}\b", "a private quirk code"),
         (
             r"\((?:[ABE][0-9]{1,2}|Q[0-9]{1,2})(?:, ?(?:[ABE][0-9]{1,2}|Q[0-9]{1,2}))*\)",
@@ -390,11 +391,11 @@ mod tests {
     }
 
     #[test]
-    fn private_notes_and_seed_numbers_are_refused() {
+    fn private_notes_and_their_numbers_are_refused() {
         let cases = [
             concat!("// dsmr-", "facts.md A11: the line idles low"),
-            concat!("\"peers-and-", "quirks.md Q1: gas not on channel 1\""),
-            concat!("# the failed cable of seed ", "002"),
+            concat!("\"peers-", "and-", "quirks.md Q1: gas not on channel 1\""),
+            concat!("# the failed cable of se", "ed ", "002"),
             concat!("# a telegram in 004_8d51b494003fb61a", ".txt"),
             concat!("seen: \"buffer bugs (Q", "17)\""),
             concat!("(A", "11, Q18)"),
